@@ -1,0 +1,35 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'data/', 'coverage/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', performance: 'readonly', AbortSignal: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+    },
+  },
+  {
+    // Config is parsed once, in one place.
+    files: ['src/**/*.ts'],
+    ignores: ['src/config.ts'],
+    rules: {
+      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through src/config.ts.' }],
+    },
+  },
+  {
+    // All outbound HTTP goes through src/outbound/http-client.ts (timeouts, no redirects, address guard).
+    files: ['src/**/*.ts'],
+    ignores: ['src/outbound/http-client.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { paths: [
+        { name: 'undici', message: 'Send outbound HTTP through src/outbound/http-client.ts.' },
+        { name: 'node:http', message: 'Send outbound HTTP through src/outbound/http-client.ts.' },
+        { name: 'node:https', message: 'Send outbound HTTP through src/outbound/http-client.ts.' },
+      ] }],
+      'no-restricted-globals': ['error', { name: 'fetch', message: 'Send outbound HTTP through src/outbound/http-client.ts.' }],
+    },
+  },
+);

@@ -1,0 +1,87 @@
+/**
+ * Configuration: the one place that reads `process.env`. Parsed once at start, validated, frozen.
+ * Every option is documented in docs/configuration.md.
+ */
+import { AppError } from './errors.js';
+
+export type DatabaseConfig =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly connectionString: string };
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly database: DatabaseConfig;
+  /** A bootstrap admin key valid while set (SPEC §2); never stored. */
+  readonly adminToken: string | null;
+  /** Delays in seconds before each retry; its length + 1 is the number of attempts. */
+  readonly retrySchedule: readonly number[];
+  /** Lifts the private-address rule for deliveries (never the https rule). */
+  readonly allowPrivateTargets: boolean;
+  readonly logLevel: string;
+  readonly version: string;
+}
+
+/** Stripe/Svix-like: 10 attempts over about three days. */
+export const DEFAULT_RETRY_SCHEDULE_SECONDS: readonly number[] = [
+  5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400,
+];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export const HELPDESK_VERSION = '0.1.0';
+
+function fail(variable: string, message: string): never {
+  throw AppError.config(`${variable} ${message}`);
+}
+
+export function parseDatabaseUrl(value: string, variable = 'HELPDESK_DATABASE_URL'): DatabaseConfig {
+  if (value.startsWith('sqlite:')) {
+    const path = value.slice('sqlite:'.length);
+    if (path.length === 0) fail(variable, 'needs a path after "sqlite:"');
+    return Object.freeze({ kind: 'sqlite', path });
+  }
+  if (value.startsWith('postgres://') || value.startsWith('postgresql://')) {
+    return Object.freeze({ kind: 'postgres', connectionString: value });
+  }
+  return fail(variable, 'must be "sqlite:<path>" or "postgres://..."');
+}
+
+export function parseRetrySchedule(value: string): number[] {
+  const parts = value.split(',').map((part) => part.trim());
+  const seconds = parts.map((part) => Number(part));
+  if (parts.length === 0 || parts.some((part) => part === '') || seconds.some((s) => !Number.isFinite(s) || s < 0)) {
+    fail('HELPDESK_RETRY_SCHEDULE', 'must be a comma-separated list of non-negative seconds, e.g. "0.2,0.5,1"');
+  }
+  return seconds;
+}
+
+function parsePort(value: string): number {
+  if (!/^\d+$/.test(value)) fail('HELPDESK_PORT', 'must be a whole number');
+  const port = Number(value);
+  if (port > 65535) fail('HELPDESK_PORT', 'must be at most 65535');
+  return port;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const adminToken = env.HELPDESK_ADMIN_TOKEN ?? null;
+  if (adminToken !== null && adminToken.length < 16) {
+    fail('HELPDESK_ADMIN_TOKEN', 'must be at least 16 characters');
+  }
+  const logLevel = env.HELPDESK_LOG_LEVEL ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) fail('HELPDESK_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  return Object.freeze({
+    port: parsePort(env.HELPDESK_PORT ?? '8080'),
+    host: env.HELPDESK_HOST ?? '127.0.0.1',
+    database: parseDatabaseUrl(env.HELPDESK_DATABASE_URL ?? 'sqlite:./data/helpdesk.db'),
+    adminToken,
+    retrySchedule: Object.freeze(
+      env.HELPDESK_RETRY_SCHEDULE === undefined
+        ? [...DEFAULT_RETRY_SCHEDULE_SECONDS]
+        : parseRetrySchedule(env.HELPDESK_RETRY_SCHEDULE),
+    ),
+    allowPrivateTargets: env.HELPDESK_ALLOW_PRIVATE_TARGETS === 'true',
+    logLevel,
+    version: HELPDESK_VERSION,
+  });
+}

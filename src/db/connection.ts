@@ -1,0 +1,57 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from 'kysely';
+import pg from 'pg';
+import type { DatabaseConfig } from '../config.js';
+import { CAPABILITIES, type Capabilities } from './capabilities.js';
+import type { Database } from './schema.js';
+
+export interface DatabaseHandle {
+  readonly db: Kysely<Database>;
+  readonly capabilities: Capabilities;
+  close(): Promise<void>;
+}
+
+export type Db = Kysely<Database>;
+
+/**
+ * SQLite's default deferred BEGIN takes the write lock only at the first write; when two
+ * processes (serve and worker) share a file, such an upgrade can fail at once with SQLITE_BUSY
+ * whatever the busy timeout. BEGIN IMMEDIATE takes the lock up front, so writers queue instead.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
+export function openDatabase(config: DatabaseConfig): DatabaseHandle {
+  if (config.kind === 'sqlite') {
+    if (config.path !== ':memory:') mkdirSync(dirname(config.path), { recursive: true });
+    const sqlite = new SQLite(config.path);
+    // WAL lets readers run beside the writer; busy_timeout makes a second process (worker)
+    // wait for the write lock instead of failing; NORMAL sync is durable under WAL across
+    // process crashes (only an OS crash may lose the last transactions).
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
+    return { db, capabilities: CAPABILITIES.sqlite, close: () => db.destroy() };
+  }
+  const pool = new pg.Pool({ connectionString: config.connectionString, max: 10 });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return { db, capabilities: CAPABILITIES.postgres, close: () => db.destroy() };
+}

@@ -1,0 +1,26 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Capabilities } from './capabilities.js';
+import { initialSchema } from './migrations/0001-initial.js';
+
+/** Numbered, forward-only migrations; names sort in the order they run. */
+function migrations(capabilities: Capabilities): Record<string, Migration> {
+  return {
+    '0001-initial': initialSchema(capabilities),
+  };
+}
+
+class InCodeMigrationProvider implements MigrationProvider {
+  constructor(private readonly capabilities: Capabilities) {}
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return migrations(this.capabilities);
+  }
+}
+
+/** Applies pending migrations. Kysely's migrator holds a lock, so concurrent starts are safe. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the migrator works on any schema
+export async function migrateToLatest(db: Kysely<any>, capabilities: Capabilities): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider(capabilities) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw new Error('database migration failed', { cause: error });
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

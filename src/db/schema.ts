@@ -1,0 +1,108 @@
+/**
+ * Table types for Kysely. Both databases store the same shapes: times are ISO 8601 UTC text
+ * (lexical order is time order), JSON is text, booleans are 0/1 integers (better-sqlite3 cannot
+ * bind booleans), so that no query needs to know which database it runs on.
+ */
+import type { Generated } from 'kysely';
+
+export interface UsersTable {
+  id: string;
+  name: string;
+  email: string;
+  /** Lower-cased email, unique: emails are compared case-insensitively. */
+  email_normalized: string;
+  role: 'admin' | 'agent';
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  user_id: string;
+  /** SHA-256 of the key, hex. The key itself is never stored. */
+  key_hash: string;
+  created_at: string;
+}
+
+export interface TicketsTable {
+  id: string;
+  subject: string;
+  description: string;
+  status: string;
+  priority: string;
+  assignee_id: string | null;
+  requester_email: string | null;
+  tags: string;
+  custom_fields: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WebhooksTable {
+  id: string;
+  name: string;
+  target_url: string;
+  events: string;
+  active: number;
+  signing_secret: string;
+  disabled_reason: string | null;
+  disabled_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface EventsTable {
+  id: string;
+  type: string;
+  ticket_id: string | null;
+  /** The exact body sent to receivers: signatures are computed over these bytes. */
+  payload: string;
+  created_at: string;
+}
+
+export interface DeliveriesTable {
+  /** Insertion order: first attempts are started in this order. */
+  seq: Generated<number>;
+  id: string;
+  webhook_id: string;
+  event_id: string;
+  event_type: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  attempt_count: number;
+  next_attempt_at: string | null;
+  /** While set and in the future, a worker holds the delivery; an expired lease may be taken over. */
+  lease_expires_at: string | null;
+  leased_by: string | null;
+  last_attempt_at: string | null;
+  last_status_code: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AttemptsTable {
+  id: string;
+  delivery_id: string;
+  attempted_at: string;
+  status_code: number | null;
+  duration_ms: number;
+  error: string | null;
+  response_headers: string | null;
+  response_body: string | null;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  tickets: TicketsTable;
+  webhooks: WebhooksTable;
+  events: EventsTable;
+  deliveries: DeliveriesTable;
+  attempts: AttemptsTable;
+  settings: SettingsTable;
+}

@@ -1,0 +1,173 @@
+/**
+ * The delivery queue in SQL. A delivery is one event for one webhook; it is `pending` until an
+ * attempt succeeds (`succeeded`) or the schedule is spent (`failed`). A worker claims due rows by
+ * taking a lease; a lease that expires (the worker crashed) makes the row claimable again.
+ */
+import { sql } from 'kysely';
+import type { Capabilities } from '../db/capabilities.js';
+import type { Db } from '../db/connection.js';
+import type { AttemptsTable, EventsTable } from '../db/schema.js';
+import { newId } from '../shared/ids.js';
+
+export async function insertEvent(db: Db, row: EventsTable): Promise<void> {
+  await db.insertInto('events').values(row).execute();
+}
+
+export async function insertDeliveries(
+  db: Db,
+  deliveries: readonly { webhookId: string; eventId: string; eventType: string }[],
+  now: string,
+): Promise<void> {
+  if (deliveries.length === 0) return;
+  await db
+    .insertInto('deliveries')
+    .values(
+      deliveries.map((d) => ({
+        id: newId('msg'),
+        webhook_id: d.webhookId,
+        event_id: d.eventId,
+        event_type: d.eventType,
+        status: 'pending' as const,
+        attempt_count: 0,
+        next_attempt_at: now,
+        lease_expires_at: null,
+        leased_by: null,
+        last_attempt_at: null,
+        last_status_code: null,
+        created_at: now,
+        updated_at: now,
+      })),
+    )
+    .execute();
+}
+
+export interface ClaimedDelivery {
+  id: string;
+  seq: number;
+  webhookId: string;
+  eventType: string;
+  attemptCount: number;
+  nextAttemptAt: string;
+  payload: string;
+}
+
+export interface ClaimRequest {
+  workerId: string;
+  now: string;
+  leaseExpiresAt: string;
+  limit: number;
+  /** Webhooks whose target host has no free slot in this worker: leave their rows for later. */
+  skipWebhookIds: readonly string[];
+}
+
+/** When a pending row becomes claimable: when it is due, or when its lease runs out. */
+const claimableAt = sql<string>`case when lease_expires_at is not null and lease_expires_at > next_attempt_at then lease_expires_at else next_attempt_at end`;
+
+/** Claims up to `limit` due deliveries, oldest due first and in queue order. */
+export async function claimDueDeliveries(db: Db, capabilities: Capabilities, request: ClaimRequest): Promise<ClaimedDelivery[]> {
+  if (request.limit <= 0) return [];
+  let due = db
+    .selectFrom('deliveries')
+    .select('seq')
+    .where('status', '=', 'pending')
+    .where('next_attempt_at', '<=', request.now)
+    .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', request.now)]))
+    .orderBy('next_attempt_at')
+    .orderBy('seq')
+    .limit(request.limit);
+  if (request.skipWebhookIds.length > 0) due = due.where('webhook_id', 'not in', request.skipWebhookIds);
+  if (capabilities.skipLocked) due = due.forUpdate().skipLocked();
+
+  const claimed = await db
+    .updateTable('deliveries')
+    .set({ lease_expires_at: request.leaseExpiresAt, leased_by: request.workerId })
+    .where('seq', 'in', due)
+    .returning(['id', 'seq', 'webhook_id', 'event_id', 'event_type', 'attempt_count', 'next_attempt_at'])
+    .execute();
+  if (claimed.length === 0) return [];
+
+  const payloads = await db
+    .selectFrom('events')
+    .select(['id', 'payload'])
+    .where('id', 'in', [...new Set(claimed.map((row) => row.event_id))])
+    .execute();
+  const payloadById = new Map(payloads.map((row) => [row.id, row.payload]));
+  return claimed
+    .map((row) => ({
+      id: row.id,
+      seq: Number(row.seq),
+      webhookId: row.webhook_id,
+      eventType: row.event_type,
+      attemptCount: row.attempt_count,
+      nextAttemptAt: row.next_attempt_at ?? request.now,
+      payload: payloadById.get(row.event_id) ?? '',
+    }))
+    .sort((a, b) => (a.nextAttemptAt < b.nextAttemptAt ? -1 : a.nextAttemptAt > b.nextAttemptAt ? 1 : a.seq - b.seq));
+}
+
+/** The earliest time a pending delivery becomes claimable, or null if none is pending. */
+export async function nextClaimableAt(db: Db, skipWebhookIds: readonly string[]): Promise<string | null> {
+  let query = db
+    .selectFrom('deliveries')
+    .select((eb) => eb.fn.min(claimableAt).as('at'))
+    .where('status', '=', 'pending');
+  if (skipWebhookIds.length > 0) query = query.where('webhook_id', 'not in', skipWebhookIds);
+  const row = await query.executeTakeFirst();
+  return row?.at ?? null;
+}
+
+export type AttemptOutcome =
+  | { kind: 'succeeded' }
+  | { kind: 'retry'; nextAttemptAt: string }
+  | { kind: 'failed' };
+
+/**
+ * Records one attempt and moves the delivery on, in one transaction. A delivery that was failed
+ * meanwhile (its webhook deactivated) keeps that status whatever a failed attempt says; one that
+ * was deleted with its webhook is left alone.
+ */
+export async function recordAttempt(db: Db, attempt: Omit<AttemptsTable, 'id'>, outcome: AttemptOutcome): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const current = await trx.selectFrom('deliveries').select('status').where('id', '=', attempt.delivery_id).executeTakeFirst();
+    if (!current) return;
+    await trx.insertInto('attempts').values({ id: newId('att'), ...attempt }).execute();
+    const base = {
+      attempt_count: sql<number>`attempt_count + 1`,
+      last_attempt_at: attempt.attempted_at,
+      last_status_code: attempt.status_code,
+      lease_expires_at: null,
+      leased_by: null,
+      updated_at: attempt.attempted_at,
+    };
+    const moveOn =
+      outcome.kind === 'succeeded'
+        ? { status: 'succeeded' as const, next_attempt_at: null }
+        : current.status !== 'pending'
+          ? {}
+          : outcome.kind === 'retry'
+            ? { next_attempt_at: outcome.nextAttemptAt }
+            : { status: 'failed' as const, next_attempt_at: null };
+    await trx.updateTable('deliveries').set({ ...base, ...moveOn }).where('id', '=', attempt.delivery_id).execute();
+  });
+}
+
+/** Gives claimed rows back (graceful shutdown) so that another worker may take them at once. */
+export async function releaseLeases(db: Db, workerId: string, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .updateTable('deliveries')
+    .set({ lease_expires_at: null, leased_by: null })
+    .where('leased_by', '=', workerId)
+    .where('id', 'in', ids)
+    .execute();
+}
+
+/** A deactivated webhook's pending deliveries become failed, to be recovered later. */
+export async function failPendingDeliveries(db: Db, webhookId: string, now: string): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ status: 'failed', next_attempt_at: null, updated_at: now })
+    .where('webhook_id', '=', webhookId)
+    .where('status', '=', 'pending')
+    .execute();
+}

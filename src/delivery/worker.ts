@@ -1,0 +1,243 @@
+/**
+ * The delivery worker: claims due deliveries, sends them, records each attempt and schedules
+ * the next. Concurrency is bounded globally and per target host, so a target that hangs holds
+ * only its own slots. A new event wakes the worker at once; otherwise it sleeps until the next
+ * delivery becomes due (or a poll interval passes, for rows written by other processes).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Capabilities } from '../db/capabilities.js';
+import type { Db } from '../db/connection.js';
+import type { OutboundHttp } from '../outbound/http-client.js';
+import { type Clock, toIso } from '../shared/time.js';
+import { findDeliveryTarget } from '../webhooks/webhooks.repository.js';
+import {
+  claimDueDeliveries,
+  nextClaimableAt,
+  recordAttempt,
+  releaseLeases,
+  type AttemptOutcome,
+  type ClaimedDelivery,
+} from './deliveries.repository.js';
+import { nextRetryDelayMs, parseRetryAfter, RETRY_AFTER_STATUSES } from './retry-policy.js';
+import { signatureHeader } from './signing.js';
+import type { DeliveryWakeup } from './wakeup.js';
+
+export interface DeliveryWorkerOptions {
+  db: Db;
+  capabilities: Capabilities;
+  http: OutboundHttp;
+  wakeup: DeliveryWakeup;
+  logger: Logger;
+  clock: Clock;
+  retrySchedule: readonly number[];
+  userAgent: string;
+  globalConcurrency?: number;
+  perHostConcurrency?: number;
+  /** How long a claim holds; longer than the 15 s request timeout with room to record it. */
+  leaseMs?: number;
+  /** The longest sleep, so that rows queued by another process are seen. */
+  pollIntervalMs?: number;
+  random?: () => number;
+}
+
+interface InFlight {
+  host: string;
+  done: Promise<void>;
+}
+
+export class DeliveryWorker {
+  readonly id = `wrk_${randomBytes(6).toString('hex')}`;
+  readonly #options: Required<DeliveryWorkerOptions>;
+  readonly #inFlight = new Map<string, InFlight>();
+  readonly #hostLoad = new Map<string, number>();
+  /** Hosts of the webhooks this worker has sent to, to skip those whose host is saturated. */
+  readonly #webhookHost = new Map<string, string>();
+  #timer: NodeJS.Timeout | null = null;
+  #pumping = false;
+  #pumpAgain = false;
+  #running = false;
+  #unsubscribe: (() => void) | null = null;
+
+  constructor(options: DeliveryWorkerOptions) {
+    this.#options = {
+      globalConcurrency: 128,
+      perHostConcurrency: 16,
+      leaseMs: 60_000,
+      pollIntervalMs: 1_000,
+      random: Math.random,
+      ...options,
+    };
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#unsubscribe = this.#options.wakeup.subscribe(() => this.#pump());
+    this.#pump();
+  }
+
+  /**
+   * Stops claiming, waits up to `graceMs` for in-flight attempts to be recorded, then gives the
+   * leases of the rest back so that they are retried at once by the next worker.
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.#running = false;
+    this.#unsubscribe?.();
+    if (this.#timer) clearTimeout(this.#timer);
+    const pending = [...this.#inFlight.values()].map((f) => f.done);
+    let graceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(pending),
+      new Promise((resolve) => {
+        graceTimer = setTimeout(resolve, graceMs);
+      }),
+    ]);
+    clearTimeout(graceTimer);
+    const unfinished = [...this.#inFlight.keys()];
+    if (unfinished.length > 0) {
+      await releaseLeases(this.#options.db, this.id, unfinished).catch((error: unknown) =>
+        this.#options.logger.warn({ err: error }, 'could not release delivery leases; they expire on their own'),
+      );
+    }
+  }
+
+  get inFlightCount(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Claims and dispatches until no capacity or nothing due is left; never runs twice at once. */
+  #pump(): void {
+    if (!this.#running) return;
+    if (this.#pumping) {
+      this.#pumpAgain = true;
+      return;
+    }
+    this.#pumping = true;
+    void this.#fill()
+      .catch((error: unknown) => this.#options.logger.error({ err: error }, 'delivery claim failed; retrying after the poll interval'))
+      .finally(() => {
+        this.#pumping = false;
+        if (this.#pumpAgain) {
+          this.#pumpAgain = false;
+          this.#pump();
+        }
+      });
+  }
+
+  async #fill(): Promise<void> {
+    const { db, capabilities, clock, globalConcurrency, leaseMs } = this.#options;
+    for (;;) {
+      this.#pumpAgain = false;
+      if (!this.#running) return;
+      const room = globalConcurrency - this.#inFlight.size;
+      const skip = this.#saturatedWebhooks();
+      if (room <= 0) return; // a finishing attempt pumps again
+      const now = clock.now();
+      const claimed = await claimDueDeliveries(db, capabilities, {
+        workerId: this.id,
+        now: toIso(now),
+        leaseExpiresAt: toIso(now + leaseMs),
+        limit: Math.min(room, 64),
+        skipWebhookIds: skip,
+      });
+      const refused: string[] = [];
+      for (const delivery of claimed) {
+        if (!(await this.#dispatch(delivery))) refused.push(delivery.id);
+      }
+      // Claimed for a host that filled up within this batch: back to the queue, order kept.
+      await releaseLeases(db, this.id, refused);
+      if (claimed.length === 0 || refused.length > 0) break;
+    }
+    await this.#sleepUntilNextDue();
+  }
+
+  async #sleepUntilNextDue(): Promise<void> {
+    if (!this.#running) return;
+    const { db, clock, pollIntervalMs } = this.#options;
+    const next = await nextClaimableAt(db, this.#saturatedWebhooks());
+    const delay = next === null ? pollIntervalMs : Math.max(0, Math.min(pollIntervalMs, Date.parse(next) - clock.now()));
+    if (this.#timer) clearTimeout(this.#timer);
+    if (!this.#running) return;
+    this.#timer = setTimeout(() => this.#pump(), delay);
+    this.#timer.unref();
+  }
+
+  #saturatedWebhooks(): string[] {
+    const limit = this.#options.perHostConcurrency;
+    return [...this.#webhookHost].filter(([, host]) => (this.#hostLoad.get(host) ?? 0) >= limit).map(([id]) => id);
+  }
+
+  /** Starts one attempt; false if the target host has no free slot. */
+  async #dispatch(delivery: ClaimedDelivery): Promise<boolean> {
+    const target = await findDeliveryTarget(this.#options.db, delivery.webhookId);
+    if (!target) return true; // the webhook was deleted and its deliveries with it
+    const host = new URL(target.targetUrl).host;
+    this.#webhookHost.set(delivery.webhookId, host);
+    const load = this.#hostLoad.get(host) ?? 0;
+    if (load >= this.#options.perHostConcurrency) return false;
+    this.#hostLoad.set(host, load + 1);
+    const done = this.#attempt(delivery, target).finally(() => {
+      this.#inFlight.delete(delivery.id);
+      this.#hostLoad.set(host, (this.#hostLoad.get(host) ?? 1) - 1);
+      this.#pump();
+    });
+    this.#inFlight.set(delivery.id, { host, done });
+    return true;
+  }
+
+  async #attempt(delivery: ClaimedDelivery, target: { targetUrl: string; signingSecrets: string[] }): Promise<void> {
+    const { http, clock, logger, retrySchedule, random, userAgent, db } = this.#options;
+    const log = logger.child({ deliveryId: delivery.id, webhookId: delivery.webhookId, event: delivery.eventType });
+    try {
+      const startedAt = clock.now();
+      const timestamp = Math.floor(startedAt / 1000);
+      const response = await http.post(
+        target.targetUrl,
+        {
+          'content-type': 'application/json',
+          'user-agent': userAgent,
+          'webhook-id': delivery.id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signatureHeader(target.signingSecrets, delivery.id, timestamp, delivery.payload),
+          'x-helpdesk-event': delivery.eventType,
+          'x-helpdesk-webhook-id': delivery.webhookId,
+        },
+        delivery.payload,
+      );
+      const attemptsMade = delivery.attemptCount + 1;
+      let outcome: AttemptOutcome;
+      if (response.error === null) {
+        outcome = { kind: 'succeeded' };
+      } else {
+        const retryAfter =
+          response.statusCode !== null && RETRY_AFTER_STATUSES.has(response.statusCode)
+            ? parseRetryAfter(response.headers?.['retry-after'], clock.now())
+            : null;
+        const delayMs = nextRetryDelayMs(retrySchedule, attemptsMade, random, retryAfter);
+        outcome = delayMs === null ? { kind: 'failed' } : { kind: 'retry', nextAttemptAt: toIso(clock.now() + delayMs) };
+      }
+      await recordAttempt(
+        db,
+        {
+          delivery_id: delivery.id,
+          attempted_at: toIso(startedAt),
+          status_code: response.statusCode,
+          duration_ms: response.durationMs,
+          error: response.error,
+          response_headers: response.headers ? JSON.stringify(response.headers) : null,
+          response_body: response.body,
+        },
+        outcome,
+      );
+      log.info(
+        { attempt: attemptsMade, statusCode: response.statusCode, error: response.error, durationMs: response.durationMs, outcome: outcome.kind },
+        'delivery attempt',
+      );
+    } catch (error) {
+      // Not an expected network failure: a bug or a database outage. The lease runs out and the
+      // delivery is claimed again, so nothing is lost.
+      log.error({ err: error }, 'delivery attempt could not be completed');
+    }
+  }
+}

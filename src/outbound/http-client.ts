@@ -1,0 +1,175 @@
+/**
+ * The one module that sends HTTP requests out of the server. Every outbound request goes
+ * through here so that the rules hold everywhere: https only, no redirects followed, 5 s to
+ * connect and 15 s in all, the response body bounded, and no connection to a blocked address,
+ * checked on the address actually connected to (a host name that resolves to 127.0.0.1 is
+ * refused just like the literal), so DNS tricks cannot bypass it.
+ */
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { rootCertificates } from 'node:tls';
+import { Agent, request } from 'undici';
+import { isBlockedAddress, literalAddress } from './address-policy.js';
+
+export type AttemptError =
+  | 'timeout'
+  | 'connection_refused'
+  | 'connection_reset'
+  | 'dns'
+  | 'tls'
+  | 'blocked_address'
+  | 'redirect'
+  | 'http_status';
+
+export interface OutboundResponse {
+  statusCode: number | null;
+  headers: Record<string, string> | null;
+  /** At most `maxResponseBytes` of the body, decoded as UTF-8. */
+  body: string | null;
+  durationMs: number;
+  /** Null for a 2xx answer. */
+  error: AttemptError | null;
+}
+
+export interface OutboundHttpOptions {
+  allowPrivateTargets: boolean;
+  connectTimeoutMs?: number;
+  totalTimeoutMs?: number;
+  maxResponseBytes?: number;
+  /** Connections kept per origin. */
+  connectionsPerOrigin?: number;
+  /** Extra trusted CA certificates (PEM), beside Node's own and NODE_EXTRA_CA_CERTS. */
+  extraCaCertificates?: readonly string[];
+}
+
+const BLOCKED_CODE = 'HELPDESK_BLOCKED_ADDRESS';
+
+class BlockedAddressError extends Error {
+  readonly code = BLOCKED_CODE;
+  constructor(host: string, address: string) {
+    super(`refused to connect to ${host} (${address}): blocked address range`);
+  }
+}
+
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
+
+function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+  dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
+    if (error) return callback(error, []);
+    const allowed = addresses.filter((entry) => !isBlockedAddress(entry.address));
+    if (allowed.length === 0) return callback(new BlockedAddressError(hostname, addresses[0]?.address ?? '?'), []);
+    if (options.all) return callback(null, allowed);
+    const first = allowed[0]!;
+    return callback(null, first.address, first.family);
+  });
+}
+
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH|ERR_OSSL)/;
+
+function errorCodes(error: unknown): string[] {
+  const codes: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 5; depth += 1) {
+    const { code, name } = current as { code?: unknown; name?: unknown };
+    if (typeof code === 'string') codes.push(code);
+    if (typeof name === 'string') codes.push(name);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return codes;
+}
+
+/** Expected network failures, told apart; anything else is rethrown as a bug. */
+export function classifyNetworkError(error: unknown): AttemptError | null {
+  const codes = errorCodes(error);
+  if (codes.includes(BLOCKED_CODE)) return 'blocked_address';
+  if (codes.some((c) => c === 'TimeoutError' || c === 'AbortError' || c.startsWith('UND_ERR_') && c.includes('TIMEOUT') || c === 'ETIMEDOUT')) return 'timeout';
+  if (codes.some((c) => TLS_CODES.test(c))) return 'tls';
+  if (codes.some((c) => c === 'ENOTFOUND' || c === 'EAI_AGAIN' || c === 'EAI_FAIL' || c === 'EAI_NODATA')) return 'dns';
+  if (codes.includes('ECONNREFUSED')) return 'connection_refused';
+  if (codes.some((c) => c === 'ECONNRESET' || c === 'EPIPE' || c === 'UND_ERR_SOCKET' || c === 'UND_ERR_CLOSED' || c === 'ECONNABORTED' || c === 'EHOSTUNREACH' || c === 'ENETUNREACH')) return 'connection_reset';
+  return null;
+}
+
+export class OutboundHttp {
+  readonly #agent: Agent;
+  readonly #allowPrivateTargets: boolean;
+  readonly #totalTimeoutMs: number;
+  readonly #maxResponseBytes: number;
+
+  constructor(options: OutboundHttpOptions) {
+    this.#allowPrivateTargets = options.allowPrivateTargets;
+    this.#totalTimeoutMs = options.totalTimeoutMs ?? 15_000;
+    this.#maxResponseBytes = options.maxResponseBytes ?? 20 * 1024;
+    this.#agent = new Agent({
+      connections: options.connectionsPerOrigin ?? 16,
+      keepAliveTimeout: 30_000,
+      headersTimeout: this.#totalTimeoutMs,
+      bodyTimeout: this.#totalTimeoutMs,
+      connect: {
+        timeout: options.connectTimeoutMs ?? 5_000,
+        ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup }),
+        ...(options.extraCaCertificates ? { ca: [...rootCertificates, ...options.extraCaCertificates] } : {}),
+      },
+    });
+  }
+
+  async post(url: string, headers: Record<string, string>, body: string): Promise<OutboundResponse> {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'https:') throw new Error(`refusing a non-https target: ${parsed.protocol}`);
+    const literal = literalAddress(parsed.hostname);
+    if (literal !== null && !this.#allowPrivateTargets && isBlockedAddress(literal)) {
+      return { statusCode: null, headers: null, body: null, durationMs: elapsed(), error: 'blocked_address' };
+    }
+    try {
+      const response = await request(parsed, {
+        dispatcher: this.#agent,
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(this.#totalTimeoutMs),
+      });
+      const responseBody = await this.#readBounded(response.body);
+      const statusCode = response.statusCode;
+      return {
+        statusCode,
+        headers: flattenHeaders(response.headers),
+        body: responseBody,
+        durationMs: elapsed(),
+        error: statusCode >= 200 && statusCode < 300 ? null : statusCode >= 300 && statusCode < 400 ? 'redirect' : 'http_status',
+      };
+    } catch (error) {
+      const kind = classifyNetworkError(error);
+      if (kind === null) throw error;
+      return { statusCode: null, headers: null, body: null, durationMs: elapsed(), error: kind };
+    }
+  }
+
+  /** Keeps the first bytes of the body; past the bound the connection is dropped, not drained. */
+  async #readBounded(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      const room = this.#maxResponseBytes - size;
+      chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+      size += Math.min(chunk.length, room);
+      if (size >= this.#maxResponseBytes) {
+        body.destroy();
+        break;
+      }
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.destroy();
+  }
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
+}

@@ -1,0 +1,70 @@
+import type { Db } from '../db/connection.js';
+import type { TicketsTable } from '../db/schema.js';
+import { pageNewestFirst } from '../shared/keyset.js';
+import type { Cursor } from '../shared/pagination.js';
+import type { Ticket } from './ticket.js';
+
+function toRow(ticket: Ticket): TicketsTable {
+  return {
+    id: ticket.id,
+    subject: ticket.subject,
+    description: ticket.description,
+    status: ticket.status,
+    priority: ticket.priority,
+    assignee_id: ticket.assigneeId,
+    requester_email: ticket.requesterEmail,
+    tags: JSON.stringify(ticket.tags),
+    custom_fields: JSON.stringify(ticket.customFields),
+    created_at: ticket.createdAt,
+    updated_at: ticket.updatedAt,
+  };
+}
+
+function fromRow(row: TicketsTable): Ticket {
+  return {
+    id: row.id,
+    subject: row.subject,
+    description: row.description,
+    status: row.status as Ticket['status'],
+    priority: row.priority as Ticket['priority'],
+    assigneeId: row.assignee_id,
+    requesterEmail: row.requester_email,
+    tags: JSON.parse(row.tags) as string[],
+    customFields: JSON.parse(row.custom_fields) as Ticket['customFields'],
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export async function insertTicket(db: Db, ticket: Ticket): Promise<void> {
+  await db.insertInto('tickets').values(toRow(ticket)).execute();
+}
+
+export async function findTicket(db: Db, id: string): Promise<Ticket | undefined> {
+  const row = await db.selectFrom('tickets').selectAll().where('id', '=', id).executeTakeFirst();
+  return row ? fromRow(row) : undefined;
+}
+
+export async function updateTicket(db: Db, ticket: Ticket): Promise<void> {
+  const { id, created_at: _createdAt, ...changes } = toRow(ticket);
+  await db.updateTable('tickets').set(changes).where('id', '=', id).execute();
+}
+
+export async function deleteTicket(db: Db, id: string): Promise<void> {
+  await db.deleteFrom('tickets').where('id', '=', id).execute();
+}
+
+export interface TicketFilter {
+  status?: string;
+  /** A user id, or null for unassigned tickets. */
+  assigneeId?: string | null;
+}
+
+export async function listTickets(db: Db, filter: TicketFilter, cursor: Cursor | null, limit: number): Promise<Ticket[]> {
+  let query = db.selectFrom('tickets').selectAll();
+  if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+  if (filter.assigneeId === null) query = query.where('assignee_id', 'is', null);
+  else if (filter.assigneeId !== undefined) query = query.where('assignee_id', '=', filter.assigneeId);
+  const rows = await pageNewestFirst(query, cursor, limit).execute();
+  return rows.map(fromRow);
+}

@@ -1,0 +1,118 @@
+import type { Db } from '../db/connection.js';
+import { recordEvents } from '../delivery/outbox.js';
+import type { DeliveryWakeup } from '../delivery/wakeup.js';
+import { AppError, type ErrorDetail } from '../errors.js';
+import { isEmail } from '../auth/auth.service.js';
+import { findUserById } from '../auth/users.repository.js';
+import { newId } from '../shared/ids.js';
+import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
+import { type Clock, toIso } from '../shared/time.js';
+import * as repository from './tickets.repository.js';
+import {
+  applyPatch,
+  closedTicketViolation,
+  eventsForUpdate,
+  type CustomFieldValue,
+  type Ticket,
+  type TicketPatch,
+  type TicketPriority,
+  type TicketStatus,
+} from './ticket.js';
+
+export interface NewTicket {
+  subject: string;
+  description?: string;
+  status?: TicketStatus;
+  priority?: TicketPriority;
+  assigneeId?: string | null;
+  requesterEmail?: string | null;
+  tags?: string[];
+  customFields?: Record<string, CustomFieldValue> | null;
+}
+
+function withoutNulls(fields: Record<string, CustomFieldValue>): Record<string, CustomFieldValue> {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
+}
+
+export class TicketsService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly wakeup: DeliveryWakeup,
+  ) {}
+
+  async create(input: NewTicket): Promise<Ticket> {
+    await this.checkReferences(this.db, input);
+    const now = toIso(this.clock.now());
+    const ticket: Ticket = {
+      id: newId('tkt'),
+      subject: input.subject,
+      description: input.description ?? '',
+      status: input.status ?? 'open',
+      priority: input.priority ?? 'normal',
+      assigneeId: input.assigneeId ?? null,
+      requesterEmail: input.requesterEmail ?? null,
+      tags: input.tags ?? [],
+      customFields: withoutNulls(input.customFields ?? {}),
+      createdAt: now,
+      updatedAt: now,
+    };
+    const queued = await this.db.transaction().execute(async (trx) => {
+      await repository.insertTicket(trx, ticket);
+      return recordEvents(trx, [{ type: 'ticket.created', ticketId: ticket.id, data: { ticket } }], now);
+    });
+    if (queued > 0) this.wakeup.notify();
+    return ticket;
+  }
+
+  async get(id: string): Promise<Ticket> {
+    const ticket = await repository.findTicket(this.db, id);
+    if (!ticket) throw AppError.notFound('Ticket');
+    return ticket;
+  }
+
+  async list(filter: repository.TicketFilter, page: PageRequest): Promise<Page<Ticket>> {
+    return toPage(await repository.listTickets(this.db, filter, page.cursor, page.limit), page.limit);
+  }
+
+  async update(id: string, patch: TicketPatch): Promise<Ticket> {
+    const { ticket, queued } = await this.db.transaction().execute(async (trx) => {
+      const before = await repository.findTicket(trx, id);
+      if (!before) throw AppError.notFound('Ticket');
+      await this.checkReferences(trx, patch);
+      const now = toIso(this.clock.now());
+      const after = applyPatch(before, patch, now);
+      const violation = closedTicketViolation(before, after);
+      if (violation) throw AppError.conflict(`The ticket is closed: only its tags may change (not ${violation}).`);
+      if (after === before) return { ticket: before, queued: 0 };
+      await repository.updateTicket(trx, after);
+      return { ticket: after, queued: await recordEvents(trx, eventsForUpdate(before, after), now) };
+    });
+    if (queued > 0) this.wakeup.notify();
+    return ticket;
+  }
+
+  async delete(id: string): Promise<void> {
+    const queued = await this.db.transaction().execute(async (trx) => {
+      const ticket = await repository.findTicket(trx, id);
+      if (!ticket) throw AppError.notFound('Ticket');
+      const now = toIso(this.clock.now());
+      const count = await recordEvents(trx, [{ type: 'ticket.deleted', ticketId: id, data: { ticket } }], now);
+      await repository.deleteTicket(trx, id);
+      return count;
+    });
+    if (queued > 0) this.wakeup.notify();
+  }
+
+  /** Rules the request schema cannot express: a known assignee, a real email address. */
+  private async checkReferences(db: Db, input: { assigneeId?: string | null; requesterEmail?: string | null }): Promise<void> {
+    const details: ErrorDetail[] = [];
+    if (input.requesterEmail != null && !isEmail(input.requesterEmail)) {
+      details.push({ path: 'ticket.requesterEmail', message: 'must be an email address or null' });
+    }
+    if (input.assigneeId != null && !(await findUserById(db, input.assigneeId))) {
+      details.push({ path: 'ticket.assigneeId', message: 'is not a known user' });
+    }
+    if (details.length > 0) throw AppError.validation(details);
+  }
+}

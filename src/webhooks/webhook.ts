@@ -1,0 +1,74 @@
+/** The webhook resource of the published reference, and the rules for its target URL. */
+import { randomBytes } from 'node:crypto';
+import { isBlockedAddress, literalAddress } from '../outbound/address-policy.js';
+
+export const WEBHOOK_EVENT_TYPES = [
+  'ticket.created',
+  'ticket.updated',
+  'ticket.deleted',
+  'ticket.assignment.changed',
+  'ticket.resolved',
+] as const;
+
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+export type DisabledReason = 'gone' | 'failing';
+
+export interface Webhook {
+  id: string;
+  name: string;
+  targetUrl: string;
+  events: WebhookEventType[];
+  active: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface WebhookRecord extends Webhook {
+  signingSecret: string;
+  disabledReason: DisabledReason | null;
+  disabledAt: string | null;
+}
+
+/** `whsec_` + standard base64 (with padding) of 32 random bytes, per Standard Webhooks. */
+export function newSigningSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64')}`;
+}
+
+export const MAX_TARGET_URL_LENGTH = 2048;
+
+/**
+ * Why a target URL is refused, or null if it is acceptable. Only https, no credentials, and no
+ * literal address in a blocked range unless private targets are allowed. A host name is
+ * accepted here and checked again on the address actually connected to.
+ */
+export function targetUrlProblem(value: string, allowPrivateTargets: boolean): string | null {
+  if (value.length > MAX_TARGET_URL_LENGTH) return `must be at most ${MAX_TARGET_URL_LENGTH} characters`;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an https URL';
+  }
+  if (url.protocol !== 'https:') return 'must be an https URL';
+  if (url.username !== '' || url.password !== '') return 'must not contain credentials';
+  if (url.hostname === '') return 'must name a host';
+  const address = literalAddress(url.hostname);
+  if (address !== null && !allowPrivateTargets && isBlockedAddress(address)) {
+    return 'must not point to a private, loopback, link-local or reserved address';
+  }
+  return null;
+}
+
+/** The public shape of the reference: no secret, no internal fields. */
+export function presentWebhook(webhook: WebhookRecord): Webhook {
+  return {
+    id: webhook.id,
+    name: webhook.name,
+    targetUrl: webhook.targetUrl,
+    events: webhook.events,
+    active: webhook.active,
+    createdAt: webhook.createdAt,
+    updatedAt: webhook.updatedAt,
+  };
+}

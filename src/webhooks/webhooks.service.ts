@@ -1,0 +1,112 @@
+import type { Db } from '../db/connection.js';
+import { failPendingDeliveries } from '../delivery/deliveries.repository.js';
+import { AppError, type ErrorDetail } from '../errors.js';
+import { newId } from '../shared/ids.js';
+import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
+import { type Clock, toIso } from '../shared/time.js';
+import {
+  newSigningSecret,
+  presentWebhook,
+  targetUrlProblem,
+  type Webhook,
+  type WebhookEventType,
+  type WebhookRecord,
+} from './webhook.js';
+import * as repository from './webhooks.repository.js';
+
+export interface WebhookInput {
+  name?: string;
+  targetUrl?: string;
+  events?: WebhookEventType[];
+  active?: boolean;
+}
+
+export class WebhooksService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly allowPrivateTargets: boolean,
+  ) {}
+
+  async create(input: Required<Pick<WebhookInput, 'name' | 'targetUrl' | 'events'>> & WebhookInput): Promise<Webhook & { signingSecret: string }> {
+    this.validate(input);
+    const now = toIso(this.clock.now());
+    const record: WebhookRecord = {
+      id: newId('whk'),
+      name: input.name,
+      targetUrl: input.targetUrl,
+      events: input.events,
+      active: input.active ?? true,
+      signingSecret: newSigningSecret(),
+      disabledReason: null,
+      disabledAt: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await repository.insertWebhook(this.db, record);
+    // The seed's creation response: the reference fields, with the secret, this once.
+    const { id, name, targetUrl, events, active, signingSecret, createdAt, updatedAt } = record;
+    return { id, name, targetUrl, events, active, signingSecret, createdAt, updatedAt };
+  }
+
+  async get(id: string): Promise<Webhook> {
+    return presentWebhook(await this.find(this.db, id));
+  }
+
+  async list(page: PageRequest): Promise<Page<Webhook>> {
+    return toPage((await repository.listWebhooks(this.db, page.cursor, page.limit)).map(presentWebhook), page.limit);
+  }
+
+  /** Partial update. Deactivating fails the pending deliveries so that none is attempted again. */
+  async update(id: string, input: WebhookInput): Promise<Webhook> {
+    this.validate(input);
+    return this.db.transaction().execute(async (trx) => {
+      const before = await this.find(trx, id);
+      const after: WebhookRecord = {
+        ...before,
+        name: input.name ?? before.name,
+        targetUrl: input.targetUrl ?? before.targetUrl,
+        events: input.events ?? before.events,
+        active: input.active ?? before.active,
+      };
+      if (after.active && input.active === true) {
+        after.disabledReason = null;
+        after.disabledAt = null;
+      }
+      const changed = JSON.stringify(presentWebhook(after)) !== JSON.stringify(presentWebhook(before)) || after.disabledReason !== before.disabledReason;
+      if (!changed) return presentWebhook(before);
+      const now = toIso(this.clock.now());
+      after.updatedAt = now;
+      await repository.updateWebhook(trx, after);
+      if (before.active && !after.active) await failPendingDeliveries(trx, id, now);
+      return presentWebhook(after);
+    });
+  }
+
+  /** Deleting a webhook deletes its deliveries (foreign key cascade). */
+  async delete(id: string): Promise<void> {
+    if (!(await repository.deleteWebhook(this.db, id))) throw AppError.notFound('Webhook');
+  }
+
+  private async find(db: Db, id: string): Promise<WebhookRecord> {
+    const webhook = await repository.findWebhook(db, id);
+    if (!webhook) throw AppError.notFound('Webhook');
+    return webhook;
+  }
+
+  /** Rules beyond the request schema's types. */
+  private validate(input: WebhookInput): void {
+    const details: ErrorDetail[] = [];
+    if (input.name !== undefined && input.name.trim().length === 0) {
+      details.push({ path: 'webhook.name', message: 'must not be blank' });
+    }
+    if (input.targetUrl !== undefined) {
+      const problem = targetUrlProblem(input.targetUrl, this.allowPrivateTargets);
+      if (problem) details.push({ path: 'webhook.targetUrl', message: problem });
+    }
+    if (input.events !== undefined && new Set(input.events).size !== input.events.length) {
+      details.push({ path: 'webhook.events', message: 'must not repeat an event type' });
+    }
+    if (details.length > 0) throw AppError.validation(details);
+  }
+}

@@ -19,6 +19,8 @@ export interface Config {
   /** Lifts the private-address rule for deliveries (never the https rule). */
   readonly allowPrivateTargets: boolean;
   readonly logLevel: string;
+  /** How long a worker's claim on a delivery lasts before another worker may take it over. */
+  readonly deliveryLeaseSeconds: number;
   readonly version: string;
 }
 
@@ -63,6 +65,12 @@ function parsePort(value: string): number {
   return port;
 }
 
+function parseLeaseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || seconds < 1) fail('HELPDESK_DELIVERY_LEASE_SECONDS', 'must be a number of seconds, at least 1');
+  return seconds;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const adminToken = env.HELPDESK_ADMIN_TOKEN ?? null;
   if (adminToken !== null && adminToken.length < 16) {
@@ -82,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     allowPrivateTargets: env.HELPDESK_ALLOW_PRIVATE_TARGETS === 'true',
     logLevel,
+    deliveryLeaseSeconds: parseLeaseSeconds(env.HELPDESK_DELIVERY_LEASE_SECONDS ?? '60'),
     version: HELPDESK_VERSION,
   });
 }

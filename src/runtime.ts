@@ -64,6 +64,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     clock,
     retrySchedule: config.retrySchedule,
     userAgent: `Helpdesk-Webhooks/${config.version}`,
+    leaseMs: config.deliveryLeaseSeconds * 1000,
     ...options.worker,
   });
   const app = await buildApp(services, options.logger);

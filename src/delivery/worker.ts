@@ -44,6 +44,8 @@ export interface DeliveryWorkerOptions {
 interface InFlight {
   host: string;
   done: Promise<void>;
+  /** Aborted when shutdown gives up waiting: the attempt is then not recorded. */
+  abandon: AbortController;
 }
 
 export class DeliveryWorker {
@@ -96,6 +98,8 @@ export class DeliveryWorker {
     clearTimeout(graceTimer);
     const unfinished = [...this.#inFlight.keys()];
     if (unfinished.length > 0) {
+      // Cut off, not failed: the attempt is not recorded and the next worker retries it at once.
+      for (const flight of this.#inFlight.values()) flight.abandon.abort();
       await releaseLeases(this.#options.db, this.id, unfinished).catch((error: unknown) =>
         this.#options.logger.warn({ err: error }, 'could not release delivery leases; they expire on their own'),
       );
@@ -177,16 +181,17 @@ export class DeliveryWorker {
     const load = this.#hostLoad.get(host) ?? 0;
     if (load >= this.#options.perHostConcurrency) return false;
     this.#hostLoad.set(host, load + 1);
-    const done = this.#attempt(delivery, target).finally(() => {
+    const abandon = new AbortController();
+    const done = this.#attempt(delivery, target, abandon.signal).finally(() => {
       this.#inFlight.delete(delivery.id);
       this.#hostLoad.set(host, (this.#hostLoad.get(host) ?? 1) - 1);
       this.#pump();
     });
-    this.#inFlight.set(delivery.id, { host, done });
+    this.#inFlight.set(delivery.id, { host, done, abandon });
     return true;
   }
 
-  async #attempt(delivery: ClaimedDelivery, target: { targetUrl: string; signingSecrets: string[] }): Promise<void> {
+  async #attempt(delivery: ClaimedDelivery, target: { targetUrl: string; signingSecrets: string[] }, abandoned: AbortSignal): Promise<void> {
     const { http, clock, logger, retrySchedule, random, userAgent, db } = this.#options;
     const log = logger.child({ deliveryId: delivery.id, webhookId: delivery.webhookId, event: delivery.eventType });
     try {
@@ -204,7 +209,9 @@ export class DeliveryWorker {
           'x-helpdesk-webhook-id': delivery.webhookId,
         },
         delivery.payload,
+        abandoned,
       );
+      if (abandoned.aborted) return;
       const attemptsMade = delivery.attemptCount + 1;
       let outcome: AttemptOutcome;
       if (response.error === null) {
@@ -235,6 +242,7 @@ export class DeliveryWorker {
         'delivery attempt',
       );
     } catch (error) {
+      if (abandoned.aborted) return;
       // Not an expected network failure: a bug or a database outage. The lease runs out and the
       // delivery is claimed again, so nothing is lost.
       log.error({ err: error }, 'delivery attempt could not be completed');

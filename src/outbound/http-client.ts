@@ -112,7 +112,8 @@ export class OutboundHttp {
     });
   }
 
-  async post(url: string, headers: Record<string, string>, body: string): Promise<OutboundResponse> {
+  /** `cancel` aborts the request from outside (shutdown); the caller then ignores the result. */
+  async post(url: string, headers: Record<string, string>, body: string, cancel?: AbortSignal): Promise<OutboundResponse> {
     const started = performance.now();
     const elapsed = () => Math.round(performance.now() - started);
     const parsed = new URL(url);
@@ -127,7 +128,7 @@ export class OutboundHttp {
         method: 'POST',
         headers,
         body,
-        signal: AbortSignal.timeout(this.#totalTimeoutMs),
+        signal: cancel ? AbortSignal.any([cancel, AbortSignal.timeout(this.#totalTimeoutMs)]) : AbortSignal.timeout(this.#totalTimeoutMs),
       });
       const responseBody = await this.#readBounded(response.body);
       const statusCode = response.statusCode;

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_RETRY_SCHEDULE_SECONDS, loadConfig } from '../../src/config.js';
+
+describe('configuration', () => {
+  it('has the documented defaults and is frozen', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      database: { kind: 'sqlite', path: './data/helpdesk.db' },
+      adminToken: null,
+      allowPrivateTargets: false,
+      logLevel: 'info',
+    });
+    expect(config.retrySchedule).toEqual(DEFAULT_RETRY_SCHEDULE_SECONDS);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      HELPDESK_PORT: '9090',
+      HELPDESK_HOST: '0.0.0.0',
+      HELPDESK_DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/helpdesk',
+      HELPDESK_ADMIN_TOKEN: 'x'.repeat(16),
+      HELPDESK_RETRY_SCHEDULE: '0.2,0.5,1',
+      HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
+      HELPDESK_LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({
+      port: 9090,
+      host: '0.0.0.0',
+      database: { kind: 'postgres', connectionString: 'postgres://postgres@127.0.0.1:5432/helpdesk' },
+      adminToken: 'x'.repeat(16),
+      retrySchedule: [0.2, 0.5, 1],
+      allowPrivateTargets: true,
+      logLevel: 'debug',
+    });
+  });
+
+  it('lifts the private-address rule only for exactly "true"', () => {
+    expect(loadConfig({ HELPDESK_ALLOW_PRIVATE_TARGETS: 'TRUE' }).allowPrivateTargets).toBe(false);
+    expect(loadConfig({ HELPDESK_ALLOW_PRIVATE_TARGETS: '1' }).allowPrivateTargets).toBe(false);
+  });
+
+  it.each([
+    [{ HELPDESK_ADMIN_TOKEN: 'short' }, /HELPDESK_ADMIN_TOKEN/],
+    [{ HELPDESK_PORT: 'eighty' }, /HELPDESK_PORT/],
+    [{ HELPDESK_PORT: '70000' }, /HELPDESK_PORT/],
+    [{ HELPDESK_DATABASE_URL: 'mysql://x' }, /HELPDESK_DATABASE_URL/],
+    [{ HELPDESK_RETRY_SCHEDULE: '1,,2' }, /HELPDESK_RETRY_SCHEDULE/],
+    [{ HELPDESK_RETRY_SCHEDULE: '-1' }, /HELPDESK_RETRY_SCHEDULE/],
+    [{ HELPDESK_LOG_LEVEL: 'loud' }, /HELPDESK_LOG_LEVEL/],
+  ])('rejects %o', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});

@@ -119,7 +119,11 @@ export class DeliveryWorker {
     }
     this.#pumping = true;
     void this.#fill()
-      .catch((error: unknown) => this.#options.logger.error({ err: error }, 'delivery claim failed; retrying after the poll interval'))
+      .catch((error: unknown) => {
+        // The database may be briefly unavailable: try again later rather than stall.
+        this.#options.logger.error({ err: error }, 'delivery claim failed; retrying after the poll interval');
+        this.#schedule(this.#options.pollIntervalMs);
+      })
       .finally(() => {
         this.#pumping = false;
         if (this.#pumpAgain) {
@@ -160,11 +164,14 @@ export class DeliveryWorker {
     if (!this.#running) return;
     const { db, clock, pollIntervalMs } = this.#options;
     const next = await nextClaimableAt(db, this.#saturatedWebhooks());
-    const delay = next === null ? pollIntervalMs : Math.max(0, Math.min(pollIntervalMs, Date.parse(next) - clock.now()));
+    this.#schedule(next === null ? pollIntervalMs : Math.max(0, Math.min(pollIntervalMs, Date.parse(next) - clock.now())));
+  }
+
+  /** The one pending timer; it keeps a worker-only process alive while it runs. */
+  #schedule(delayMs: number): void {
     if (this.#timer) clearTimeout(this.#timer);
     if (!this.#running) return;
-    this.#timer = setTimeout(() => this.#pump(), delay);
-    this.#timer.unref();
+    this.#timer = setTimeout(() => this.#pump(), delayMs);
   }
 
   #saturatedWebhooks(): string[] {

@@ -8,6 +8,7 @@ import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { ADMIN_TOKEN, startTestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'e2e-admin-token-0123456789';
@@ -137,6 +138,38 @@ describe('the helpdesk program', () => {
     expect(again!.headers['webhook-id']).toBe(inFlight!.headers['webhook-id']);
     expect(again!.body).toBe(inFlight!.body);
     expect(() => new StandardWebhook(webhook.body.webhook.signingSecret).verify(again!.body, again!.headers)).not.toThrow();
+  });
+
+  it('runs delivery alone as `helpdesk worker`, beside an API that sends nothing itself', async () => {
+    const db = await database();
+    const target = await receiver();
+    const apiOnly = await startTestServer('sqlite', { database: db, startWorker: false });
+    cleanups.push(() => apiOnly.close());
+    const webhook = await apiOnly.request('POST', '/webhooks', { body: { webhook: { name: 'w', targetUrl: target.url(), events: ['ticket.created'] } } });
+    await apiOnly.request('POST', '/tickets', { body: { ticket: { subject: 'for the worker' } } });
+
+    const child = spawn(process.execPath, ['bin/helpdesk.js', 'worker'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HELPDESK_DATABASE_URL: db.url,
+        HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
+        HELPDESK_ADMIN_TOKEN: ADMIN_TOKEN,
+        HELPDESK_LOG_LEVEL: 'warn',
+        NODE_EXTRA_CA_CERTS: inject('tls').caPath,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    cleanups.push(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    });
+    const [request] = await target.waitForRequests(1);
+    expect(() => new StandardWebhook(webhook.body.webhook.signingSecret).verify(request!.body, request!.headers)).not.toThrow();
+    // Idle, it keeps running until told to stop.
+    expect(child.exitCode).toBeNull();
+    child.kill('SIGTERM');
+    expect(await exited).toEqual({ code: 0, signal: null });
   });
 
   it('refuses to start with invalid configuration, exit code 2', async () => {

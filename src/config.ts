@@ -76,6 +76,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (adminToken !== null && adminToken.length < 16) {
     fail('HELPDESK_ADMIN_TOKEN', 'must be at least 16 characters');
   }
+  // It travels as "Authorization: Bearer <token>": white space could never match.
+  if (adminToken !== null && /\s/.test(adminToken)) fail('HELPDESK_ADMIN_TOKEN', 'must not contain white space');
   const logLevel = env.HELPDESK_LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) fail('HELPDESK_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
   return Object.freeze({

@@ -10,11 +10,9 @@ export interface Capabilities {
   readonly skipLocked: boolean;
   /** Column type of an auto-incrementing integer primary key. */
   readonly serialPrimaryKeyType: 'integer' | 'bigserial';
-  /** SQLite has one writer: claims are serialised by the database itself. */
-  readonly singleWriter: boolean;
 }
 
 export const CAPABILITIES: Record<DialectName, Capabilities> = {
-  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, serialPrimaryKeyType: 'integer', singleWriter: true }),
-  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, serialPrimaryKeyType: 'bigserial', singleWriter: false }),
+  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, serialPrimaryKeyType: 'integer' }),
+  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, serialPrimaryKeyType: 'bigserial' }),
 };

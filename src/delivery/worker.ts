@@ -150,8 +150,9 @@ export class DeliveryWorker {
         skipWebhookIds: skip,
       });
       const refused: string[] = [];
+      const fullHosts = new Set<string>();
       for (const delivery of claimed) {
-        if (!(await this.#dispatch(delivery))) refused.push(delivery.id);
+        if (!(await this.#dispatch(delivery, fullHosts))) refused.push(delivery.id);
       }
       // Claimed for a host that filled up within this batch: back to the queue, order kept.
       await releaseLeases(db, this.id, refused);
@@ -179,14 +180,21 @@ export class DeliveryWorker {
     return [...this.#webhookHost].filter(([, host]) => (this.#hostLoad.get(host) ?? 0) >= limit).map(([id]) => id);
   }
 
-  /** Starts one attempt; false if the target host has no free slot. */
-  async #dispatch(delivery: ClaimedDelivery): Promise<boolean> {
+  /**
+   * Starts one attempt; false if the target host has no free slot. Once a host is refused in a
+   * batch, its later deliveries are refused too, even if a slot frees meanwhile, so that none
+   * overtakes the one sent back to the queue.
+   */
+  async #dispatch(delivery: ClaimedDelivery, fullHosts: Set<string>): Promise<boolean> {
     const target = await findDeliveryTarget(this.#options.db, delivery.webhookId);
     if (!target) return true; // the webhook was deleted and its deliveries with it
     const host = new URL(target.targetUrl).host;
     this.#webhookHost.set(delivery.webhookId, host);
     const load = this.#hostLoad.get(host) ?? 0;
-    if (load >= this.#options.perHostConcurrency) return false;
+    if (fullHosts.has(host) || load >= this.#options.perHostConcurrency) {
+      fullHosts.add(host);
+      return false;
+    }
     this.#hostLoad.set(host, load + 1);
     const abandon = new AbortController();
     const done = this.#attempt(delivery, target, abandon.signal).finally(() => {

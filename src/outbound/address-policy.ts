@@ -57,7 +57,10 @@ export function parseIpv6(address: string): number[] | null {
   }
   const halves = text.split('::');
   if (halves.length > 2) return null;
-  const parse = (part: string): number[] => (part === '' ? [] : part.split(':').map((h) => parseInt(h, 16)));
+  // Each group is 1..4 hex digits (RFC 4291). parseInt alone is lenient ("12zz" → 0x12,
+  // "+1" → 1, "1.2.3" → 1), which let junk parse as an address; anything else is NaN here.
+  const parse = (part: string): number[] =>
+    part === '' ? [] : part.split(':').map((h) => (/^[0-9a-f]{1,4}$/i.test(h) ? parseInt(h, 16) : Number.NaN));
   const head = parse(halves[0]!);
   const rest = halves.length === 2 ? parse(halves[1]!) : [];
   const explicit = head.length + rest.length;

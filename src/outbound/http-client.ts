@@ -37,7 +37,11 @@ export interface OutboundHttpOptions {
   maxResponseBytes?: number;
   /** Connections kept per origin. */
   connectionsPerOrigin?: number;
-  /** Extra trusted CA certificates (PEM), beside Node's own and NODE_EXTRA_CA_CERTS. */
+  /**
+   * Extra trusted CA certificates (PEM), added to Node's bundled roots. Setting this replaces
+   * the default store, so NODE_EXTRA_CA_CERTS is then not consulted: it is a seam for tests;
+   * operators use NODE_EXTRA_CA_CERTS.
+   */
   extraCaCertificates?: readonly string[];
 }
 
@@ -85,7 +89,11 @@ export function classifyNetworkError(error: unknown): AttemptError | null {
   if (codes.some((c) => TLS_CODES.test(c))) return 'tls';
   if (codes.some((c) => c === 'ENOTFOUND' || c === 'EAI_AGAIN' || c === 'EAI_FAIL' || c === 'EAI_NODATA')) return 'dns';
   if (codes.includes('ECONNREFUSED')) return 'connection_refused';
-  if (codes.some((c) => c === 'ECONNRESET' || c === 'EPIPE' || c === 'UND_ERR_SOCKET' || c === 'UND_ERR_CLOSED' || c === 'ECONNABORTED' || c === 'EHOSTUNREACH' || c === 'ENETUNREACH')) return 'connection_reset';
+  if (codes.some((c) => c === 'ECONNRESET' || c === 'EPIPE' || c === 'ECONNABORTED' || c === 'EHOSTUNREACH' || c === 'ENETUNREACH')) return 'connection_reset';
+  // Whatever else the HTTP client reports about the exchange (a malformed answer, headers over
+  // its limit, a socket closed early) is the receiver's connection failing us; it must count
+  // as a failed attempt, or the delivery would be retried forever without being recorded.
+  if (codes.some((c) => c.startsWith('UND_ERR_') || c.startsWith('HPE_') || c === 'HTTPParserError')) return 'connection_reset';
   return null;
 }
 
@@ -130,8 +138,9 @@ export class OutboundHttp {
         body,
         signal: cancel ? AbortSignal.any([cancel, AbortSignal.timeout(this.#totalTimeoutMs)]) : AbortSignal.timeout(this.#totalTimeoutMs),
       });
-      const responseBody = await this.#readBounded(response.body);
       const statusCode = response.statusCode;
+      // The status line decides; a body that stalls or breaks off only shortens what is kept.
+      const responseBody = await this.#readBounded(response.body).catch(() => null);
       return {
         statusCode,
         headers: flattenHeaders(response.headers),

@@ -184,3 +184,28 @@ describe('the helpdesk program', () => {
     expect(stderr).toMatch(/HELPDESK_ADMIN_TOKEN must be at least 16 characters/);
   });
 });
+
+describe('helpdesk migrate', () => {
+  it('lets two processes migrate one new SQLite file at once: both succeed, tables made once', async () => {
+    for (let round = 0; round < 3; round += 1) {
+      const db = await createTestDatabase('sqlite');
+      try {
+        const run = () =>
+          new Promise<{ code: number | null; output: string }>((resolve) => {
+            const child = spawn(process.execPath, ['bin/helpdesk.js', 'migrate'], {
+              env: { PATH: process.env.PATH ?? '', HELPDESK_DATABASE_URL: db.url, HELPDESK_LOG_LEVEL: 'error' },
+              stdio: ['ignore', 'pipe', 'pipe'],
+            });
+            let output = '';
+            child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+            child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+            child.on('exit', (code) => resolve({ code, output }));
+          });
+        const results = await Promise.all([run(), run()]);
+        expect(results).toEqual([{ code: 0, output: '' }, { code: 0, output: '' }]);
+      } finally {
+        await db.drop();
+      }
+    }
+  });
+});

@@ -92,9 +92,11 @@ function customFieldsChange(before: Ticket['customFields'], after: Ticket['custo
   const to: Record<string, CustomFieldValue> = {};
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
   for (const key of keys) {
-    // Stored custom fields never hold null (null removes a key), so null means missing.
-    const a = before[key] ?? null;
-    const b = after[key] ?? null;
+    // Stored custom fields never hold null (null removes a key), so null means missing. Own
+    // keys only: a missing "toString" or "constructor" must read as null, not as the inherited
+    // function (which JSON drops, so the event would lose the key).
+    const a = Object.hasOwn(before, key) ? before[key]! : null;
+    const b = Object.hasOwn(after, key) ? after[key]! : null;
     if (!sameJson(a, b)) {
       from[key] = a;
       to[key] = b;

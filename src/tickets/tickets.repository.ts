@@ -40,6 +40,19 @@ export async function insertTicket(db: Db, ticket: Ticket): Promise<void> {
   await db.insertInto('tickets').values(toRow(ticket)).execute();
 }
 
+/**
+ * Takes the ticket's row lock until the transaction ends, so that a read-modify-write (the
+ * custom field merge, the closed check, the events' "from" values, the deleted ticket) starts
+ * from the latest committed ticket and a concurrent change is neither lost nor recorded twice.
+ * A no-op UPDATE does it on both databases without asking which one this is: PostgreSQL locks
+ * the row as SELECT ... FOR UPDATE would (which SQLite lacks), and under READ COMMITTED the next
+ * read sees what the previous holder committed; SQLite already holds the write lock (BEGIN
+ * IMMEDIATE), so there it costs nothing.
+ */
+export async function lockTicket(db: Db, id: string): Promise<void> {
+  await db.updateTable('tickets').set((eb) => ({ id: eb.ref('id') })).where('id', '=', id).execute();
+}
+
 export async function findTicket(db: Db, id: string): Promise<Ticket | undefined> {
   const row = await db.selectFrom('tickets').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? fromRow(row) : undefined;

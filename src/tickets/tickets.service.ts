@@ -34,6 +34,15 @@ function withoutNulls(fields: Record<string, CustomFieldValue>): Record<string, 
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
 }
 
+/**
+ * The time of a change to an existing ticket. Receivers order a ticket's events by `timestamp`
+ * and its `updatedAt` (SPEC §5), so a change is stamped at least 1 ms after the ticket's
+ * updatedAt, even when two changes land in one millisecond or the clock is stepped back.
+ */
+function nextChangeTime(clock: Clock, ticket: Ticket): string {
+  return toIso(Math.max(clock.now(), Date.parse(ticket.updatedAt) + 1));
+}
+
 export class TicketsService {
   constructor(
     private readonly db: Db,
@@ -77,10 +86,11 @@ export class TicketsService {
 
   async update(id: string, patch: TicketPatch): Promise<Ticket> {
     const { ticket, queued } = await this.db.transaction().execute(async (trx) => {
+      await repository.lockTicket(trx, id);
       const before = await repository.findTicket(trx, id);
       if (!before) throw AppError.notFound('Ticket');
       await this.checkReferences(trx, patch);
-      const now = toIso(this.clock.now());
+      const now = nextChangeTime(this.clock, before);
       const after = applyPatch(before, patch, now);
       const violation = closedTicketViolation(before, after);
       if (violation) throw AppError.conflict(`The ticket is closed: only its tags may change (not ${violation}).`);
@@ -94,9 +104,10 @@ export class TicketsService {
 
   async delete(id: string): Promise<void> {
     const queued = await this.db.transaction().execute(async (trx) => {
+      await repository.lockTicket(trx, id);
       const ticket = await repository.findTicket(trx, id);
       if (!ticket) throw AppError.notFound('Ticket');
-      const now = toIso(this.clock.now());
+      const now = nextChangeTime(this.clock, ticket);
       const count = await recordEvents(trx, [{ type: 'ticket.deleted', ticketId: id, data: { ticket } }], now);
       await repository.deleteTicket(trx, id);
       return count;

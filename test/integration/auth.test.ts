@@ -254,6 +254,16 @@ describeEachDialect('auth', (dialect) => {
       expect(await countRows('users')).toBe(before);
     });
 
+    it('lets exactly one of several concurrent creates with one email (in any case) succeed', async () => {
+      const email = uniqueEmail('race');
+      const variants = [email, email.toUpperCase(), email.toLowerCase(), `${email[0]!.toUpperCase()}${email.slice(1)}`];
+      const responses = await Promise.all(variants.map((variant) => createUser({ email: variant })));
+      expect(responses.map((r) => r.status).sort()).toEqual([201, 409, 409, 409]);
+      for (const response of responses.filter((r) => r.status === 409)) expect(response.body.error.code).toBe('conflict');
+      const stored = await db().selectFrom('users').select('id').where('email_normalized', '=', email.toLowerCase()).execute();
+      expect(stored).toHaveLength(1);
+    });
+
     it('answers 404 not_found for an unknown user id', async () => {
       expectError(await server.request('GET', '/users/usr_000000000000000000000000'), 404, 'not_found');
       expectError(await server.request('GET', '/users/nonsense'), 404, 'not_found');
@@ -462,6 +472,32 @@ describeEachDialect('auth bootstrap', (dialect: DialectName) => {
       expect(await runtime.database.db.selectFrom('users').select('id').execute()).toHaveLength(1);
     } finally {
       await runtime.close(1_000);
+    }
+  });
+
+  it('with HELPDESK_ADMIN_TOKEN, creates its admin user on the first start only', async () => {
+    const fresh = await createTestDatabase(dialect);
+    try {
+      const first = await startTestServer(dialect, { database: fresh, startWorker: false });
+      let users: ApiResponse;
+      try {
+        users = await first.request('GET', '/users');
+        expect(users.status).toBe(200);
+        expect(users.body.users).toHaveLength(1);
+        expect(users.body.users[0].role).toBe('admin');
+        expect((await first.request('GET', '/api-keys')).body).toEqual({ apiKeys: [], nextCursor: null });
+      } finally {
+        await first.close();
+      }
+      const restarted = await startTestServer(dialect, { database: fresh, startWorker: false });
+      try {
+        const again = await restarted.request('GET', '/users');
+        expect(again.body.users).toEqual(users.body.users);
+      } finally {
+        await restarted.close();
+      }
+    } finally {
+      await fresh.drop();
     }
   });
 

@@ -68,6 +68,11 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   const routePatterns: { pattern: RegExp; method: string }[] = [];
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routePatterns.push({ pattern: patternOf(route.url), method });
+    // SPEC §1: unknown query parameters are a 400 on every endpoint. A route that declares no
+    // querystring schema takes none, instead of silently ignoring `?expand=secret`.
+    if (route.url.startsWith(API_BASE) && route.schema?.querystring === undefined) {
+      route.schema = { ...route.schema, querystring: { type: 'object', additionalProperties: false, properties: {} } };
+    }
   });
 
   app.addHook('onSend', async (request, reply) => {
@@ -89,6 +94,8 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   // Checked before the body is parsed (SPEC §1).
   app.addHook('onRequest', async (request) => {
     if (request.method !== 'POST' && request.method !== 'PUT') return;
+    // An unknown path or method answers 404 or 405 whatever its content type.
+    if (request.routeOptions.url === undefined) return;
     if (request.routeOptions.config.bodyOptional && !hasBody(request)) return;
     if (mediaType(request.headers['content-type']) !== 'application/json') {
       throw new AppError('unsupported_media_type', 'Send the body as application/json.');

@@ -26,7 +26,7 @@ function toDetail(error: AjvError, context: string): ErrorDetail {
   } else if (error.keyword === 'enum') {
     message = `must be one of ${(error.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`;
   } else if (error.keyword === 'type') {
-    message = `must be ${String(error.params.type).replace(',', ' or ')}`;
+    message = `must be ${String(error.params.type).replaceAll(',', ' or ')}`;
   }
   const path = segments.join('.') || (context === 'body' ? 'body' : context);
   return { path, message };

@@ -9,3 +9,12 @@ export const systemClock: Clock = { now: () => Date.now() };
 export function toIso(epochMs: number): string {
   return new Date(epochMs).toISOString();
 }
+
+/**
+ * The time of a change to something stamped `previous`: now, but at least 1 ms later, so that
+ * `updatedAt` moves forward even for two changes in one millisecond or after a clock step back
+ * (receivers order a resource's events by it).
+ */
+export function nextChangeTime(clock: Clock, previous: string): string {
+  return toIso(Math.max(clock.now(), Date.parse(previous) + 1));
+}

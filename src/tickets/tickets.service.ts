@@ -6,7 +6,7 @@ import { isEmail } from '../auth/auth.service.js';
 import { findUserById } from '../auth/users.repository.js';
 import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
-import { type Clock, toIso } from '../shared/time.js';
+import { type Clock, nextChangeTime, toIso } from '../shared/time.js';
 import * as repository from './tickets.repository.js';
 import {
   applyPatch,
@@ -32,15 +32,6 @@ export interface NewTicket {
 
 function withoutNulls(fields: Record<string, CustomFieldValue>): Record<string, CustomFieldValue> {
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
-}
-
-/**
- * The time of a change to an existing ticket. Receivers order a ticket's events by `timestamp`
- * and its `updatedAt` (SPEC §5), so a change is stamped at least 1 ms after the ticket's
- * updatedAt, even when two changes land in one millisecond or the clock is stepped back.
- */
-function nextChangeTime(clock: Clock, ticket: Ticket): string {
-  return toIso(Math.max(clock.now(), Date.parse(ticket.updatedAt) + 1));
 }
 
 export class TicketsService {
@@ -90,7 +81,7 @@ export class TicketsService {
       const before = await repository.findTicket(trx, id);
       if (!before) throw AppError.notFound('Ticket');
       await this.checkReferences(trx, patch);
-      const now = nextChangeTime(this.clock, before);
+      const now = nextChangeTime(this.clock, before.updatedAt);
       const after = applyPatch(before, patch, now);
       const violation = closedTicketViolation(before, after);
       if (violation) throw AppError.conflict(`The ticket is closed: only its tags may change (not ${violation}).`);
@@ -107,7 +98,7 @@ export class TicketsService {
       await repository.lockTicket(trx, id);
       const ticket = await repository.findTicket(trx, id);
       if (!ticket) throw AppError.notFound('Ticket');
-      const now = nextChangeTime(this.clock, ticket);
+      const now = nextChangeTime(this.clock, ticket.updatedAt);
       const count = await recordEvents(trx, [{ type: 'ticket.deleted', ticketId: id, data: { ticket } }], now);
       await repository.deleteTicket(trx, id);
       return count;

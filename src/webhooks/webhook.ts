@@ -44,6 +44,8 @@ export const MAX_TARGET_URL_LENGTH = 2048;
  */
 export function targetUrlProblem(value: string, allowPrivateTargets: boolean): string | null {
   if (value.length > MAX_TARGET_URL_LENGTH) return `must be at most ${MAX_TARGET_URL_LENGTH} characters`;
+  // The URL parser would strip or escape these silently; what is stored must be what was meant.
+  if (/\s/.test(value)) return 'must not contain white space';
   let url: URL;
   try {
     url = new URL(value);

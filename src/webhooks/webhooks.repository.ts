@@ -38,6 +38,17 @@ export async function insertWebhook(db: Db, webhook: WebhookRecord): Promise<voi
   await db.insertInto('webhooks').values(toRow(webhook)).execute();
 }
 
+/**
+ * Takes the webhook's row lock until the transaction ends, so that a partial PUT (which writes
+ * back every column) starts from the latest committed webhook and two concurrent PUTs of
+ * different fields do not lose one of them. A no-op UPDATE locks the row on PostgreSQL as
+ * SELECT ... FOR UPDATE would (which SQLite lacks); SQLite already holds the write lock (BEGIN
+ * IMMEDIATE). The same approach as the tickets' row lock.
+ */
+export async function lockWebhook(db: Db, id: string): Promise<void> {
+  await db.updateTable('webhooks').set((eb) => ({ id: eb.ref('id') })).where('id', '=', id).execute();
+}
+
 export async function findWebhook(db: Db, id: string): Promise<WebhookRecord | undefined> {
   const row = await db.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst();
   return row ? fromRow(row) : undefined;

@@ -3,7 +3,7 @@ import { failPendingDeliveries } from '../delivery/deliveries.repository.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
-import { type Clock, toIso } from '../shared/time.js';
+import { type Clock, nextChangeTime, toIso } from '../shared/time.js';
 import {
   newSigningSecret,
   presentWebhook,
@@ -61,6 +61,7 @@ export class WebhooksService {
   async update(id: string, input: WebhookInput): Promise<Webhook> {
     this.validate(input);
     return this.db.transaction().execute(async (trx) => {
+      await repository.lockWebhook(trx, id);
       const before = await this.find(trx, id);
       const after: WebhookRecord = {
         ...before,
@@ -75,7 +76,7 @@ export class WebhooksService {
       }
       const changed = JSON.stringify(presentWebhook(after)) !== JSON.stringify(presentWebhook(before)) || after.disabledReason !== before.disabledReason;
       if (!changed) return presentWebhook(before);
-      const now = toIso(this.clock.now());
+      const now = nextChangeTime(this.clock, before.updatedAt);
       after.updatedAt = now;
       await repository.updateWebhook(trx, after);
       if (before.active && !after.active) await failPendingDeliveries(trx, id, now);

@@ -33,8 +33,8 @@ export interface Runtime {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function openMigratedDatabase(config: Config): Promise<DatabaseHandle> {
-  const database = openDatabase(config.database);
+export async function openMigratedDatabase(config: Config, logger?: Logger): Promise<DatabaseHandle> {
+  const database = openDatabase(config.database, (error) => logger?.warn({ err: error }, 'idle database connection lost'));
   try {
     await migrateToLatest(database.db, database.capabilities);
   } catch (error) {
@@ -46,7 +46,7 @@ export async function openMigratedDatabase(config: Config): Promise<DatabaseHand
 
 export async function createRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
-  const database = await openMigratedDatabase(config);
+  const database = await openMigratedDatabase(config, options.logger);
   const wakeup = new DeliveryWakeup();
   const auth = new AuthService(database.db, clock, config.adminToken);
   const services = {

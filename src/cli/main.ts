@@ -48,7 +48,7 @@ async function worker(config: Config, logger: Logger): Promise<void> {
 }
 
 async function migrate(config: Config, logger: Logger): Promise<void> {
-  const database = await openMigratedDatabase(config);
+  const database = await openMigratedDatabase(config, logger);
   await database.close();
   logger.info('migrations applied');
 }

@@ -52,7 +52,7 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
-export function openDatabase(config: DatabaseConfig): DatabaseHandle {
+export function openDatabase(config: DatabaseConfig, onIdleError?: (error: Error) => void): DatabaseHandle {
   if (config.kind === 'sqlite') {
     if (config.path !== ':memory:') mkdirSync(dirname(config.path), { recursive: true });
     const sqlite = new SQLite(config.path);
@@ -67,6 +67,10 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
     return { db, capabilities: CAPABILITIES.sqlite, close: () => db.destroy() };
   }
   const pool = new pg.Pool({ connectionString: config.connectionString, max: 10 });
+  // An idle client whose connection drops (PostgreSQL restarted, connection killed) emits
+  // 'error' on the pool; unhandled, that would crash the process. The pool discards the client
+  // and the next query opens a new connection.
+  pool.on('error', (error) => onIdleError?.(error));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, capabilities: CAPABILITIES.postgres, close: () => db.destroy() };
 }

@@ -53,7 +53,7 @@ async function startServer(database: TestDatabase, env: Record<string, string> =
   await waitFor(`the server to answer /healthz (output: ${output})`, async () => {
     if (child.exitCode !== null) throw new Error(`server exited early: ${output}`);
     return fetch(`${base}/healthz`).then((r) => r.ok, () => false);
-  });
+  }, 20_000);
   return { process: child, base, stdout: () => output, exited };
 }
 
@@ -134,7 +134,7 @@ describe('the helpdesk program', () => {
     expect((await first.exited).signal).toBe('SIGKILL');
 
     track(await startServer(db, env));
-    const [inFlight, again] = await target.waitForRequests(2, 15_000);
+    const [inFlight, again] = await target.waitForRequests(2, 25_000);
     expect(again!.headers['webhook-id']).toBe(inFlight!.headers['webhook-id']);
     expect(again!.body).toBe(inFlight!.body);
     expect(() => new StandardWebhook(webhook.body.webhook.signingSecret).verify(again!.body, again!.headers)).not.toThrow();

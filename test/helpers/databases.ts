@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { DialectName } from '../../src/db/capabilities.js';
+import { waitFor } from './wait.js';
 
 export const POSTGRES_ADMIN_URL = process.env.HELPDESK_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -57,10 +58,23 @@ export async function createTestDatabase(dialect: DialectName): Promise<TestData
     dialect,
     url: url.toString(),
     drop: async () => {
+      // No FORCE: terminating a connection that is still closing would raise an error in the
+      // test process. A closed pool's connections go away within moments; wait for that.
       const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
       await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
+      try {
+        await waitFor(`database ${name} to have no connections left`, async () => {
+          try {
+            await client.query(`drop database if exists ${name}`);
+            return true;
+          } catch (error) {
+            if ((error as { code?: string }).code === '55006') return false; // still in use
+            throw error;
+          }
+        });
+      } finally {
+        await client.end();
+      }
     },
   };
 }

@@ -22,13 +22,12 @@ export default tseslint.config(
   {
     // All outbound HTTP goes through src/outbound/http-client.ts (timeouts, no redirects, address guard).
     files: ['src/**/*.ts'],
-    ignores: ['src/outbound/http-client.ts'],
+    ignores: ['src/outbound/**'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [
-        { name: 'undici', message: 'Send outbound HTTP through src/outbound/http-client.ts.' },
-        { name: 'node:http', message: 'Send outbound HTTP through src/outbound/http-client.ts.' },
-        { name: 'node:https', message: 'Send outbound HTTP through src/outbound/http-client.ts.' },
-      ] }],
+      'no-restricted-imports': ['error', { paths: ['undici', 'http', 'https', 'net', 'tls', 'dns', 'node:http', 'node:https', 'node:net', 'node:tls', 'node:dns'].map((name) => ({
+        name,
+        message: 'Send outbound traffic through src/outbound/http-client.ts (timeouts, no redirects, address guard).',
+      })) }],
       'no-restricted-globals': ['error', { name: 'fetch', message: 'Send outbound HTTP through src/outbound/http-client.ts.' }],
     },
   },

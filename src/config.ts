@@ -65,9 +65,17 @@ function parsePort(value: string): number {
   return port;
 }
 
+/**
+ * A lease must outlast one attempt (15 s at most) with room to record it; a shorter one would let
+ * a second worker send a delivery that is still in flight.
+ */
+export const MIN_DELIVERY_LEASE_SECONDS = 20;
+
 function parseLeaseSeconds(value: string): number {
   const seconds = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value) || seconds < 1) fail('HELPDESK_DELIVERY_LEASE_SECONDS', 'must be a number of seconds, at least 1');
+  if (!/^\d+(\.\d+)?$/.test(value) || seconds < MIN_DELIVERY_LEASE_SECONDS) {
+    fail('HELPDESK_DELIVERY_LEASE_SECONDS', `must be a number of seconds, at least ${MIN_DELIVERY_LEASE_SECONDS}`);
+  }
   return seconds;
 }
 

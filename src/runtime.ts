@@ -51,8 +51,8 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const auth = new AuthService(database.db, clock, config.adminToken);
   const services = {
     auth,
-    tickets: new TicketsService(database.db, clock, wakeup),
-    webhooks: new WebhooksService(database.db, clock, config.allowPrivateTargets),
+    tickets: new TicketsService(database.db, database.capabilities, clock, wakeup),
+    webhooks: new WebhooksService(database.db, database.capabilities, clock, config.allowPrivateTargets),
   };
   const http = new OutboundHttp({ allowPrivateTargets: config.allowPrivateTargets, ...options.outbound });
   const worker = new DeliveryWorker({

@@ -36,6 +36,8 @@ export interface ApiKey {
 }
 
 const BOOTSTRAP_USER_SETTING = 'bootstrap_admin_user_id';
+/** Fixed, so that two servers bootstrapping one empty database at once collide on the unique index. */
+const BOOTSTRAP_ADMIN_EMAIL = 'admin@helpdesk.invalid';
 const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 function hashKey(key: string): string {
@@ -84,17 +86,38 @@ export class AuthService {
    * database, create an admin and a key, and return the key so the caller can print it once.
    */
   async bootstrap(): Promise<{ printedKey: string | null }> {
+    try {
+      return await this.bootstrapOnce();
+    } catch (error) {
+      // Two servers starting together on an empty database: the unique email (or settings key)
+      // lets one win; the other finds the work done and carries on.
+      if (await this.isBootstrapped()) return { printedKey: null };
+      throw error;
+    }
+  }
+
+  private async isBootstrapped(): Promise<boolean> {
+    if (this.adminToken !== null) {
+      const userId = await users.readSetting(this.db, BOOTSTRAP_USER_SETTING);
+      return userId !== undefined && (await users.findUserById(this.db, userId)) !== undefined;
+    }
+    return (await users.countUsers(this.db)) > 0;
+  }
+
+  private async bootstrapOnce(): Promise<{ printedKey: string | null }> {
     return this.db.transaction().execute(async (trx) => {
       const service = new AuthService(trx, this.clock, this.adminToken);
       if (this.adminToken !== null) {
         const existing = await users.readSetting(trx, BOOTSTRAP_USER_SETTING);
         if (existing && (await users.findUserById(trx, existing))) return { printedKey: null };
-        const user = await service.insertUserRow('Administrator', `admin+${newId('usr').slice(4, 12)}@helpdesk.invalid`, 'admin');
+        // The first start's admin, if there was one before the token was set, is the token's user.
+        const user =
+          (await users.findUserByEmail(trx, BOOTSTRAP_ADMIN_EMAIL)) ?? (await service.insertUserRow('Administrator', BOOTSTRAP_ADMIN_EMAIL, 'admin'));
         await users.writeSetting(trx, BOOTSTRAP_USER_SETTING, user.id);
         return { printedKey: null };
       }
       if ((await users.countUsers(trx)) > 0) return { printedKey: null };
-      const user = await service.insertUserRow('Administrator', 'admin@helpdesk.invalid', 'admin');
+      const user = await service.insertUserRow('Administrator', BOOTSTRAP_ADMIN_EMAIL, 'admin');
       const { key } = await service.insertKeyRow('bootstrap', user.id);
       return { printedKey: key };
     });
@@ -121,10 +144,6 @@ export class AuthService {
     const row = await users.findUserById(this.db, id);
     if (!row) throw AppError.notFound('User');
     return presentUser(row);
-  }
-
-  async userExists(id: string): Promise<boolean> {
-    return (await users.findUserById(this.db, id)) !== undefined;
   }
 
   async listUsers(page: PageRequest): Promise<Page<User>> {

@@ -8,11 +8,19 @@ export interface Capabilities {
   readonly dialect: DialectName;
   /** `FOR UPDATE SKIP LOCKED` lets several workers claim disjoint rows concurrently. */
   readonly skipLocked: boolean;
+  /**
+   * `SELECT ... FOR UPDATE / FOR SHARE` row locks. PostgreSQL needs them for read-modify-write
+   * under concurrency; SQLite has no such syntax and needs none: BEGIN IMMEDIATE already
+   * serialises every writing transaction.
+   */
+  readonly rowLocks: boolean;
   /** Column type of an auto-incrementing integer primary key. */
   readonly serialPrimaryKeyType: 'integer' | 'bigserial';
+  /** SQLite's integer key needs AUTOINCREMENT so that a deleted row's number is never reused. */
+  readonly serialNeedsAutoIncrement: boolean;
 }
 
 export const CAPABILITIES: Record<DialectName, Capabilities> = {
-  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, serialPrimaryKeyType: 'integer' }),
-  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, serialPrimaryKeyType: 'bigserial' }),
+  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true }),
+  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false }),
 };

@@ -78,19 +78,24 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
   if (request.skipWebhookIds.length > 0) due = due.where('webhook_id', 'not in', request.skipWebhookIds);
   if (capabilities.skipLocked) due = due.forUpdate().skipLocked();
 
-  const claimed = await db
-    .updateTable('deliveries')
-    .set({ lease_expires_at: request.leaseExpiresAt, leased_by: request.workerId })
-    .where('seq', 'in', due)
-    .returning(['id', 'seq', 'webhook_id', 'event_id', 'event_type', 'attempt_count', 'next_attempt_at'])
-    .execute();
+  // One transaction: a claim is never left taken without its payloads having been read.
+  const { claimed, payloads } = await db.transaction().execute(async (trx) => {
+    const rows = await trx
+      .updateTable('deliveries')
+      .set({ lease_expires_at: request.leaseExpiresAt, leased_by: request.workerId })
+      .where('seq', 'in', due)
+      .returning(['id', 'seq', 'webhook_id', 'event_id', 'event_type', 'attempt_count', 'next_attempt_at'])
+      .execute();
+    if (rows.length === 0) return { claimed: rows, payloads: [] };
+    const events = await trx
+      .selectFrom('events')
+      .select(['id', 'payload'])
+      .where('id', 'in', [...new Set(rows.map((row) => row.event_id))])
+      .execute();
+    return { claimed: rows, payloads: events };
+  });
   if (claimed.length === 0) return [];
 
-  const payloads = await db
-    .selectFrom('events')
-    .select(['id', 'payload'])
-    .where('id', 'in', [...new Set(claimed.map((row) => row.event_id))])
-    .execute();
   const payloadById = new Map(payloads.map((row) => [row.id, row.payload]));
   return claimed
     .map((row) => ({
@@ -122,22 +127,33 @@ export type AttemptOutcome =
   | { kind: 'failed' };
 
 /**
- * Records one attempt and moves the delivery on, in one transaction. A delivery that was failed
- * meanwhile (its webhook deactivated) keeps that status whatever a failed attempt says; one that
- * was deleted with its webhook is left alone.
+ * Records one attempt and moves the delivery on, in one transaction. Only the worker that still
+ * holds the lease moves the delivery; a worker whose lease was taken over records its attempt
+ * (it happened) and leaves the state to the new holder. A delivery that was failed meanwhile
+ * (its webhook deactivated) keeps that status whatever a failed attempt says; one deleted with
+ * its webhook is left alone. With no attempt (an internal error before one could be made) the
+ * delivery is only moved on, so that such a failure still spends the schedule.
  */
-export async function recordAttempt(db: Db, attempt: Omit<AttemptsTable, 'id'>, outcome: AttemptOutcome): Promise<void> {
+export async function recordAttempt(
+  db: Db,
+  workerId: string,
+  deliveryId: string,
+  attempt: Omit<AttemptsTable, 'id' | 'delivery_id'> | null,
+  outcome: AttemptOutcome,
+  now: string,
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const current = await trx.selectFrom('deliveries').select('status').where('id', '=', attempt.delivery_id).executeTakeFirst();
+    const current = await trx.selectFrom('deliveries').select(['status', 'leased_by']).where('id', '=', deliveryId).executeTakeFirst();
     if (!current) return;
-    await trx.insertInto('attempts').values({ id: newId('att'), ...attempt }).execute();
+    if (attempt) await trx.insertInto('attempts').values({ id: newId('att'), delivery_id: deliveryId, ...attempt }).execute();
+    if (current.leased_by !== workerId) return;
     const base = {
       attempt_count: sql<number>`attempt_count + 1`,
-      last_attempt_at: attempt.attempted_at,
-      last_status_code: attempt.status_code,
+      last_attempt_at: attempt?.attempted_at ?? now,
+      last_status_code: attempt?.status_code ?? null,
       lease_expires_at: null,
       leased_by: null,
-      updated_at: attempt.attempted_at,
+      updated_at: now,
     };
     const moveOn =
       outcome.kind === 'succeeded'
@@ -147,8 +163,18 @@ export async function recordAttempt(db: Db, attempt: Omit<AttemptsTable, 'id'>, 
           : outcome.kind === 'retry'
             ? { next_attempt_at: outcome.nextAttemptAt }
             : { status: 'failed' as const, next_attempt_at: null };
-    await trx.updateTable('deliveries').set({ ...base, ...moveOn }).where('id', '=', attempt.delivery_id).execute();
+    await trx.updateTable('deliveries').set({ ...base, ...moveOn }).where('id', '=', deliveryId).execute();
   });
+}
+
+/** A delivery found due for an inactive webhook (deactivated after it was queued) is failed unsent. */
+export async function failDelivery(db: Db, id: string, now: string): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ status: 'failed', next_attempt_at: null, lease_expires_at: null, leased_by: null, updated_at: now })
+    .where('id', '=', id)
+    .where('status', '=', 'pending')
+    .execute();
 }
 
 /** Gives claimed rows back (graceful shutdown) so that another worker may take them at once. */

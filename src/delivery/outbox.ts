@@ -2,6 +2,7 @@
  * The transactional outbox: a ticket change writes its events, and one delivery per subscribed
  * active webhook, inside the transaction of the change itself. Committed together or not at all.
  */
+import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { newId } from '../shared/ids.js';
 import type { PendingEvent } from '../tickets/ticket.js';
@@ -14,9 +15,9 @@ export function eventPayload(type: string, timestamp: string, data: unknown): st
 }
 
 /** Must be called with the transaction of the change. Returns how many deliveries were queued. */
-export async function recordEvents(trx: Db, events: readonly PendingEvent[], timestamp: string): Promise<number> {
+export async function recordEvents(trx: Db, capabilities: Capabilities, events: readonly PendingEvent[], timestamp: string): Promise<number> {
   if (events.length === 0) return 0;
-  const subscriptions = await listActiveSubscriptions(trx);
+  const subscriptions = await listActiveSubscriptions(trx, capabilities);
   let queued = 0;
   for (const event of events) {
     const eventId = newId('evt');

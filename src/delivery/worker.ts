@@ -13,6 +13,7 @@ import { type Clock, toIso } from '../shared/time.js';
 import { findDeliveryTarget } from '../webhooks/webhooks.repository.js';
 import {
   claimDueDeliveries,
+  failDelivery,
   nextClaimableAt,
   recordAttempt,
   releaseLeases,
@@ -56,7 +57,8 @@ export class DeliveryWorker {
   /** Hosts of the webhooks this worker has sent to, to skip those whose host is saturated. */
   readonly #webhookHost = new Map<string, string>();
   #timer: NodeJS.Timeout | null = null;
-  #pumping = false;
+  /** The claim loop while it runs, so that stop() can wait for it. */
+  #filling: Promise<void> | null = null;
   #pumpAgain = false;
   #running = false;
   #unsubscribe: (() => void) | null = null;
@@ -87,6 +89,8 @@ export class DeliveryWorker {
     this.#running = false;
     this.#unsubscribe?.();
     if (this.#timer) clearTimeout(this.#timer);
+    // A claim under way finishes first: what it took is then either dispatched or released.
+    await this.#filling;
     const pending = [...this.#inFlight.values()].map((f) => f.done);
     let graceTimer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -113,19 +117,18 @@ export class DeliveryWorker {
   /** Claims and dispatches until no capacity or nothing due is left; never runs twice at once. */
   #pump(): void {
     if (!this.#running) return;
-    if (this.#pumping) {
+    if (this.#filling) {
       this.#pumpAgain = true;
       return;
     }
-    this.#pumping = true;
-    void this.#fill()
+    this.#filling = this.#fill()
       .catch((error: unknown) => {
         // The database may be briefly unavailable: try again later rather than stall.
         this.#options.logger.error({ err: error }, 'delivery claim failed; retrying after the poll interval');
         this.#schedule(this.#options.pollIntervalMs);
       })
       .finally(() => {
-        this.#pumping = false;
+        this.#filling = null;
         if (this.#pumpAgain) {
           this.#pumpAgain = false;
           this.#pump();
@@ -181,13 +184,21 @@ export class DeliveryWorker {
   }
 
   /**
-   * Starts one attempt; false if the target host has no free slot. Once a host is refused in a
+   * Starts one attempt; false if it must go back to the queue (shutting down, or the target host
+   * has no free slot). Once a host is refused in a
    * batch, its later deliveries are refused too, even if a slot frees meanwhile, so that none
    * overtakes the one sent back to the queue.
    */
   async #dispatch(delivery: ClaimedDelivery, fullHosts: Set<string>): Promise<boolean> {
+    if (!this.#running) return false;
+    // Its lease ran out while this worker still sends it: the running attempt is enough.
+    if (this.#inFlight.has(delivery.id)) return true;
     const target = await findDeliveryTarget(this.#options.db, delivery.webhookId);
     if (!target) return true; // the webhook was deleted and its deliveries with it
+    if (!target.active) {
+      await failDelivery(this.#options.db, delivery.id, toIso(this.#options.clock.now()));
+      return true;
+    }
     const host = new URL(target.targetUrl).host;
     this.#webhookHost.set(delivery.webhookId, host);
     const load = this.#hostLoad.get(host) ?? 0;
@@ -206,8 +217,15 @@ export class DeliveryWorker {
     return true;
   }
 
+  /** The outcome of a failed attempt: the next retry, or failed once the schedule is spent. */
+  #afterFailure(delivery: ClaimedDelivery, retryAfterSeconds: number | null): AttemptOutcome {
+    const { clock, retrySchedule, random } = this.#options;
+    const delayMs = nextRetryDelayMs(retrySchedule, delivery.attemptCount + 1, random, retryAfterSeconds);
+    return delayMs === null ? { kind: 'failed' } : { kind: 'retry', nextAttemptAt: toIso(clock.now() + delayMs) };
+  }
+
   async #attempt(delivery: ClaimedDelivery, target: { targetUrl: string; signingSecrets: string[] }, abandoned: AbortSignal): Promise<void> {
-    const { http, clock, logger, retrySchedule, random, userAgent, db } = this.#options;
+    const { http, clock, logger, userAgent, db } = this.#options;
     const log = logger.child({ deliveryId: delivery.id, webhookId: delivery.webhookId, event: delivery.eventType });
     try {
       const startedAt = clock.now();
@@ -228,21 +246,16 @@ export class DeliveryWorker {
       );
       if (abandoned.aborted) return;
       const attemptsMade = delivery.attemptCount + 1;
-      let outcome: AttemptOutcome;
-      if (response.error === null) {
-        outcome = { kind: 'succeeded' };
-      } else {
-        const retryAfter =
-          response.statusCode !== null && RETRY_AFTER_STATUSES.has(response.statusCode)
-            ? parseRetryAfter(response.headers?.['retry-after'], clock.now())
-            : null;
-        const delayMs = nextRetryDelayMs(retrySchedule, attemptsMade, random, retryAfter);
-        outcome = delayMs === null ? { kind: 'failed' } : { kind: 'retry', nextAttemptAt: toIso(clock.now() + delayMs) };
-      }
+      const retryAfter =
+        response.statusCode !== null && RETRY_AFTER_STATUSES.has(response.statusCode)
+          ? parseRetryAfter(response.headers?.['retry-after'], clock.now())
+          : null;
+      const outcome: AttemptOutcome = response.error === null ? { kind: 'succeeded' } : this.#afterFailure(delivery, retryAfter);
       await recordAttempt(
         db,
+        this.id,
+        delivery.id,
         {
-          delivery_id: delivery.id,
           attempted_at: toIso(startedAt),
           status_code: response.statusCode,
           duration_ms: response.durationMs,
@@ -251,6 +264,7 @@ export class DeliveryWorker {
           response_body: response.body,
         },
         outcome,
+        toIso(clock.now()),
       );
       log.info(
         { attempt: attemptsMade, statusCode: response.statusCode, error: response.error, durationMs: response.durationMs, outcome: outcome.kind },
@@ -258,9 +272,14 @@ export class DeliveryWorker {
       );
     } catch (error) {
       if (abandoned.aborted) return;
-      // Not an expected network failure: a bug or a database outage. The lease runs out and the
-      // delivery is claimed again, so nothing is lost.
+      // Not an expected network failure: a bug, or the database refusing the record. The
+      // delivery still moves along its schedule, so that it can neither be lost nor retried
+      // forever; if even that fails (the database is down), the lease runs out and another
+      // claim picks it up.
       log.error({ err: error }, 'delivery attempt could not be completed');
+      await recordAttempt(db, this.id, delivery.id, null, this.#afterFailure(delivery, null), toIso(clock.now())).catch(
+        (recordError: unknown) => log.error({ err: recordError }, 'delivery could not be rescheduled; its lease will expire'),
+      );
     }
   }
 }

@@ -34,6 +34,7 @@ for (const [network, prefix] of [
   ['100::', 64], // discard
   ['2001::', 23], // IETF protocol assignments (Teredo and others)
   ['2001:db8::', 32], // documentation
+  ['3fff::', 20], // documentation (RFC 9637)
   ['64:ff9b:1::', 48], // local-use NAT64
   ['fc00::', 7], // unique local
   ['fe80::', 10], // link-local
@@ -99,6 +100,9 @@ export function isBlockedAddress(address: string): boolean {
   if (!bytes) return true;
   const v4 = embeddedIpv4(bytes);
   if (v4 !== null) return blockedV4.check(v4, 'ipv4');
+  // Only global unicast (2000::/3) is ever a public target; everything outside it is loopback,
+  // unspecified, local, multicast, IPv4-translated (::ffff:0:a.b.c.d) or reserved for later.
+  if ((bytes[0]! & 0xe0) !== 0x20) return true;
   const canonical = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i]! << 8) | bytes[2 * i + 1]!).toString(16)).join(':');
   return blockedV6.check(canonical, 'ipv6');
 }

@@ -168,7 +168,7 @@ export class OutboundHttp {
         break;
       }
     }
-    return Buffer.concat(chunks).toString('utf8');
+    return withoutNul(Buffer.concat(chunks).toString('utf8'));
   }
 
   async close(): Promise<void> {
@@ -176,10 +176,15 @@ export class OutboundHttp {
   }
 }
 
+/** A receiver's bytes are stored as text; PostgreSQL text cannot hold NUL, so it is replaced. */
+function withoutNul(text: string): string {
+  return text.includes('\u0000') ? text.replaceAll('\u0000', '\ufffd') : text;
+}
+
 function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
   const flat: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) flat[name] = Array.isArray(value) ? value.join(', ') : value;
+    if (value !== undefined) flat[withoutNul(name)] = withoutNul(Array.isArray(value) ? value.join(', ') : value);
   }
   return flat;
 }

@@ -1,3 +1,4 @@
+import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import type { TicketsTable } from '../db/schema.js';
 import { pageNewestFirst } from '../shared/keyset.js';
@@ -41,16 +42,15 @@ export async function insertTicket(db: Db, ticket: Ticket): Promise<void> {
 }
 
 /**
- * Takes the ticket's row lock until the transaction ends, so that a read-modify-write (the
- * custom field merge, the closed check, the events' "from" values, the deleted ticket) starts
- * from the latest committed ticket and a concurrent change is neither lost nor recorded twice.
- * A no-op UPDATE does it on both databases without asking which one this is: PostgreSQL locks
- * the row as SELECT ... FOR UPDATE would (which SQLite lacks), and under READ COMMITTED the next
- * read sees what the previous holder committed; SQLite already holds the write lock (BEGIN
- * IMMEDIATE), so there it costs nothing.
+ * Reads a ticket for a read-modify-write (the custom field merge, the closed check, the events'
+ * "from" values, the deleted ticket), holding its row lock until the transaction ends, so that a
+ * concurrent change is neither lost nor recorded twice.
  */
-export async function lockTicket(db: Db, id: string): Promise<void> {
-  await db.updateTable('tickets').set((eb) => ({ id: eb.ref('id') })).where('id', '=', id).execute();
+export async function findTicketForChange(db: Db, capabilities: Capabilities, id: string): Promise<Ticket | undefined> {
+  let query = db.selectFrom('tickets').selectAll().where('id', '=', id);
+  if (capabilities.rowLocks) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row ? fromRow(row) : undefined;
 }
 
 export async function findTicket(db: Db, id: string): Promise<Ticket | undefined> {

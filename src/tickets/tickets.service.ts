@@ -1,3 +1,4 @@
+import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { recordEvents } from '../delivery/outbox.js';
 import type { DeliveryWakeup } from '../delivery/wakeup.js';
@@ -37,6 +38,7 @@ function withoutNulls(fields: Record<string, CustomFieldValue>): Record<string, 
 export class TicketsService {
   constructor(
     private readonly db: Db,
+    private readonly capabilities: Capabilities,
     private readonly clock: Clock,
     private readonly wakeup: DeliveryWakeup,
   ) {}
@@ -59,7 +61,7 @@ export class TicketsService {
     };
     const queued = await this.db.transaction().execute(async (trx) => {
       await repository.insertTicket(trx, ticket);
-      return recordEvents(trx, [{ type: 'ticket.created', ticketId: ticket.id, data: { ticket } }], now);
+      return recordEvents(trx, this.capabilities, [{ type: 'ticket.created', ticketId: ticket.id, data: { ticket } }], now);
     });
     if (queued > 0) this.wakeup.notify();
     return ticket;
@@ -77,8 +79,7 @@ export class TicketsService {
 
   async update(id: string, patch: TicketPatch): Promise<Ticket> {
     const { ticket, queued } = await this.db.transaction().execute(async (trx) => {
-      await repository.lockTicket(trx, id);
-      const before = await repository.findTicket(trx, id);
+      const before = await repository.findTicketForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Ticket');
       await this.checkReferences(trx, patch);
       const now = nextChangeTime(this.clock, before.updatedAt);
@@ -87,7 +88,7 @@ export class TicketsService {
       if (violation) throw AppError.conflict(`The ticket is closed: only its tags may change (not ${violation}).`);
       if (after === before) return { ticket: before, queued: 0 };
       await repository.updateTicket(trx, after);
-      return { ticket: after, queued: await recordEvents(trx, eventsForUpdate(before, after), now) };
+      return { ticket: after, queued: await recordEvents(trx, this.capabilities, eventsForUpdate(before, after), now) };
     });
     if (queued > 0) this.wakeup.notify();
     return ticket;
@@ -95,11 +96,10 @@ export class TicketsService {
 
   async delete(id: string): Promise<void> {
     const queued = await this.db.transaction().execute(async (trx) => {
-      await repository.lockTicket(trx, id);
-      const ticket = await repository.findTicket(trx, id);
+      const ticket = await repository.findTicketForChange(trx, this.capabilities, id);
       if (!ticket) throw AppError.notFound('Ticket');
       const now = nextChangeTime(this.clock, ticket.updatedAt);
-      const count = await recordEvents(trx, [{ type: 'ticket.deleted', ticketId: id, data: { ticket } }], now);
+      const count = await recordEvents(trx, this.capabilities, [{ type: 'ticket.deleted', ticketId: id, data: { ticket } }], now);
       await repository.deleteTicket(trx, id);
       return count;
     });

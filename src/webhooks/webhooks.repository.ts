@@ -1,3 +1,4 @@
+import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import type { WebhooksTable } from '../db/schema.js';
 import { pageNewestFirst } from '../shared/keyset.js';
@@ -38,15 +39,12 @@ export async function insertWebhook(db: Db, webhook: WebhookRecord): Promise<voi
   await db.insertInto('webhooks').values(toRow(webhook)).execute();
 }
 
-/**
- * Takes the webhook's row lock until the transaction ends, so that a partial PUT (which writes
- * back every column) starts from the latest committed webhook and two concurrent PUTs of
- * different fields do not lose one of them. A no-op UPDATE locks the row on PostgreSQL as
- * SELECT ... FOR UPDATE would (which SQLite lacks); SQLite already holds the write lock (BEGIN
- * IMMEDIATE). The same approach as the tickets' row lock.
- */
-export async function lockWebhook(db: Db, id: string): Promise<void> {
-  await db.updateTable('webhooks').set((eb) => ({ id: eb.ref('id') })).where('id', '=', id).execute();
+/** Reads a webhook for a partial update, holding its row lock until the transaction ends. */
+export async function findWebhookForChange(db: Db, capabilities: Capabilities, id: string): Promise<WebhookRecord | undefined> {
+  let query = db.selectFrom('webhooks').selectAll().where('id', '=', id);
+  if (capabilities.rowLocks) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row ? fromRow(row) : undefined;
 }
 
 export async function findWebhook(db: Db, id: string): Promise<WebhookRecord | undefined> {
@@ -68,9 +66,16 @@ export async function listWebhooks(db: Db, cursor: Cursor | null, limit: number)
   return (await pageNewestFirst(db.selectFrom('webhooks').selectAll(), cursor, limit).execute()).map(fromRow);
 }
 
-/** Active webhooks and what they subscribe to: the fan-out of the outbox. */
-export async function listActiveSubscriptions(db: Db): Promise<{ id: string; events: string[] }[]> {
-  const rows = await db.selectFrom('webhooks').select(['id', 'events']).where('active', '=', 1).execute();
+/**
+ * Active webhooks and what they subscribe to: the fan-out of the outbox. The share lock makes a
+ * concurrent deactivation or deletion wait for the change being recorded, so it then sees (and
+ * fails or deletes) the deliveries queued here, instead of leaving one pending for an inactive
+ * webhook or breaking the change with a foreign-key error.
+ */
+export async function listActiveSubscriptions(db: Db, capabilities: Capabilities): Promise<{ id: string; events: string[] }[]> {
+  let query = db.selectFrom('webhooks').select(['id', 'events']).where('active', '=', 1);
+  if (capabilities.rowLocks) query = query.forShare();
+  const rows = await query.execute();
   return rows.map((row) => ({ id: row.id, events: JSON.parse(row.events) as string[] }));
 }
 
@@ -78,7 +83,7 @@ export async function listActiveSubscriptions(db: Db): Promise<{ id: string; eve
 export async function findDeliveryTarget(
   db: Db,
   id: string,
-): Promise<{ targetUrl: string; signingSecrets: string[] } | undefined> {
-  const row = await db.selectFrom('webhooks').select(['target_url', 'signing_secret']).where('id', '=', id).executeTakeFirst();
-  return row ? { targetUrl: row.target_url, signingSecrets: [row.signing_secret] } : undefined;
+): Promise<{ targetUrl: string; signingSecrets: string[]; active: boolean } | undefined> {
+  const row = await db.selectFrom('webhooks').select(['target_url', 'signing_secret', 'active']).where('id', '=', id).executeTakeFirst();
+  return row ? { targetUrl: row.target_url, signingSecrets: [row.signing_secret], active: row.active === 1 } : undefined;
 }

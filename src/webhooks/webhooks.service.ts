@@ -1,3 +1,4 @@
+import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { failPendingDeliveries } from '../delivery/deliveries.repository.js';
 import { AppError, type ErrorDetail } from '../errors.js';
@@ -24,6 +25,7 @@ export interface WebhookInput {
 export class WebhooksService {
   constructor(
     private readonly db: Db,
+    private readonly capabilities: Capabilities,
     private readonly clock: Clock,
     private readonly allowPrivateTargets: boolean,
   ) {}
@@ -61,8 +63,8 @@ export class WebhooksService {
   async update(id: string, input: WebhookInput): Promise<Webhook> {
     this.validate(input);
     return this.db.transaction().execute(async (trx) => {
-      await repository.lockWebhook(trx, id);
-      const before = await this.find(trx, id);
+      const before = await repository.findWebhookForChange(trx, this.capabilities, id);
+      if (!before) throw AppError.notFound('Webhook');
       const after: WebhookRecord = {
         ...before,
         name: input.name ?? before.name,

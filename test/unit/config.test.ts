@@ -50,6 +50,8 @@ describe('configuration', () => {
     [{ HELPDESK_RETRY_SCHEDULE: '1,,2' }, /HELPDESK_RETRY_SCHEDULE/],
     [{ HELPDESK_RETRY_SCHEDULE: '-1' }, /HELPDESK_RETRY_SCHEDULE/],
     [{ HELPDESK_LOG_LEVEL: 'loud' }, /HELPDESK_LOG_LEVEL/],
+    [{ HELPDESK_DELIVERY_LEASE_SECONDS: '15' }, /HELPDESK_DELIVERY_LEASE_SECONDS must be a number of seconds, at least 20/],
+    [{ HELPDESK_ADMIN_TOKEN: 'has white space in it' }, /HELPDESK_ADMIN_TOKEN must not contain white space/],
   ])('rejects %o', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });

@@ -70,7 +70,7 @@ export function initialSchema(capabilities: Capabilities) {
       await db.schema
         .createTable('deliveries')
         .addColumn('seq', capabilities.serialPrimaryKeyType, (c) =>
-          capabilities.dialect === 'sqlite' ? c.primaryKey().autoIncrement() : c.primaryKey(),
+          capabilities.serialNeedsAutoIncrement ? c.primaryKey().autoIncrement() : c.primaryKey(),
         )
         .addColumn('id', 'text', (c) => c.notNull().unique())
         .addColumn('webhook_id', 'text', (c) => c.notNull().references('webhooks.id').onDelete('cascade'))

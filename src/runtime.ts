@@ -8,6 +8,7 @@ import { AuthService } from './auth/auth.service.js';
 import type { Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/connection.js';
 import { migrateToLatest } from './db/migrate.js';
+import { DeliveryLogService } from './delivery/delivery-log.service.js';
 import { DeliveryWakeup } from './delivery/wakeup.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/worker.js';
 import { buildApp } from './http/app.js';
@@ -53,6 +54,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     auth,
     tickets: new TicketsService(database.db, database.capabilities, clock, wakeup),
     webhooks: new WebhooksService(database.db, database.capabilities, clock, config.allowPrivateTargets),
+    deliveries: new DeliveryLogService(database.db, clock, wakeup),
   };
   const http = new OutboundHttp({ allowPrivateTargets: config.allowPrivateTargets, ...options.outbound });
   const worker = new DeliveryWorker({

@@ -48,8 +48,16 @@ export interface WebhooksTable {
   signing_secret: string;
   disabled_reason: string | null;
   disabled_at: string | null;
+  failing_since: string | null;
   created_at: string;
   updated_at: string;
+}
+
+export interface WebhookSecretsTable {
+  webhook_id: string;
+  secret: string;
+  expires_at: string;
+  created_at: string;
 }
 
 export interface EventsTable {
@@ -69,7 +77,14 @@ export interface DeliveriesTable {
   event_id: string;
   event_type: string;
   status: 'pending' | 'succeeded' | 'failed';
+  /** All attempts ever made, redeliveries included. */
   attempt_count: number;
+  /** Attempts in the current retry schedule: what the back-off counts. */
+  schedule_attempts: number;
+  /**
+   * When the next attempt is due; null when there is none to make. Set on every pending
+   * delivery, and on a finished one for which a redelivery was asked.
+   */
   next_attempt_at: string | null;
   /** While set and in the future, a worker holds the delivery; an expired lease may be taken over. */
   lease_expires_at: string | null;
@@ -101,6 +116,7 @@ export interface Database {
   api_keys: ApiKeysTable;
   tickets: TicketsTable;
   webhooks: WebhooksTable;
+  webhook_secrets: WebhookSecretsTable;
   events: EventsTable;
   deliveries: DeliveriesTable;
   attempts: AttemptsTable;

@@ -1,7 +1,9 @@
 /**
  * The delivery queue in SQL. A delivery is one event for one webhook; it is `pending` until an
- * attempt succeeds (`succeeded`) or the schedule is spent (`failed`). A worker claims due rows by
- * taking a lease; a lease that expires (the worker crashed) makes the row claimable again.
+ * attempt succeeds (`succeeded`) or the schedule is spent (`failed`). `next_attempt_at` is set
+ * while there is an attempt to make: on every pending delivery, and on a finished one whose
+ * redelivery was asked. A worker claims due rows by taking a lease; a lease that expires (the
+ * worker crashed) makes the row claimable again.
  */
 import { sql } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';
@@ -17,18 +19,20 @@ export async function insertDeliveries(
   db: Db,
   deliveries: readonly { webhookId: string; eventId: string; eventType: string }[],
   now: string,
-): Promise<void> {
-  if (deliveries.length === 0) return;
+): Promise<string[]> {
+  if (deliveries.length === 0) return [];
+  const ids = deliveries.map(() => newId('msg'));
   await db
     .insertInto('deliveries')
     .values(
-      deliveries.map((d) => ({
-        id: newId('msg'),
+      deliveries.map((d, i) => ({
+        id: ids[i]!,
         webhook_id: d.webhookId,
         event_id: d.eventId,
         event_type: d.eventType,
         status: 'pending' as const,
         attempt_count: 0,
+        schedule_attempts: 0,
         next_attempt_at: now,
         lease_expires_at: null,
         leased_by: null,
@@ -39,6 +43,7 @@ export async function insertDeliveries(
       })),
     )
     .execute();
+  return ids;
 }
 
 export interface ClaimedDelivery {
@@ -46,8 +51,12 @@ export interface ClaimedDelivery {
   seq: number;
   webhookId: string;
   eventType: string;
-  attemptCount: number;
+  /** `pending` on its schedule; `succeeded` or `failed` for a one-off redelivery. */
+  status: 'pending' | 'succeeded' | 'failed';
+  scheduleAttempts: number;
   nextAttemptAt: string;
+  /** When the event was queued: the start of its event-to-delivery latency. */
+  createdAt: string;
   payload: string;
 }
 
@@ -60,7 +69,7 @@ export interface ClaimRequest {
   skipWebhookIds: readonly string[];
 }
 
-/** When a pending row becomes claimable: when it is due, or when its lease runs out. */
+/** When a row with an attempt to make becomes claimable: when it is due, or when its lease runs out. */
 const claimableAt = sql<string>`case when lease_expires_at is not null and lease_expires_at > next_attempt_at then lease_expires_at else next_attempt_at end`;
 
 /** Claims up to `limit` due deliveries, oldest due first and in queue order. */
@@ -69,7 +78,6 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
   let due = db
     .selectFrom('deliveries')
     .select('seq')
-    .where('status', '=', 'pending')
     .where('next_attempt_at', '<=', request.now)
     .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', request.now)]))
     .orderBy('next_attempt_at')
@@ -84,7 +92,7 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
       .updateTable('deliveries')
       .set({ lease_expires_at: request.leaseExpiresAt, leased_by: request.workerId })
       .where('seq', 'in', due)
-      .returning(['id', 'seq', 'webhook_id', 'event_id', 'event_type', 'attempt_count', 'next_attempt_at'])
+      .returning(['id', 'seq', 'webhook_id', 'event_id', 'event_type', 'status', 'schedule_attempts', 'next_attempt_at', 'created_at'])
       .execute();
     if (rows.length === 0) return { claimed: rows, payloads: [] };
     const events = await trx
@@ -103,19 +111,21 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
       seq: Number(row.seq),
       webhookId: row.webhook_id,
       eventType: row.event_type,
-      attemptCount: row.attempt_count,
+      status: row.status,
+      scheduleAttempts: row.schedule_attempts,
       nextAttemptAt: row.next_attempt_at ?? request.now,
+      createdAt: row.created_at,
       payload: payloadById.get(row.event_id) ?? '',
     }))
     .sort((a, b) => (a.nextAttemptAt < b.nextAttemptAt ? -1 : a.nextAttemptAt > b.nextAttemptAt ? 1 : a.seq - b.seq));
 }
 
-/** The earliest time a pending delivery becomes claimable, or null if none is pending. */
+/** The earliest time a delivery becomes claimable, or null if none has an attempt to make. */
 export async function nextClaimableAt(db: Db, skipWebhookIds: readonly string[]): Promise<string | null> {
   let query = db
     .selectFrom('deliveries')
     .select((eb) => eb.fn.min(claimableAt).as('at'))
-    .where('status', '=', 'pending');
+    .where('next_attempt_at', 'is not', null);
   if (skipWebhookIds.length > 0) query = query.where('webhook_id', 'not in', skipWebhookIds);
   const row = await query.executeTakeFirst();
   return row?.at ?? null;
@@ -129,10 +139,12 @@ export type AttemptOutcome =
 /**
  * Records one attempt and moves the delivery on, in one transaction. Only the worker that still
  * holds the lease moves the delivery; a worker whose lease was taken over records its attempt
- * (it happened) and leaves the state to the new holder. A delivery that was failed meanwhile
- * (its webhook deactivated) keeps that status whatever a failed attempt says; one deleted with
- * its webhook is left alone. With no attempt (an internal error before one could be made) the
- * delivery is only moved on, so that such a failure still spends the schedule.
+ * (it happened) and leaves the state to the new holder. A pending delivery follows its schedule.
+ * A finished one (a redelivery, or a delivery failed meanwhile because its webhook was
+ * deactivated) becomes `succeeded` on success and otherwise stays as it was: a redelivery starts
+ * no new schedule. A delivery deleted with its webhook is left alone. With no attempt (an
+ * internal error before one could be recorded) the delivery is only moved on, so that such a
+ * failure still spends the schedule.
  */
 export async function recordAttempt(
   db: Db,
@@ -147,8 +159,10 @@ export async function recordAttempt(
     if (!current) return;
     if (attempt) await trx.insertInto('attempts').values({ id: newId('att'), delivery_id: deliveryId, ...attempt }).execute();
     if (current.leased_by !== workerId) return;
+    const scheduled = current.status === 'pending';
     const base = {
       attempt_count: sql<number>`attempt_count + 1`,
+      ...(scheduled ? { schedule_attempts: sql<number>`schedule_attempts + 1` } : {}),
       last_attempt_at: attempt?.attempted_at ?? now,
       last_status_code: attempt?.status_code ?? null,
       lease_expires_at: null,
@@ -158,8 +172,8 @@ export async function recordAttempt(
     const moveOn =
       outcome.kind === 'succeeded'
         ? { status: 'succeeded' as const, next_attempt_at: null }
-        : current.status !== 'pending'
-          ? {}
+        : !scheduled
+          ? { next_attempt_at: null }
           : outcome.kind === 'retry'
             ? { next_attempt_at: outcome.nextAttemptAt }
             : { status: 'failed' as const, next_attempt_at: null };
@@ -167,7 +181,7 @@ export async function recordAttempt(
   });
 }
 
-/** A delivery found due for an inactive webhook (deactivated after it was queued) is failed unsent. */
+/** A pending delivery found due for an inactive webhook (deactivated after it was queued) is failed unsent. */
 export async function failDelivery(db: Db, id: string, now: string): Promise<void> {
   await db
     .updateTable('deliveries')

@@ -10,7 +10,10 @@ import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import type { OutboundHttp } from '../outbound/http-client.js';
 import { type Clock, toIso } from '../shared/time.js';
-import { findDeliveryTarget } from '../webhooks/webhooks.repository.js';
+import { applyAttemptToWebhook } from '../webhooks/webhook-health.js';
+import { TEST_EVENT_TYPE } from '../webhooks/webhook.js';
+import { findDeliveryTarget, type DeliveryTarget } from '../webhooks/webhooks.repository.js';
+import { CircuitBreakers, type BreakerPolicy } from './circuit-breaker.js';
 import {
   claimDueDeliveries,
   failDelivery,
@@ -20,6 +23,7 @@ import {
   type AttemptOutcome,
   type ClaimedDelivery,
 } from './deliveries.repository.js';
+import { NO_OBSERVER, type DeliveryObserver } from './observer.js';
 import { nextRetryDelayMs, parseRetryAfter, RETRY_AFTER_STATUSES } from './retry-policy.js';
 import { signatureHeader } from './signing.js';
 import type { DeliveryWakeup } from './wakeup.js';
@@ -40,6 +44,8 @@ export interface DeliveryWorkerOptions {
   /** The longest sleep, so that rows queued by another process are seen. */
   pollIntervalMs?: number;
   random?: () => number;
+  observer?: DeliveryObserver;
+  breakerPolicy?: BreakerPolicy;
 }
 
 interface InFlight {
@@ -51,7 +57,8 @@ interface InFlight {
 
 export class DeliveryWorker {
   readonly id = `wrk_${randomBytes(6).toString('hex')}`;
-  readonly #options: Required<DeliveryWorkerOptions>;
+  readonly #options: Required<Omit<DeliveryWorkerOptions, 'breakerPolicy'>>;
+  readonly breakers: CircuitBreakers;
   readonly #inFlight = new Map<string, InFlight>();
   readonly #hostLoad = new Map<string, number>();
   /** Hosts of the webhooks this worker has sent to, to skip those whose host is saturated. */
@@ -70,8 +77,10 @@ export class DeliveryWorker {
       leaseMs: 60_000,
       pollIntervalMs: 1_000,
       random: Math.random,
+      observer: NO_OBSERVER,
       ...options,
     };
+    this.breakers = new CircuitBreakers(() => options.clock.now(), options.breakerPolicy);
   }
 
   start(): void {
@@ -168,7 +177,11 @@ export class DeliveryWorker {
     if (!this.#running) return;
     const { db, clock, pollIntervalMs } = this.#options;
     const next = await nextClaimableAt(db, this.#saturatedWebhooks());
-    this.#schedule(next === null ? pollIntervalMs : Math.max(0, Math.min(pollIntervalMs, Date.parse(next) - clock.now())));
+    const due = next === null ? Number.POSITIVE_INFINITY : Date.parse(next);
+    // A paused target is looked at again when its pause ends.
+    const pauses = [...new Set(this.#webhookHost.values())].map((host) => this.breakers.pausedUntil(host) ?? Number.POSITIVE_INFINITY);
+    const wake = Math.min(due, ...pauses);
+    this.#schedule(Math.max(0, Math.min(pollIntervalMs, wake - clock.now())));
   }
 
   /** The one pending timer; it keeps a worker-only process alive while it runs. */
@@ -178,37 +191,41 @@ export class DeliveryWorker {
     this.#timer = setTimeout(() => this.#pump(), delayMs);
   }
 
+  /** Webhooks whose host has no free slot or is paused by its breaker: not claimed for now. */
   #saturatedWebhooks(): string[] {
     const limit = this.#options.perHostConcurrency;
-    return [...this.#webhookHost].filter(([, host]) => (this.#hostLoad.get(host) ?? 0) >= limit).map(([id]) => id);
+    const blocked = (host: string) => (this.#hostLoad.get(host) ?? 0) >= limit || this.breakers.pausedUntil(host) !== null;
+    return [...this.#webhookHost].filter(([, host]) => blocked(host)).map(([id]) => id);
   }
 
   /**
-   * Starts one attempt; false if it must go back to the queue (shutting down, or the target host
-   * has no free slot). Once a host is refused in a
-   * batch, its later deliveries are refused too, even if a slot frees meanwhile, so that none
-   * overtakes the one sent back to the queue.
+   * Starts one attempt; false if it must go back to the queue (shutting down, the target host
+   * has no free slot, or its breaker holds it). Once a host is refused in a batch, its later
+   * deliveries are refused too, even if a slot frees meanwhile, so that none overtakes the one
+   * sent back to the queue.
    */
   async #dispatch(delivery: ClaimedDelivery, fullHosts: Set<string>): Promise<boolean> {
     if (!this.#running) return false;
     // Its lease ran out while this worker still sends it: the running attempt is enough.
     if (this.#inFlight.has(delivery.id)) return true;
-    const target = await findDeliveryTarget(this.#options.db, delivery.webhookId);
+    const now = toIso(this.#options.clock.now());
+    const target = await findDeliveryTarget(this.#options.db, delivery.webhookId, now);
     if (!target) return true; // the webhook was deleted and its deliveries with it
-    if (!target.active) {
-      await failDelivery(this.#options.db, delivery.id, toIso(this.#options.clock.now()));
+    // Scheduled deliveries of an inactive webhook are not sent; a redelivery or a test event is.
+    if (!target.active && delivery.status === 'pending' && delivery.eventType !== TEST_EVENT_TYPE) {
+      await failDelivery(this.#options.db, delivery.id, now);
       return true;
     }
     const host = new URL(target.targetUrl).host;
     this.#webhookHost.set(delivery.webhookId, host);
     const load = this.#hostLoad.get(host) ?? 0;
-    if (fullHosts.has(host) || load >= this.#options.perHostConcurrency) {
+    if (fullHosts.has(host) || load >= this.#options.perHostConcurrency || !this.breakers.tryAcquire(host)) {
       fullHosts.add(host);
       return false;
     }
     this.#hostLoad.set(host, load + 1);
     const abandon = new AbortController();
-    const done = this.#attempt(delivery, target, abandon.signal).finally(() => {
+    const done = this.#attempt(delivery, target, host, abandon.signal).finally(() => {
       this.#inFlight.delete(delivery.id);
       this.#hostLoad.set(host, (this.#hostLoad.get(host) ?? 1) - 1);
       this.#pump();
@@ -220,12 +237,12 @@ export class DeliveryWorker {
   /** The outcome of a failed attempt: the next retry, or failed once the schedule is spent. */
   #afterFailure(delivery: ClaimedDelivery, retryAfterSeconds: number | null): AttemptOutcome {
     const { clock, retrySchedule, random } = this.#options;
-    const delayMs = nextRetryDelayMs(retrySchedule, delivery.attemptCount + 1, random, retryAfterSeconds);
+    const delayMs = nextRetryDelayMs(retrySchedule, delivery.scheduleAttempts + 1, random, retryAfterSeconds);
     return delayMs === null ? { kind: 'failed' } : { kind: 'retry', nextAttemptAt: toIso(clock.now() + delayMs) };
   }
 
-  async #attempt(delivery: ClaimedDelivery, target: { targetUrl: string; signingSecrets: string[] }, abandoned: AbortSignal): Promise<void> {
-    const { http, clock, logger, userAgent, db } = this.#options;
+  async #attempt(delivery: ClaimedDelivery, target: DeliveryTarget, host: string, abandoned: AbortSignal): Promise<void> {
+    const { http, clock, logger, userAgent, db, observer } = this.#options;
     const log = logger.child({ deliveryId: delivery.id, webhookId: delivery.webhookId, event: delivery.eventType });
     try {
       const startedAt = clock.now();
@@ -245,7 +262,6 @@ export class DeliveryWorker {
         abandoned,
       );
       if (abandoned.aborted) return;
-      const attemptsMade = delivery.attemptCount + 1;
       const retryAfter =
         response.statusCode !== null && RETRY_AFTER_STATUSES.has(response.statusCode)
           ? parseRetryAfter(response.headers?.['retry-after'], clock.now())
@@ -266,8 +282,21 @@ export class DeliveryWorker {
         outcome,
         toIso(clock.now()),
       );
+      const failed = response.error !== null;
+      this.breakers.record(host, failed);
+      const verdict = !failed ? 'succeeded' : response.statusCode === 410 ? 'gone' : 'failed';
+      const disabled = await applyAttemptToWebhook(db, delivery.webhookId, verdict, toIso(clock.now()));
+      const finishedAt = clock.now();
+      observer.attempted({
+        eventType: delivery.eventType,
+        target: host,
+        outcome: outcome.kind,
+        error: response.error,
+        durationMs: response.durationMs,
+        eventToDeliveryMs: !failed && delivery.scheduleAttempts === 0 && delivery.status === 'pending' ? finishedAt - Date.parse(delivery.createdAt) : null,
+      });
       log.info(
-        { attempt: attemptsMade, statusCode: response.statusCode, error: response.error, durationMs: response.durationMs, outcome: outcome.kind },
+        { statusCode: response.statusCode, error: response.error, durationMs: response.durationMs, outcome: outcome.kind, ...(disabled ? { webhookDisabled: disabled } : {}) },
         'delivery attempt',
       );
     } catch (error) {

@@ -5,6 +5,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthService, Principal, Role } from '../auth/auth.service.js';
+import { registerDeliveryLogRoutes } from '../delivery/delivery-log.routes.js';
+import type { DeliveryLogService } from '../delivery/delivery-log.service.js';
 import { registerAuthRoutes } from '../auth/auth.routes.js';
 import { AppError } from '../errors.js';
 import { newId } from '../shared/ids.js';
@@ -33,6 +35,7 @@ export interface Services {
   auth: AuthService;
   tickets: TicketsService;
   webhooks: WebhooksService;
+  deliveries: DeliveryLogService;
 }
 
 function hasBody(request: FastifyRequest): boolean {
@@ -102,6 +105,12 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
     }
   });
 
+  // A bodiless action POST is the same as an empty object, so its schema can still reject
+  // unknown fields when a body is sent.
+  app.addHook('preValidation', async (request) => {
+    if (request.routeOptions.config.bodyOptional && request.body === undefined) request.body = {};
+  });
+
   const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
@@ -137,6 +146,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
       registerAuthRoutes(api, services.auth);
       registerTicketRoutes(api, services.tickets);
       registerWebhookRoutes(api, services.webhooks);
+      registerDeliveryLogRoutes(api, services.deliveries);
     },
     { prefix: API_BASE },
   );

@@ -12,22 +12,32 @@ export const WEBHOOK_EVENT_TYPES = [
 
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
+/** The event of `POST /webhooks/:id/test`; unlike ticket events, sent to an inactive webhook too. */
+export const TEST_EVENT_TYPE = 'webhook.test';
+
 export type DisabledReason = 'gone' | 'failing';
 
+/**
+ * The reference's webhook object, plus `disabledReason` and `disabledAt` (SPEC §7), set only when
+ * the delivery engine deactivated it: after a `410 Gone`, or five days of failures.
+ */
 export interface Webhook {
   id: string;
   name: string;
   targetUrl: string;
   events: WebhookEventType[];
   active: boolean;
+  disabledReason: DisabledReason | null;
+  disabledAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
 
 export interface WebhookRecord extends Webhook {
+  /** The current secret; older ones still honoured live in webhook_secrets. */
   signingSecret: string;
-  disabledReason: DisabledReason | null;
-  disabledAt: string | null;
+  /** The first failed attempt since the last success (auto-disable after five days of it). */
+  failingSince: string | null;
 }
 
 /** `whsec_` + standard base64 (with padding) of 32 random bytes, per Standard Webhooks. */
@@ -36,6 +46,11 @@ export function newSigningSecret(): string {
 }
 
 export const MAX_TARGET_URL_LENGTH = 2048;
+
+/** The current secret and those a rotation left live (SPEC §8). */
+export const MAX_LIVE_SECRETS = 10;
+/** How long a previous secret stays valid after a rotation, at most (seven days). */
+export const MAX_SECRET_OVERLAP_SECONDS = 604_800;
 
 /**
  * Why a target URL is refused, or null if it is acceptable. Only https, no credentials, and no
@@ -70,6 +85,8 @@ export function presentWebhook(webhook: WebhookRecord): Webhook {
     targetUrl: webhook.targetUrl,
     events: webhook.events,
     active: webhook.active,
+    disabledReason: webhook.disabledReason,
+    disabledAt: webhook.disabledAt,
     createdAt: webhook.createdAt,
     updatedAt: webhook.updatedAt,
   };

@@ -1,9 +1,9 @@
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
-import type { WebhooksTable } from '../db/schema.js';
+import type { WebhookSecretsTable, WebhooksTable } from '../db/schema.js';
 import { pageNewestFirst } from '../shared/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
-import type { WebhookRecord } from './webhook.js';
+import type { DisabledReason, WebhookRecord } from './webhook.js';
 
 function toRow(webhook: WebhookRecord): WebhooksTable {
   return {
@@ -15,6 +15,7 @@ function toRow(webhook: WebhookRecord): WebhooksTable {
     signing_secret: webhook.signingSecret,
     disabled_reason: webhook.disabledReason,
     disabled_at: webhook.disabledAt,
+    failing_since: webhook.failingSince,
     created_at: webhook.createdAt,
     updated_at: webhook.updatedAt,
   };
@@ -30,6 +31,7 @@ function fromRow(row: WebhooksTable): WebhookRecord {
     signingSecret: row.signing_secret,
     disabledReason: row.disabled_reason as WebhookRecord['disabledReason'],
     disabledAt: row.disabled_at,
+    failingSince: row.failing_since,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -79,11 +81,63 @@ export async function listActiveSubscriptions(db: Db, capabilities: Capabilities
   return rows.map((row) => ({ id: row.id, events: JSON.parse(row.events) as string[] }));
 }
 
+export async function insertPreviousSecret(db: Db, row: WebhookSecretsTable): Promise<void> {
+  await db.insertInto('webhook_secrets').values(row).execute();
+}
+
+/** Drops expired previous secrets, and the ones closest to expiry beyond `keep`. */
+export async function prunePreviousSecrets(db: Db, webhookId: string, now: string, keep: number): Promise<void> {
+  await db.deleteFrom('webhook_secrets').where('webhook_id', '=', webhookId).where('expires_at', '<=', now).execute();
+  const live = await db
+    .selectFrom('webhook_secrets')
+    .select(['secret', 'expires_at'])
+    .where('webhook_id', '=', webhookId)
+    .orderBy('expires_at', 'desc')
+    .execute();
+  const dropped = live.slice(keep).map((row) => row.secret);
+  if (dropped.length > 0) await db.deleteFrom('webhook_secrets').where('webhook_id', '=', webhookId).where('secret', 'in', dropped).execute();
+}
+
+export interface DeliveryTarget {
+  targetUrl: string;
+  /** The current secret first, then the previous ones still live: each signs every delivery. */
+  signingSecrets: string[];
+  active: boolean;
+}
+
 /** What the sender needs to sign and address one delivery. */
-export async function findDeliveryTarget(
-  db: Db,
-  id: string,
-): Promise<{ targetUrl: string; signingSecrets: string[]; active: boolean } | undefined> {
+export async function findDeliveryTarget(db: Db, id: string, now: string): Promise<DeliveryTarget | undefined> {
   const row = await db.selectFrom('webhooks').select(['target_url', 'signing_secret', 'active']).where('id', '=', id).executeTakeFirst();
-  return row ? { targetUrl: row.target_url, signingSecrets: [row.signing_secret], active: row.active === 1 } : undefined;
+  if (!row) return undefined;
+  const previous = await db
+    .selectFrom('webhook_secrets')
+    .select('secret')
+    .where('webhook_id', '=', id)
+    .where('expires_at', '>', now)
+    .orderBy('expires_at', 'desc')
+    .execute();
+  return { targetUrl: row.target_url, signingSecrets: [row.signing_secret, ...previous.map((p) => p.secret)], active: row.active === 1 };
+}
+
+/** After a successful attempt: the webhook is healthy, the five-day count stops. */
+export async function clearFailingSince(db: Db, id: string): Promise<void> {
+  await db.updateTable('webhooks').set({ failing_since: null }).where('id', '=', id).where('failing_since', 'is not', null).execute();
+}
+
+/** After a failed attempt: starts the count if it is not running; returns when it started. */
+export async function markFailing(db: Db, id: string, at: string): Promise<string | null> {
+  await db.updateTable('webhooks').set({ failing_since: at }).where('id', '=', id).where('failing_since', 'is', null).execute();
+  const row = await db.selectFrom('webhooks').select('failing_since').where('id', '=', id).executeTakeFirst();
+  return row?.failing_since ?? null;
+}
+
+/** Automatic deactivation; false if it was inactive already. */
+export async function disableWebhook(db: Db, id: string, reason: DisabledReason, at: string): Promise<boolean> {
+  const result = await db
+    .updateTable('webhooks')
+    .set({ active: 0, disabled_reason: reason, disabled_at: at, updated_at: at })
+    .where('id', '=', id)
+    .where('active', '=', 1)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }

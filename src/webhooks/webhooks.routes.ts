@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ADMIN, idParamsSchema, pageQuerySchema, wrapped } from '../http/schemas.js';
 import { parsePageRequest } from '../shared/pagination.js';
-import { MAX_TARGET_URL_LENGTH, WEBHOOK_EVENT_TYPES } from './webhook.js';
+import { MAX_SECRET_OVERLAP_SECONDS, MAX_TARGET_URL_LENGTH, WEBHOOK_EVENT_TYPES } from './webhook.js';
 import type { WebhookInput, WebhooksService } from './webhooks.service.js';
 
 const webhookFields = {
@@ -18,6 +18,12 @@ const createSchema = wrapped('webhook', {
   properties: webhookFields,
 });
 const updateSchema = wrapped('webhook', { type: 'object', additionalProperties: false, properties: webhookFields });
+
+const rotateSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { expireCurrentInSeconds: { type: 'integer', minimum: 0, maximum: MAX_SECRET_OVERLAP_SECONDS } },
+} as const;
 
 export function registerWebhookRoutes(api: FastifyInstance, webhooks: WebhooksService): void {
   const config = { roles: ADMIN };
@@ -41,6 +47,12 @@ export function registerWebhookRoutes(api: FastifyInstance, webhooks: WebhooksSe
     '/webhooks/:id',
     { config, schema: { params: idParamsSchema, body: updateSchema } },
     async (request) => ({ webhook: await webhooks.update(request.params.id, request.body.webhook) }),
+  );
+
+  api.post<{ Params: { id: string }; Body: { expireCurrentInSeconds?: number } | undefined }>(
+    '/webhooks/:id/rotate-secret',
+    { config: { ...config, bodyOptional: true }, schema: { params: idParamsSchema, body: rotateSchema } },
+    async (request) => ({ webhook: await webhooks.rotateSecret(request.params.id, request.body?.expireCurrentInSeconds) }),
   );
 
   api.delete<{ Params: { id: string } }>('/webhooks/:id', { config, schema: { params: idParamsSchema } }, async (request, reply) => {

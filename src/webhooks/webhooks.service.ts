@@ -6,6 +6,7 @@ import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
 import { type Clock, nextChangeTime, toIso } from '../shared/time.js';
 import {
+  MAX_LIVE_SECRETS,
   newSigningSecret,
   presentWebhook,
   targetUrlProblem,
@@ -42,13 +43,13 @@ export class WebhooksService {
       signingSecret: newSigningSecret(),
       disabledReason: null,
       disabledAt: null,
+      failingSince: null,
       createdAt: now,
       updatedAt: now,
     };
     await repository.insertWebhook(this.db, record);
-    // The seed's creation response: the reference fields, with the secret, this once.
-    const { id, name, targetUrl, events, active, signingSecret, createdAt, updatedAt } = record;
-    return { id, name, targetUrl, events, active, signingSecret, createdAt, updatedAt };
+    // The creation response carries the secret, this once.
+    return { ...presentWebhook(record), signingSecret: record.signingSecret };
   }
 
   async get(id: string): Promise<Webhook> {
@@ -72,17 +73,45 @@ export class WebhooksService {
         events: input.events ?? before.events,
         active: input.active ?? before.active,
       };
-      if (after.active && input.active === true) {
+      if (input.active === true && !before.active) {
+        // Reactivation clears an automatic deactivation and restarts the five-day count.
         after.disabledReason = null;
         after.disabledAt = null;
+        after.failingSince = null;
       }
-      const changed = JSON.stringify(presentWebhook(after)) !== JSON.stringify(presentWebhook(before)) || after.disabledReason !== before.disabledReason;
+      const changed = JSON.stringify(presentWebhook(after)) !== JSON.stringify(presentWebhook(before));
       if (!changed) return presentWebhook(before);
       const now = nextChangeTime(this.clock, before.updatedAt);
       after.updatedAt = now;
       await repository.updateWebhook(trx, after);
       if (before.active && !after.active) await failPendingDeliveries(trx, id, now);
       return presentWebhook(after);
+    });
+  }
+
+  /**
+   * A new current secret. The current one stays valid (every delivery is signed with both) for
+   * `expireCurrentInSeconds`; older live ones keep their own expiry. At most
+   * MAX_LIVE_SECRETS are live: past that, the ones closest to expiry go.
+   */
+  async rotateSecret(id: string, expireCurrentInSeconds = 86_400): Promise<Webhook & { signingSecret: string }> {
+    return this.db.transaction().execute(async (trx) => {
+      const before = await repository.findWebhookForChange(trx, this.capabilities, id);
+      if (!before) throw AppError.notFound('Webhook');
+      const nowMs = this.clock.now();
+      const now = nextChangeTime(this.clock, before.updatedAt);
+      if (expireCurrentInSeconds > 0) {
+        await repository.insertPreviousSecret(trx, {
+          webhook_id: id,
+          secret: before.signingSecret,
+          expires_at: toIso(nowMs + expireCurrentInSeconds * 1000),
+          created_at: now,
+        });
+      }
+      await repository.prunePreviousSecrets(trx, id, toIso(nowMs), MAX_LIVE_SECRETS - 1);
+      const after: WebhookRecord = { ...before, signingSecret: newSigningSecret(), updatedAt: now };
+      await repository.updateWebhook(trx, after);
+      return { ...presentWebhook(after), signingSecret: after.signingSecret };
     });
   }
 

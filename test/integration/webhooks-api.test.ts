@@ -9,7 +9,8 @@ import { describeEachDialect } from '../helpers/dialects.js';
 import { startTestServer, type ApiResponse, type TestServer } from '../helpers/server.js';
 
 const ALL_EVENTS = ['ticket.created', 'ticket.updated', 'ticket.deleted', 'ticket.assignment.changed', 'ticket.resolved'];
-const CREATE_KEYS = ['active', 'createdAt', 'events', 'id', 'name', 'signingSecret', 'targetUrl', 'updatedAt'];
+// The reference's fields, plus SPEC §7's additions of the delivery engine (disabledReason, disabledAt).
+const CREATE_KEYS = ['active', 'createdAt', 'disabledAt', 'disabledReason', 'events', 'id', 'name', 'signingSecret', 'targetUrl', 'updatedAt'];
 const PUBLIC_KEYS = CREATE_KEYS.filter((key) => key !== 'signingSecret');
 const ISO_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
@@ -167,6 +168,8 @@ function suite(dialect: DialectName): void {
       expect(webhook.targetUrl).toBe('https://example.com/webhook');
       expect(webhook.events).toEqual(['ticket.created', 'ticket.updated']);
       expect(webhook.active).toBe(true);
+      expect(webhook.disabledReason).toBeNull();
+      expect(webhook.disabledAt).toBeNull();
       expectIsoMs(webhook.createdAt);
       expect(webhook.updatedAt).toBe(webhook.createdAt);
       const created = Date.parse(webhook.createdAt);

@@ -53,10 +53,22 @@ export function initialSchema(capabilities: Capabilities) {
         .addColumn('signing_secret', 'text', (c) => c.notNull())
         .addColumn('disabled_reason', 'text')
         .addColumn('disabled_at', 'text')
+        // The first failed attempt since the last success: five days of failures disable it.
+        .addColumn('failing_since', 'text')
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .execute();
       await db.schema.createIndex('webhooks_created_idx').on('webhooks').columns(['created_at', 'id']).execute();
+
+      // Secrets replaced by a rotation, still honoured (signed with) until they expire.
+      await db.schema
+        .createTable('webhook_secrets')
+        .addColumn('webhook_id', 'text', (c) => c.notNull().references('webhooks.id').onDelete('cascade'))
+        .addColumn('secret', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('webhook_secrets_webhook_idx').on('webhook_secrets').columns(['webhook_id', 'expires_at']).execute();
 
       await db.schema
         .createTable('events')
@@ -78,6 +90,9 @@ export function initialSchema(capabilities: Capabilities) {
         .addColumn('event_type', 'text', (c) => c.notNull())
         .addColumn('status', 'text', (c) => c.notNull().check(sql`status in ('pending', 'succeeded', 'failed')`))
         .addColumn('attempt_count', 'integer', (c) => c.notNull())
+        // Attempts in the current retry schedule (recovery starts a fresh one; redelivery of a
+        // finished delivery is outside any schedule).
+        .addColumn('schedule_attempts', 'integer', (c) => c.notNull())
         .addColumn('next_attempt_at', 'text')
         .addColumn('lease_expires_at', 'text')
         .addColumn('leased_by', 'text')
@@ -86,9 +101,11 @@ export function initialSchema(capabilities: Capabilities) {
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('updated_at', 'text', (c) => c.notNull())
         .execute();
-      // The claim query: pending deliveries by due time, in queue order.
-      await db.schema.createIndex('deliveries_due_idx').on('deliveries').columns(['status', 'next_attempt_at', 'seq']).execute();
-      await db.schema.createIndex('deliveries_webhook_idx').on('deliveries').columns(['webhook_id', 'created_at']).execute();
+      // The claim query: deliveries with an attempt to make, by due time, in queue order.
+      await db.schema.createIndex('deliveries_due_idx').on('deliveries').columns(['next_attempt_at', 'seq']).execute();
+      // The delivery log of one webhook, newest first; and retention by age.
+      await db.schema.createIndex('deliveries_webhook_idx').on('deliveries').columns(['webhook_id', 'created_at', 'id']).execute();
+      await db.schema.createIndex('deliveries_created_idx').on('deliveries').columns(['created_at']).execute();
 
       await db.schema
         .createTable('attempts')

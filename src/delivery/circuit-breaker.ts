@@ -1,0 +1,106 @@
+/**
+ * A circuit breaker per target host. When at least 70% of the attempts of the last five minutes
+ * failed (and there were at least 10), the target is paused for 30 s: its deliveries stay in the
+ * queue and spend none of their retries. Then one delivery probes it: success closes the
+ * breaker, failure pauses it again.
+ */
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+export interface BreakerPolicy {
+  windowMs: number;
+  minimumAttempts: number;
+  failureRatio: number;
+  pauseMs: number;
+}
+
+export const DEFAULT_BREAKER_POLICY: BreakerPolicy = Object.freeze({
+  windowMs: 5 * 60 * 1000,
+  minimumAttempts: 10,
+  failureRatio: 0.7,
+  pauseMs: 30 * 1000,
+});
+
+interface TargetHealth {
+  /** Attempt outcomes in the window, oldest first. */
+  outcomes: { at: number; failed: boolean }[];
+  state: BreakerState;
+  openUntil: number;
+  probing: boolean;
+}
+
+export class CircuitBreakers {
+  readonly #targets = new Map<string, TargetHealth>();
+
+  constructor(
+    private readonly now: () => number,
+    private readonly policy: BreakerPolicy = DEFAULT_BREAKER_POLICY,
+  ) {}
+
+  #health(target: string): TargetHealth {
+    let health = this.#targets.get(target);
+    if (!health) {
+      health = { outcomes: [], state: 'closed', openUntil: 0, probing: false };
+      this.#targets.set(target, health);
+    }
+    return health;
+  }
+
+  /** The state now; an open breaker whose pause is over becomes half-open. */
+  state(target: string): BreakerState {
+    const health = this.#targets.get(target);
+    if (!health) return 'closed';
+    if (health.state === 'open' && this.now() >= health.openUntil) health.state = 'half_open';
+    return health.state;
+  }
+
+  /** May an attempt to this target start now? In half-open state, only one (the probe). */
+  tryAcquire(target: string): boolean {
+    const state = this.state(target);
+    if (state === 'closed') return true;
+    if (state === 'open') return false;
+    const health = this.#health(target);
+    if (health.probing) return false;
+    health.probing = true;
+    return true;
+  }
+
+  /** When a paused target may be tried again, or null if it is not paused. */
+  pausedUntil(target: string): number | null {
+    const health = this.#targets.get(target);
+    if (!health) return null;
+    const state = this.state(target);
+    if (state === 'open') return health.openUntil;
+    if (state === 'half_open' && health.probing) return this.now() + this.policy.pauseMs;
+    return null;
+  }
+
+  record(target: string, failed: boolean): void {
+    const health = this.#health(target);
+    const now = this.now();
+    if (health.state === 'half_open' || health.state === 'open') {
+      health.probing = false;
+      if (failed) {
+        health.state = 'open';
+        health.openUntil = now + this.policy.pauseMs;
+      } else {
+        health.state = 'closed';
+        health.outcomes = [];
+      }
+      return;
+    }
+    health.outcomes.push({ at: now, failed });
+    const since = now - this.policy.windowMs;
+    while (health.outcomes.length > 0 && health.outcomes[0]!.at < since) health.outcomes.shift();
+    const failures = health.outcomes.filter((o) => o.failed).length;
+    if (health.outcomes.length >= this.policy.minimumAttempts && failures / health.outcomes.length >= this.policy.failureRatio) {
+      health.state = 'open';
+      health.openUntil = now + this.policy.pauseMs;
+      health.outcomes = [];
+    }
+  }
+
+  /** Every target's state, for metrics. */
+  states(): Map<string, BreakerState> {
+    return new Map([...this.#targets.keys()].map((target) => [target, this.state(target)]));
+  }
+}

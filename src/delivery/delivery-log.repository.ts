@@ -1,0 +1,80 @@
+/**
+ * The delivery log in SQL: what was sent to a webhook and how each attempt went, and the admin
+ * actions on it (redeliver one, recover many).
+ */
+import type { Db } from '../db/connection.js';
+import type { AttemptsTable, DeliveriesTable } from '../db/schema.js';
+import { pageNewestFirst } from '../shared/keyset.js';
+import type { Cursor } from '../shared/pagination.js';
+
+export type DeliveryRow = Pick<
+  DeliveriesTable,
+  'id' | 'webhook_id' | 'event_type' | 'status' | 'attempt_count' | 'last_attempt_at' | 'next_attempt_at' | 'last_status_code' | 'created_at'
+>;
+
+const DELIVERY_COLUMNS = [
+  'id',
+  'webhook_id',
+  'event_type',
+  'status',
+  'attempt_count',
+  'last_attempt_at',
+  'next_attempt_at',
+  'last_status_code',
+  'created_at',
+] as const;
+
+export interface DeliveryFilter {
+  status?: DeliveriesTable['status'];
+  event?: string;
+  /** Created at or after. */
+  since?: string;
+  /** Created before. */
+  until?: string;
+}
+
+export async function listDeliveries(db: Db, webhookId: string, filter: DeliveryFilter, cursor: Cursor | null, limit: number): Promise<DeliveryRow[]> {
+  let query = db.selectFrom('deliveries').select(DELIVERY_COLUMNS).where('webhook_id', '=', webhookId);
+  if (filter.status !== undefined) query = query.where('status', '=', filter.status);
+  if (filter.event !== undefined) query = query.where('event_type', '=', filter.event);
+  if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
+  if (filter.until !== undefined) query = query.where('created_at', '<', filter.until);
+  return pageNewestFirst(query, cursor, limit).execute();
+}
+
+export async function findDelivery(db: Db, webhookId: string, id: string): Promise<(DeliveryRow & { payload: string }) | undefined> {
+  return db
+    .selectFrom('deliveries')
+    .innerJoin('events', 'events.id', 'deliveries.event_id')
+    .select(DELIVERY_COLUMNS.map((c) => `deliveries.${c}` as const))
+    .select('events.payload')
+    .where('deliveries.webhook_id', '=', webhookId)
+    .where('deliveries.id', '=', id)
+    .executeTakeFirst();
+}
+
+/** Oldest first. */
+export async function listAttempts(db: Db, deliveryId: string): Promise<AttemptsTable[]> {
+  return db.selectFrom('attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempted_at').orderBy('id').execute();
+}
+
+/**
+ * Asks for one attempt now. A pending delivery's next attempt simply moves to now (its schedule
+ * goes on from there); a finished one gets a single attempt outside any schedule.
+ */
+export async function requestRedelivery(db: Db, id: string, now: string): Promise<void> {
+  await db.updateTable('deliveries').set({ next_attempt_at: now, updated_at: now }).where('id', '=', id).execute();
+}
+
+/** Failed deliveries created in [since, until) go back to the queue with a fresh schedule. */
+export async function recoverFailedDeliveries(db: Db, webhookId: string, since: string, until: string, now: string): Promise<number> {
+  const result = await db
+    .updateTable('deliveries')
+    .set({ status: 'pending', schedule_attempts: 0, next_attempt_at: now, updated_at: now })
+    .where('webhook_id', '=', webhookId)
+    .where('status', '=', 'failed')
+    .where('created_at', '>=', since)
+    .where('created_at', '<', until)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}

@@ -1,0 +1,148 @@
+/**
+ * Delivery management for admins (SPEC §8): the log of what was sent to a webhook, one-off
+ * redelivery, recovery of failed deliveries, and the test event.
+ */
+import type { Db } from '../db/connection.js';
+import { AppError } from '../errors.js';
+import { newId } from '../shared/ids.js';
+import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
+import { type Clock, toIso } from '../shared/time.js';
+import { TEST_EVENT_TYPE } from '../webhooks/webhook.js';
+import { findWebhook } from '../webhooks/webhooks.repository.js';
+import { insertDeliveries, insertEvent } from './deliveries.repository.js';
+import * as log from './delivery-log.repository.js';
+import { eventPayload } from './outbox.js';
+import type { DeliveryWakeup } from './wakeup.js';
+
+/** How far back `recover` may reach (SPEC §8). */
+export const RECOVERY_WINDOW_MS = 14 * 24 * 60 * 60 * 1000;
+
+export interface Delivery {
+  id: string;
+  webhookId: string;
+  event: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  attemptCount: number;
+  lastAttemptAt: string | null;
+  nextAttemptAt: string | null;
+  lastStatusCode: number | null;
+  createdAt: string;
+}
+
+export interface Attempt {
+  id: string;
+  at: string;
+  statusCode: number | null;
+  durationMs: number;
+  error: string | null;
+  responseHeaders: Record<string, string> | null;
+  responseBody: string | null;
+}
+
+export interface DeliveryDetail extends Delivery {
+  payload: unknown;
+  attempts: Attempt[];
+}
+
+function presentDelivery(row: log.DeliveryRow): Delivery {
+  return {
+    id: row.id,
+    webhookId: row.webhook_id,
+    event: row.event_type,
+    status: row.status,
+    attemptCount: row.attempt_count,
+    lastAttemptAt: row.last_attempt_at,
+    nextAttemptAt: row.next_attempt_at,
+    lastStatusCode: row.last_status_code,
+    createdAt: row.created_at,
+  };
+}
+
+export class DeliveryLogService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly wakeup: DeliveryWakeup,
+  ) {}
+
+  async list(webhookId: string, filter: log.DeliveryFilter, page: PageRequest): Promise<Page<Delivery>> {
+    await this.webhook(webhookId);
+    const rows = await log.listDeliveries(this.db, webhookId, filter, page.cursor, page.limit);
+    return toPage(rows.map(presentDelivery), page.limit);
+  }
+
+  async get(webhookId: string, deliveryId: string): Promise<DeliveryDetail> {
+    await this.webhook(webhookId);
+    const row = await log.findDelivery(this.db, webhookId, deliveryId);
+    if (!row) throw AppError.notFound('Delivery');
+    const attempts = await log.listAttempts(this.db, deliveryId);
+    return {
+      ...presentDelivery(row),
+      payload: JSON.parse(row.payload) as unknown,
+      attempts: attempts.map((a) => ({
+        id: a.id,
+        at: a.attempted_at,
+        statusCode: a.status_code,
+        durationMs: a.duration_ms,
+        error: a.error,
+        responseHeaders: a.response_headers === null ? null : (JSON.parse(a.response_headers) as Record<string, string>),
+        responseBody: a.response_body,
+      })),
+    };
+  }
+
+  /** One attempt now, same `webhook-id`, whatever its state and whether the webhook is active. */
+  async redeliver(webhookId: string, deliveryId: string): Promise<Delivery> {
+    await this.webhook(webhookId);
+    if (!(await log.findDelivery(this.db, webhookId, deliveryId))) throw AppError.notFound('Delivery');
+    await log.requestRedelivery(this.db, deliveryId, toIso(this.clock.now()));
+    this.wakeup.notify();
+    const row = await log.findDelivery(this.db, webhookId, deliveryId);
+    if (!row) throw AppError.notFound('Delivery');
+    return presentDelivery(row);
+  }
+
+  /** Failed deliveries created in the window are queued again, each with a fresh schedule. */
+  async recover(webhookId: string, input: { since: string; until?: string }): Promise<number> {
+    const webhook = await this.webhook(webhookId);
+    const nowMs = this.clock.now();
+    const since = Date.parse(input.since);
+    const until = input.until === undefined ? nowMs : Date.parse(input.until);
+    if (since < nowMs - RECOVERY_WINDOW_MS) throw AppError.invalidField('since', 'must be within the last 14 days');
+    if (since > nowMs) throw AppError.invalidField('since', 'must not be in the future');
+    if (until <= since) throw AppError.invalidField('until', 'must be after since');
+    if (!webhook.active) throw AppError.conflict('The webhook is inactive: reactivate it before recovering its deliveries.');
+    const now = toIso(nowMs);
+    const recovered = await log.recoverFailedDeliveries(this.db, webhookId, toIso(since), toIso(until), now);
+    if (recovered > 0) this.wakeup.notify();
+    return recovered;
+  }
+
+  /** Queues `webhook.test`, signed and logged like any other event, to an inactive webhook too. */
+  async sendTest(webhookId: string): Promise<Delivery> {
+    const webhook = await this.webhook(webhookId);
+    const now = toIso(this.clock.now());
+    const deliveryId = await this.db.transaction().execute(async (trx) => {
+      const eventId = newId('evt');
+      await insertEvent(trx, {
+        id: eventId,
+        type: TEST_EVENT_TYPE,
+        ticket_id: null,
+        payload: eventPayload(TEST_EVENT_TYPE, now, { webhook: { id: webhook.id, name: webhook.name } }),
+        created_at: now,
+      });
+      const [id] = await insertDeliveries(trx, [{ webhookId, eventId, eventType: TEST_EVENT_TYPE }], now);
+      return id!;
+    });
+    this.wakeup.notify();
+    const row = await log.findDelivery(this.db, webhookId, deliveryId);
+    if (!row) throw AppError.notFound('Delivery');
+    return presentDelivery(row);
+  }
+
+  private async webhook(id: string) {
+    const webhook = await findWebhook(this.db, id);
+    if (!webhook) throw AppError.notFound('Webhook');
+    return webhook;
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * What the worker reports as it goes, for metrics. The worker knows nothing of Prometheus; the
+ * metrics module implements this.
+ */
+export interface AttemptReport {
+  eventType: string;
+  target: string;
+  outcome: 'succeeded' | 'retry' | 'failed';
+  error: string | null;
+  durationMs: number;
+  /** From the event being queued to this attempt's end; only on a first-attempt success. */
+  eventToDeliveryMs: number | null;
+}
+
+export interface DeliveryObserver {
+  attempted(report: AttemptReport): void;
+}
+
+export const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined };

@@ -3,6 +3,7 @@
  * Every option is documented in docs/configuration.md.
  */
 import { AppError } from './errors.js';
+import { isCidr } from './outbound/address-policy.js';
 
 export type DatabaseConfig =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -21,6 +22,12 @@ export interface Config {
   readonly logLevel: string;
   /** How long a worker's claim on a delivery lasts before another worker may take it over. */
   readonly deliveryLeaseSeconds: number;
+  /** Ranges lifted from the private-address rule, for targets on a known intranet. */
+  readonly allowedTargetCidrs: readonly string[];
+  /** Finished deliveries, their attempts and payloads are pruned after this many days. */
+  readonly retentionDays: number;
+  /** Serve `GET /metrics` (Prometheus text format). */
+  readonly metricsEnabled: boolean;
   readonly version: string;
 }
 
@@ -79,6 +86,25 @@ function parseLeaseSeconds(value: string): number {
   return seconds;
 }
 
+/** `10.0.0.0/8,fd00::/8`: each an address and a prefix length valid for its family. */
+export function parseCidrList(value: string): string[] {
+  const entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+  for (const entry of entries) {
+    if (!isCidr(entry)) fail('HELPDESK_ALLOWED_TARGET_CIDRS', `has "${entry}", which is not a CIDR range like 10.0.0.0/8 or fd00::/8`);
+  }
+  return entries;
+}
+
+function parseRetentionDays(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1) fail('HELPDESK_RETENTION_DAYS', 'must be a whole number of days, at least 1');
+  return Number(value);
+}
+
+function parseBoolean(variable: string, value: string): boolean {
+  if (value !== 'true' && value !== 'false') fail(variable, 'must be "true" or "false"');
+  return value === 'true';
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const adminToken = env.HELPDESK_ADMIN_TOKEN ?? null;
   if (adminToken !== null && adminToken.length < 16) {
@@ -101,6 +127,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowPrivateTargets: env.HELPDESK_ALLOW_PRIVATE_TARGETS === 'true',
     logLevel,
     deliveryLeaseSeconds: parseLeaseSeconds(env.HELPDESK_DELIVERY_LEASE_SECONDS ?? '60'),
+    allowedTargetCidrs: Object.freeze(parseCidrList(env.HELPDESK_ALLOWED_TARGET_CIDRS ?? '')),
+    retentionDays: parseRetentionDays(env.HELPDESK_RETENTION_DAYS ?? '30'),
+    metricsEnabled: parseBoolean('HELPDESK_METRICS', env.HELPDESK_METRICS ?? 'true'),
     version: HELPDESK_VERSION,
   });
 }

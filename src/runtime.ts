@@ -8,10 +8,14 @@ import { AuthService } from './auth/auth.service.js';
 import type { Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/connection.js';
 import { migrateToLatest } from './db/migrate.js';
+import type { BreakerState } from './delivery/circuit-breaker.js';
 import { DeliveryLogService } from './delivery/delivery-log.service.js';
+import { RetentionPruner } from './delivery/retention.js';
 import { DeliveryWakeup } from './delivery/wakeup.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/worker.js';
 import { buildApp } from './http/app.js';
+import { Metrics } from './metrics/metrics.js';
+import { TargetAddressPolicy } from './outbound/address-policy.js';
 import { OutboundHttp, type OutboundHttpOptions } from './outbound/http-client.js';
 import { systemClock, type Clock } from './shared/time.js';
 import { TicketsService } from './tickets/tickets.service.js';
@@ -22,13 +26,14 @@ export interface RuntimeOptions {
   clock?: Clock;
   /** Test seams: extra CA certificates for HTTPS receivers, shorter timeouts. */
   outbound?: Partial<OutboundHttpOptions>;
-  worker?: Partial<Pick<DeliveryWorkerOptions, 'globalConcurrency' | 'perHostConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'random'>>;
+  worker?: Partial<Pick<DeliveryWorkerOptions, 'globalConcurrency' | 'perHostConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'random' | 'breakerPolicy'>>;
 }
 
 export interface Runtime {
   readonly database: DatabaseHandle;
   readonly app: FastifyInstance;
   readonly worker: DeliveryWorker;
+  readonly retention: RetentionPruner;
   readonly auth: AuthService;
   /** Stops the worker (bounded wait), closes HTTP, the outbound pool and the database. */
   close(graceMs?: number): Promise<void>;
@@ -50,14 +55,17 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const database = await openMigratedDatabase(config, options.logger);
   const wakeup = new DeliveryWakeup();
   const auth = new AuthService(database.db, clock, config.adminToken);
+  // The worker reports to the metrics; the metrics read the worker's breakers when scraped.
+  const metrics: Metrics | null = config.metricsEnabled ? new Metrics(database.db, (): Map<string, BreakerState> => worker.breakers.states()) : null;
   const services = {
     auth,
     tickets: new TicketsService(database.db, database.capabilities, clock, wakeup),
-    webhooks: new WebhooksService(database.db, database.capabilities, clock, config.allowPrivateTargets),
+    webhooks: new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs)),
     deliveries: new DeliveryLogService(database.db, clock, wakeup),
+    metrics,
   };
-  const http = new OutboundHttp({ allowPrivateTargets: config.allowPrivateTargets, ...options.outbound });
-  const worker = new DeliveryWorker({
+  const http = new OutboundHttp({ allowPrivateTargets: config.allowPrivateTargets, allowedTargetCidrs: config.allowedTargetCidrs, ...options.outbound });
+  const worker: DeliveryWorker = new DeliveryWorker({
     db: database.db,
     capabilities: database.capabilities,
     http,
@@ -67,16 +75,25 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     retrySchedule: config.retrySchedule,
     userAgent: `Helpdesk-Webhooks/${config.version}`,
     leaseMs: config.deliveryLeaseSeconds * 1000,
+    ...(metrics ? { observer: metrics } : {}),
     ...options.worker,
+  });
+  const retention = new RetentionPruner({
+    db: database.db,
+    clock,
+    logger: options.logger.child({ component: 'retention' }),
+    retentionDays: config.retentionDays,
   });
   const app = await buildApp(services, options.logger);
   return {
     database,
     app,
     worker,
+    retention,
     auth,
     async close(graceMs = 10_000) {
       await app.close();
+      await retention.stop();
       await worker.stop(graceMs);
       await http.close();
       await database.close();

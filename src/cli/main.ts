@@ -37,12 +37,14 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   }
   await runtime.app.listen({ port: config.port, host: config.host });
   runtime.worker.start();
+  runtime.retention.start();
   onTermination(logger, () => runtime.close());
 }
 
 async function worker(config: Config, logger: Logger): Promise<void> {
   const runtime = await createRuntime(config, { logger });
   runtime.worker.start();
+  runtime.retention.start();
   logger.info({ workerId: runtime.worker.id }, 'delivery worker started');
   onTermination(logger, () => runtime.close());
 }

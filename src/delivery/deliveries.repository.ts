@@ -211,3 +211,43 @@ export async function failPendingDeliveries(db: Db, webhookId: string, now: stri
     .where('status', '=', 'pending')
     .execute();
 }
+
+/** Deliveries with an attempt to make (due or not): the queue depth. */
+export async function countQueued(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('deliveries')
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .where('next_attempt_at', 'is not', null)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * Retention: deletes up to `batch` finished deliveries created before `before` (their attempts
+ * go with them), then up to `batch` events no delivery refers to any more. Small batches keep
+ * each transaction short beside live traffic. Returns how many rows went.
+ */
+export async function pruneFinished(db: Db, before: string, batch: number): Promise<number> {
+  const deliveries = await db
+    .deleteFrom('deliveries')
+    .where(
+      'seq',
+      'in',
+      db.selectFrom('deliveries').select('seq').where('created_at', '<', before).where('next_attempt_at', 'is', null).limit(batch),
+    )
+    .executeTakeFirst();
+  const events = await db
+    .deleteFrom('events')
+    .where(
+      'id',
+      'in',
+      db
+        .selectFrom('events')
+        .select('events.id')
+        .where('events.created_at', '<', before)
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('deliveries').select('deliveries.seq').whereRef('deliveries.event_id', '=', 'events.id'))))
+        .limit(batch),
+    )
+    .executeTakeFirst();
+  return Number(deliveries.numDeletedRows) + Number(events.numDeletedRows);
+}

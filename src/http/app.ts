@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import type { Logger } from 'pino';
 import type { AuthService, Principal, Role } from '../auth/auth.service.js';
 import { registerDeliveryLogRoutes } from '../delivery/delivery-log.routes.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { DeliveryLogService } from '../delivery/delivery-log.service.js';
 import { registerAuthRoutes } from '../auth/auth.routes.js';
 import { AppError } from '../errors.js';
@@ -36,6 +37,8 @@ export interface Services {
   tickets: TicketsService;
   webhooks: WebhooksService;
   deliveries: DeliveryLogService;
+  /** Absent when HELPDESK_METRICS=false. */
+  metrics: Metrics | null;
 }
 
 function hasBody(request: FastifyRequest): boolean {
@@ -140,6 +143,12 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+
+  const metrics = services.metrics;
+  if (metrics) {
+    // No API key: scrapers are configured by address; turn it off with HELPDESK_METRICS=false.
+    app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  }
 
   await app.register(
     async (api) => {

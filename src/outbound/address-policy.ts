@@ -112,3 +112,46 @@ export function literalAddress(hostname: string): string | null {
   const host = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
   return isIP(host) === 0 ? null : host;
 }
+
+/** `10.0.0.0/8`, `fd00::/8`: an address and a prefix length valid for its family. */
+export function isCidr(value: string): boolean {
+  const [address, prefix, extra] = value.split('/');
+  const family = isIP(address ?? '');
+  return extra === undefined && family !== 0 && /^\d+$/.test(prefix ?? '') && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+function parsedAllowList(cidrs: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const cidr of cidrs) {
+    const [address, prefix] = cidr.split('/') as [string, string];
+    list.addSubnet(address, Number(prefix), isIP(address) === 4 ? 'ipv4' : 'ipv6');
+  }
+  return list;
+}
+
+/**
+ * The rule a deployment applies: blocked ranges refused, unless private targets are allowed
+ * outright (HELPDESK_ALLOW_PRIVATE_TARGETS) or the address falls in an allowed range
+ * (HELPDESK_ALLOWED_TARGET_CIDRS, checked on the address and on the IPv4 address it embeds).
+ */
+export class TargetAddressPolicy {
+  readonly #allowList: BlockList;
+
+  constructor(
+    readonly allowPrivate: boolean,
+    readonly allowedCidrs: readonly string[] = [],
+  ) {
+    this.#allowList = parsedAllowList(allowedCidrs);
+  }
+
+  refuses(address: string): boolean {
+    if (this.allowPrivate || !isBlockedAddress(address)) return false;
+    if (this.allowedCidrs.length === 0) return true;
+    const family = isIP(address);
+    if (family === 4) return !this.#allowList.check(address, 'ipv4');
+    const bytes = parseIpv6(address);
+    const v4 = bytes ? embeddedIpv4(bytes) : null;
+    if (v4 !== null && this.#allowList.check(v4, 'ipv4')) return false;
+    return !this.#allowList.check(address.split('%')[0]!, 'ipv6');
+  }
+}

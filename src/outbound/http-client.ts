@@ -8,7 +8,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { rootCertificates } from 'node:tls';
 import { Agent, request } from 'undici';
-import { isBlockedAddress, literalAddress } from './address-policy.js';
+import { literalAddress, TargetAddressPolicy } from './address-policy.js';
 
 export type AttemptError =
   | 'timeout'
@@ -32,6 +32,8 @@ export interface OutboundResponse {
 
 export interface OutboundHttpOptions {
   allowPrivateTargets: boolean;
+  /** Ranges lifted from the private-address rule (HELPDESK_ALLOWED_TARGET_CIDRS). */
+  allowedTargetCidrs?: readonly string[];
   connectTimeoutMs?: number;
   totalTimeoutMs?: number;
   maxResponseBytes?: number;
@@ -56,15 +58,22 @@ class BlockedAddressError extends Error {
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
-function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
-  dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
-    if (error) return callback(error, []);
-    const allowed = addresses.filter((entry) => !isBlockedAddress(entry.address));
-    if (allowed.length === 0) return callback(new BlockedAddressError(hostname, addresses[0]?.address ?? '?'), []);
-    if (options.all) return callback(null, allowed);
-    const first = allowed[0]!;
-    return callback(null, first.address, first.family);
-  });
+/**
+ * Resolves the name and keeps only the addresses the policy allows. The socket connects to an
+ * address from this answer: there is no second lookup for a rebinding DNS server to answer
+ * differently.
+ */
+function guardedLookup(policy: TargetAddressPolicy) {
+  return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, []);
+      const allowed = addresses.filter((entry) => !policy.refuses(entry.address));
+      if (allowed.length === 0) return callback(new BlockedAddressError(hostname, addresses[0]?.address ?? '?'), []);
+      if (options.all) return callback(null, allowed);
+      const first = allowed[0]!;
+      return callback(null, first.address, first.family);
+    });
+  };
 }
 
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH|ERR_OSSL)/;
@@ -99,12 +108,12 @@ export function classifyNetworkError(error: unknown): AttemptError | null {
 
 export class OutboundHttp {
   readonly #agent: Agent;
-  readonly #allowPrivateTargets: boolean;
+  readonly #policy: TargetAddressPolicy;
   readonly #totalTimeoutMs: number;
   readonly #maxResponseBytes: number;
 
   constructor(options: OutboundHttpOptions) {
-    this.#allowPrivateTargets = options.allowPrivateTargets;
+    this.#policy = new TargetAddressPolicy(options.allowPrivateTargets, options.allowedTargetCidrs);
     this.#totalTimeoutMs = options.totalTimeoutMs ?? 15_000;
     this.#maxResponseBytes = options.maxResponseBytes ?? 20 * 1024;
     this.#agent = new Agent({
@@ -114,7 +123,7 @@ export class OutboundHttp {
       bodyTimeout: this.#totalTimeoutMs,
       connect: {
         timeout: options.connectTimeoutMs ?? 5_000,
-        ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup }),
+        ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup(this.#policy) }),
         ...(options.extraCaCertificates ? { ca: [...rootCertificates, ...options.extraCaCertificates] } : {}),
       },
     });
@@ -127,7 +136,7 @@ export class OutboundHttp {
     const parsed = new URL(url);
     if (parsed.protocol !== 'https:') throw new Error(`refusing a non-https target: ${parsed.protocol}`);
     const literal = literalAddress(parsed.hostname);
-    if (literal !== null && !this.#allowPrivateTargets && isBlockedAddress(literal)) {
+    if (literal !== null && this.#policy.refuses(literal)) {
       return { statusCode: null, headers: null, body: null, durationMs: elapsed(), error: 'blocked_address' };
     }
     try {

@@ -1,6 +1,6 @@
 /** The webhook resource of the published reference, and the rules for its target URL. */
 import { randomBytes } from 'node:crypto';
-import { isBlockedAddress, literalAddress } from '../outbound/address-policy.js';
+import { literalAddress, type TargetAddressPolicy } from '../outbound/address-policy.js';
 
 export const WEBHOOK_EVENT_TYPES = [
   'ticket.created',
@@ -57,7 +57,7 @@ export const MAX_SECRET_OVERLAP_SECONDS = 604_800;
  * literal address in a blocked range unless private targets are allowed. A host name is
  * accepted here and checked again on the address actually connected to.
  */
-export function targetUrlProblem(value: string, allowPrivateTargets: boolean): string | null {
+export function targetUrlProblem(value: string, policy: TargetAddressPolicy): string | null {
   if (value.length > MAX_TARGET_URL_LENGTH) return `must be at most ${MAX_TARGET_URL_LENGTH} characters`;
   // The URL parser would strip or escape these silently; what is stored must be what was meant.
   if (/\s/.test(value)) return 'must not contain white space';
@@ -71,7 +71,7 @@ export function targetUrlProblem(value: string, allowPrivateTargets: boolean): s
   if (url.username !== '' || url.password !== '') return 'must not contain credentials';
   if (url.hostname === '') return 'must name a host';
   const address = literalAddress(url.hostname);
-  if (address !== null && !allowPrivateTargets && isBlockedAddress(address)) {
+  if (address !== null && policy.refuses(address)) {
     return 'must not point to a private, loopback, link-local or reserved address';
   }
   return null;

@@ -2,6 +2,7 @@ import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { failPendingDeliveries } from '../delivery/deliveries.repository.js';
 import { AppError, type ErrorDetail } from '../errors.js';
+import type { TargetAddressPolicy } from '../outbound/address-policy.js';
 import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
 import { type Clock, nextChangeTime, toIso } from '../shared/time.js';
@@ -28,7 +29,7 @@ export class WebhooksService {
     private readonly db: Db,
     private readonly capabilities: Capabilities,
     private readonly clock: Clock,
-    private readonly allowPrivateTargets: boolean,
+    private readonly addressPolicy: TargetAddressPolicy,
   ) {}
 
   async create(input: Required<Pick<WebhookInput, 'name' | 'targetUrl' | 'events'>> & WebhookInput): Promise<Webhook & { signingSecret: string }> {
@@ -133,7 +134,7 @@ export class WebhooksService {
       details.push({ path: 'webhook.name', message: 'must not be blank' });
     }
     if (input.targetUrl !== undefined) {
-      const problem = targetUrlProblem(input.targetUrl, this.allowPrivateTargets);
+      const problem = targetUrlProblem(input.targetUrl, this.addressPolicy);
       if (problem) details.push({ path: 'webhook.targetUrl', message: problem });
     }
     if (input.events !== undefined && new Set(input.events).size !== input.events.length) {

@@ -6,6 +6,7 @@
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import type { DialectName } from '../../src/db/capabilities.js';
+import type { DestinationStream } from 'pino';
 import { createLogger } from '../../src/logger.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.js';
 import { createTestDatabase, type TestDatabase } from './databases.js';
@@ -42,6 +43,8 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   startWorker?: boolean;
   runtime?: Partial<Omit<RuntimeOptions, 'logger'>>;
+  /** Where log lines go (JSON), for tests that read them; the level is then `info`. */
+  logDestination?: DestinationStream;
   /** Reuse a database (a restart); it is then not dropped on close. */
   database?: TestDatabase;
 }
@@ -60,7 +63,7 @@ export async function startTestServer(dialect: DialectName, options: TestServerO
     ...options.env,
   });
   const runtime = await createRuntime(config, {
-    logger: createLogger(config.logLevel),
+    logger: options.logDestination ? createLogger('info', options.logDestination) : createLogger(config.logLevel),
     ...options.runtime,
     outbound: { extraCaCertificates: [inject('tls').ca], ...options.runtime?.outbound },
   });

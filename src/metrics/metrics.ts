@@ -1,0 +1,76 @@
+/**
+ * Prometheus metrics (prom-client), one registry per server: deliveries by outcome and event,
+ * attempt durations, event-to-delivery latency, queue depth and circuit breaker state.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Db } from '../db/connection.js';
+import type { BreakerState } from '../delivery/circuit-breaker.js';
+import { countQueued } from '../delivery/deliveries.repository.js';
+import type { AttemptReport, DeliveryObserver } from '../delivery/observer.js';
+
+const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half_open'];
+
+export class Metrics implements DeliveryObserver {
+  readonly registry = new Registry();
+  readonly #attempts: Counter<'event' | 'outcome' | 'error'>;
+  readonly #deliveries: Counter<'event' | 'outcome'>;
+  readonly #attemptDuration: Histogram<'outcome'>;
+  readonly #eventToDelivery: Histogram;
+
+  constructor(db: Db, breakerStates: () => Map<string, BreakerState>) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'helpdesk_process_' });
+    const registers = [this.registry];
+    this.#attempts = new Counter({
+      name: 'helpdesk_delivery_attempts_total',
+      help: 'Delivery attempts, by event type, outcome (succeeded, retry, failed) and error kind.',
+      labelNames: ['event', 'outcome', 'error'],
+      registers,
+    });
+    this.#deliveries = new Counter({
+      name: 'helpdesk_deliveries_total',
+      help: 'Deliveries that reached a final state, by event type and outcome (succeeded, failed).',
+      labelNames: ['event', 'outcome'],
+      registers,
+    });
+    this.#attemptDuration = new Histogram({
+      name: 'helpdesk_delivery_attempt_duration_seconds',
+      help: 'Duration of one delivery attempt, from sending to the end of the answer.',
+      labelNames: ['outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15],
+      registers,
+    });
+    this.#eventToDelivery = new Histogram({
+      name: 'helpdesk_event_to_delivery_seconds',
+      help: 'From an event being committed to its first successful attempt.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    new Gauge({
+      name: 'helpdesk_delivery_queue_depth',
+      help: 'Deliveries with an attempt still to make (due now or scheduled).',
+      registers,
+      async collect() {
+        this.set(await countQueued(db));
+      },
+    });
+    new Gauge({
+      name: 'helpdesk_circuit_breaker_state',
+      help: 'Circuit breaker per target host in this process: 1 for its current state, 0 otherwise.',
+      labelNames: ['target', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [target, current] of breakerStates()) {
+          for (const state of BREAKER_STATES) this.set({ target, state }, state === current ? 1 : 0);
+        }
+      },
+    });
+  }
+
+  attempted(report: AttemptReport): void {
+    this.#attempts.inc({ event: report.eventType, outcome: report.outcome, error: report.error ?? 'none' });
+    if (report.outcome !== 'retry') this.#deliveries.inc({ event: report.eventType, outcome: report.outcome });
+    this.#attemptDuration.observe({ outcome: report.outcome }, report.durationMs / 1000);
+    if (report.eventToDeliveryMs !== null) this.#eventToDelivery.observe(report.eventToDeliveryMs / 1000);
+  }
+}

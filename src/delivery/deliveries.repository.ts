@@ -153,9 +153,15 @@ export async function recordAttempt(
   attempt: Omit<AttemptsTable, 'id' | 'delivery_id'> | null,
   outcome: AttemptOutcome,
   now: string,
+  /** The due time it was claimed with: a different one now means a redelivery was asked meanwhile. */
+  claimedDueAt: string,
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const current = await trx.selectFrom('deliveries').select(['status', 'leased_by']).where('id', '=', deliveryId).executeTakeFirst();
+    const current = await trx
+      .selectFrom('deliveries')
+      .select(['status', 'leased_by', 'next_attempt_at'])
+      .where('id', '=', deliveryId)
+      .executeTakeFirst();
     if (!current) return;
     if (attempt) await trx.insertInto('attempts').values({ id: newId('att'), delivery_id: deliveryId, ...attempt }).execute();
     if (current.leased_by !== workerId) return;
@@ -169,15 +175,15 @@ export async function recordAttempt(
       leased_by: null,
       updated_at: now,
     };
-    const moveOn =
-      outcome.kind === 'succeeded'
-        ? { status: 'succeeded' as const, next_attempt_at: null }
-        : !scheduled
-          ? { next_attempt_at: null }
-          : outcome.kind === 'retry'
-            ? { next_attempt_at: outcome.nextAttemptAt }
-            : { status: 'failed' as const, next_attempt_at: null };
-    await trx.updateTable('deliveries').set({ ...base, ...moveOn }).where('id', '=', deliveryId).execute();
+    const status = outcome.kind === 'succeeded' ? 'succeeded' : scheduled && outcome.kind === 'failed' ? 'failed' : current.status;
+    const nextAttemptAt = scheduled && outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
+    // A redelivery asked while this attempt was in flight still gets its attempt.
+    const redeliveryAsked = current.next_attempt_at !== claimedDueAt;
+    await trx
+      .updateTable('deliveries')
+      .set({ ...base, status, ...(redeliveryAsked ? {} : { next_attempt_at: nextAttemptAt }) })
+      .where('id', '=', deliveryId)
+      .execute();
   });
 }
 

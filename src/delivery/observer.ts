@@ -8,8 +8,10 @@ export interface AttemptReport {
   outcome: 'succeeded' | 'retry' | 'failed';
   error: string | null;
   durationMs: number;
-  /** From the event being queued to this attempt's end; only on a first-attempt success. */
+  /** From the event being queued to this attempt's end; only on the delivery's first success. */
   eventToDeliveryMs: number | null;
+  /** The delivery reached a final state by this attempt (succeeded, or its schedule spent). */
+  finalTransition: boolean;
 }
 
 export interface DeliveryObserver {

@@ -234,9 +234,13 @@ export class DeliveryWorker {
     return true;
   }
 
-  /** The outcome of a failed attempt: the next retry, or failed once the schedule is spent. */
+  /**
+   * The outcome of a failed attempt: the next retry, or failed once the schedule is spent. A
+   * redelivery of a finished delivery is outside any schedule: it fails without a retry.
+   */
   #afterFailure(delivery: ClaimedDelivery, retryAfterSeconds: number | null): AttemptOutcome {
     const { clock, retrySchedule, random } = this.#options;
+    if (delivery.status !== 'pending') return { kind: 'failed' };
     const delayMs = nextRetryDelayMs(retrySchedule, delivery.scheduleAttempts + 1, random, retryAfterSeconds);
     return delayMs === null ? { kind: 'failed' } : { kind: 'retry', nextAttemptAt: toIso(clock.now() + delayMs) };
   }
@@ -281,6 +285,7 @@ export class DeliveryWorker {
         },
         outcome,
         toIso(clock.now()),
+        delivery.nextAttemptAt,
       );
       const failed = response.error !== null;
       this.breakers.record(host, failed);
@@ -293,7 +298,9 @@ export class DeliveryWorker {
         outcome: outcome.kind,
         error: response.error,
         durationMs: response.durationMs,
-        eventToDeliveryMs: !failed && delivery.scheduleAttempts === 0 && delivery.status === 'pending' ? finishedAt - Date.parse(delivery.createdAt) : null,
+        // Its first success, however many attempts it took: the latency a receiver sees.
+        eventToDeliveryMs: !failed && delivery.status !== 'succeeded' ? finishedAt - Date.parse(delivery.createdAt) : null,
+        finalTransition: failed ? delivery.status === 'pending' && outcome.kind === 'failed' : delivery.status !== 'succeeded',
       });
       log.info(
         { statusCode: response.statusCode, error: response.error, durationMs: response.durationMs, outcome: outcome.kind, ...(disabled ? { webhookDisabled: disabled } : {}) },
@@ -306,7 +313,9 @@ export class DeliveryWorker {
       // forever; if even that fails (the database is down), the lease runs out and another
       // claim picks it up.
       log.error({ err: error }, 'delivery attempt could not be completed');
-      await recordAttempt(db, this.id, delivery.id, null, this.#afterFailure(delivery, null), toIso(clock.now())).catch(
+      // Counted as a failure of the target, so that a half-open breaker's probe is never lost.
+      this.breakers.record(host, true);
+      await recordAttempt(db, this.id, delivery.id, null, this.#afterFailure(delivery, null), toIso(clock.now()), delivery.nextAttemptAt).catch(
         (recordError: unknown) => log.error({ err: recordError }, 'delivery could not be rescheduled; its lease will expire'),
       );
     }

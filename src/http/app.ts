@@ -111,7 +111,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
   // A bodiless action POST is the same as an empty object, so its schema can still reject
   // unknown fields when a body is sent.
   app.addHook('preValidation', async (request) => {
-    if (request.routeOptions.config.bodyOptional && request.body === undefined) request.body = {};
+    if (request.routeOptions.config.bodyOptional && !hasBody(request)) request.body = {};
   });
 
   const defaultJsonParser = app.getDefaultJsonParser('error', 'error');

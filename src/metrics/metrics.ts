@@ -18,7 +18,7 @@ export class Metrics implements DeliveryObserver {
   readonly #eventToDelivery: Histogram;
 
   constructor(db: Db, breakerStates: () => Map<string, BreakerState>) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'helpdesk_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'helpdesk_' });
     const registers = [this.registry];
     this.#attempts = new Counter({
       name: 'helpdesk_delivery_attempts_total',
@@ -28,7 +28,7 @@ export class Metrics implements DeliveryObserver {
     });
     this.#deliveries = new Counter({
       name: 'helpdesk_deliveries_total',
-      help: 'Deliveries that reached a final state, by event type and outcome (succeeded, failed).',
+      help: 'Deliveries that reached a final state through an attempt (succeeded, or failed with the schedule spent), by event type.',
       labelNames: ['event', 'outcome'],
       registers,
     });
@@ -41,7 +41,7 @@ export class Metrics implements DeliveryObserver {
     });
     this.#eventToDelivery = new Histogram({
       name: 'helpdesk_event_to_delivery_seconds',
-      help: 'From an event being committed to its first successful attempt.',
+      help: 'From an event being committed to the first successful attempt of its delivery.',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers,
     });
@@ -69,7 +69,7 @@ export class Metrics implements DeliveryObserver {
 
   attempted(report: AttemptReport): void {
     this.#attempts.inc({ event: report.eventType, outcome: report.outcome, error: report.error ?? 'none' });
-    if (report.outcome !== 'retry') this.#deliveries.inc({ event: report.eventType, outcome: report.outcome });
+    if (report.finalTransition) this.#deliveries.inc({ event: report.eventType, outcome: report.outcome === 'succeeded' ? 'succeeded' : 'failed' });
     this.#attemptDuration.observe({ outcome: report.outcome }, report.durationMs / 1000);
     if (report.eventToDeliveryMs !== null) this.#eventToDelivery.observe(report.eventToDeliveryMs / 1000);
   }

@@ -50,8 +50,8 @@ export function registerDeliveryLogRoutes(api: FastifyInstance, deliveries: Deli
       const filter = {
         ...(status === undefined ? {} : { status }),
         ...(event === undefined ? {} : { event }),
-        ...(since === undefined ? {} : { since: new Date(since).toISOString() }),
-        ...(until === undefined ? {} : { until: new Date(until).toISOString() }),
+        ...(since === undefined ? {} : { since }),
+        ...(until === undefined ? {} : { until }),
       };
       const page = await deliveries.list(request.params.id, filter, parsePageRequest(request.query));
       return { deliveries: page.items, nextCursor: page.nextCursor };

@@ -3,10 +3,10 @@
  * redelivery, recovery of failed deliveries, and the test event.
  */
 import type { Db } from '../db/connection.js';
-import { AppError } from '../errors.js';
+import { AppError, type ErrorDetail } from '../errors.js';
 import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
-import { type Clock, toIso } from '../shared/time.js';
+import { type Clock, parseIsoInstant, toIso } from '../shared/time.js';
 import { TEST_EVENT_TYPE } from '../webhooks/webhook.js';
 import { findWebhook } from '../webhooks/webhooks.repository.js';
 import { insertDeliveries, insertEvent } from './deliveries.repository.js';
@@ -44,6 +44,21 @@ export interface DeliveryDetail extends Delivery {
   attempts: Attempt[];
 }
 
+/** `since` and `until` as instants; every one that names no real time is a 400, all at once. */
+function instants(window: { since?: string; until?: string }): { since?: string; until?: string } {
+  const details: ErrorDetail[] = [];
+  const result: { since?: string; until?: string } = {};
+  for (const key of ['since', 'until'] as const) {
+    const value = window[key];
+    if (value === undefined) continue;
+    const instant = parseIsoInstant(value);
+    if (instant === null) details.push({ path: key, message: 'must be a valid ISO 8601 UTC time' });
+    else result[key] = instant;
+  }
+  if (details.length > 0) throw AppError.validation(details);
+  return result;
+}
+
 function presentDelivery(row: log.DeliveryRow): Delivery {
   return {
     id: row.id,
@@ -67,7 +82,7 @@ export class DeliveryLogService {
 
   async list(webhookId: string, filter: log.DeliveryFilter, page: PageRequest): Promise<Page<Delivery>> {
     await this.webhook(webhookId);
-    const rows = await log.listDeliveries(this.db, webhookId, filter, page.cursor, page.limit);
+    const rows = await log.listDeliveries(this.db, webhookId, { ...filter, ...instants(filter) }, page.cursor, page.limit);
     return toPage(rows.map(presentDelivery), page.limit);
   }
 
@@ -106,11 +121,14 @@ export class DeliveryLogService {
   async recover(webhookId: string, input: { since: string; until?: string }): Promise<number> {
     const webhook = await this.webhook(webhookId);
     const nowMs = this.clock.now();
-    const since = Date.parse(input.since);
-    const until = input.until === undefined ? nowMs : Date.parse(input.until);
-    if (since < nowMs - RECOVERY_WINDOW_MS) throw AppError.invalidField('since', 'must be within the last 14 days');
-    if (since > nowMs) throw AppError.invalidField('since', 'must not be in the future');
-    if (until <= since) throw AppError.invalidField('until', 'must be after since');
+    const window = instants(input);
+    const since = Date.parse(window.since ?? '');
+    const until = window.until === undefined ? nowMs : Date.parse(window.until);
+    const details: ErrorDetail[] = [];
+    if (since < nowMs - RECOVERY_WINDOW_MS) details.push({ path: 'since', message: 'must be within the last 14 days' });
+    if (since > nowMs) details.push({ path: 'since', message: 'must not be in the future' });
+    if (until <= since) details.push({ path: 'until', message: 'must be after since' });
+    if (details.length > 0) throw AppError.validation(details);
     if (!webhook.active) throw AppError.conflict('The webhook is inactive: reactivate it before recovering its deliveries.');
     const now = toIso(nowMs);
     const recovered = await log.recoverFailedDeliveries(this.db, webhookId, toIso(since), toIso(until), now);

@@ -18,3 +18,15 @@ export function toIso(epochMs: number): string {
 export function nextChangeTime(clock: Clock, previous: string): string {
   return toIso(Math.max(clock.now(), Date.parse(previous) + 1));
 }
+
+/**
+ * The instant an ISO 8601 UTC time names, normalised to milliseconds, or null. A string of the
+ * right shape may still name no instant (`2025-13-45T10:30:00Z`) or roll over into another day
+ * (`2025-02-30`, `T24:00:00`): both are null, never a silent shift.
+ */
+export function parseIsoInstant(value: string): string | null {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) return null;
+  const iso = new Date(ms).toISOString();
+  return iso.slice(0, 19) === value.slice(0, 19) ? iso : null;
+}

@@ -6,6 +6,7 @@
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { DEFAULT_BREAKER_POLICY } from '../../src/delivery/circuit-breaker.js';
+import type { Delivery } from '../../src/delivery/delivery-log.service.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startReceiver, type Receiver, type ReceivedRequest, type Reply } from '../helpers/receiver.js';
 import { startTestServer, type ApiResponse, type TestServer } from '../helpers/server.js';
@@ -17,17 +18,6 @@ const ISO_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 
-interface Delivery {
-  id: string;
-  webhookId: string;
-  event: string;
-  status: 'pending' | 'succeeded' | 'failed';
-  attemptCount: number;
-  lastAttemptAt: string | null;
-  nextAttemptAt: string | null;
-  lastStatusCode: number | null;
-  createdAt: string;
-}
 
 /** Parks a delivery: a retry an hour away, so it stays pending for the whole test. */
 const PARK: Reply = { status: 503, headers: { 'retry-after': '3600' } };

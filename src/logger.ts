@@ -7,8 +7,14 @@ export const REDACTED_PATHS = [
   'authorization',
   'signingSecret',
   '*.signingSecret',
+  'signingSecrets',
+  '*.signingSecrets',
+  'secret',
+  '*.secret',
   'key',
   '*.key',
+  'adminToken',
+  '*.adminToken',
 ];
 
 /** JSON lines on stdout (or `destination`, for tests that read what was logged). */

@@ -52,6 +52,25 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
 }
 
+/**
+ * Switching a new file to WAL can answer SQLITE_BUSY at once, without consulting the busy
+ * timeout, while another process is switching or recovering the same file (two servers, or
+ * `migrate` beside `serve`, starting together). It happens only at start-up, so a short
+ * blocking retry is fine.
+ */
+function enableWal(sqlite: SQLite.Database): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      sqlite.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || attempt >= 100) throw error;
+      Atomics.wait(pause, 0, 0, 20);
+    }
+  }
+}
+
 export function openDatabase(config: DatabaseConfig, onIdleError?: (error: Error) => void): DatabaseHandle {
   if (config.kind === 'sqlite') {
     if (config.path !== ':memory:') mkdirSync(dirname(config.path), { recursive: true });
@@ -59,8 +78,8 @@ export function openDatabase(config: DatabaseConfig, onIdleError?: (error: Error
     // WAL lets readers run beside the writer; busy_timeout makes a second process (worker)
     // wait for the write lock instead of failing; NORMAL sync is durable under WAL across
     // process crashes (only an OS crash may lose the last transactions).
-    sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('busy_timeout = 5000');
+    enableWal(sqlite);
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
     const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });

@@ -26,6 +26,8 @@ interface TargetHealth {
   state: BreakerState;
   openUntil: number;
   probing: boolean;
+  /** When the outstanding probe was let through: older attempts' outcomes are not the probe's. */
+  probeStartedAt: number;
 }
 
 export class CircuitBreakers {
@@ -39,7 +41,7 @@ export class CircuitBreakers {
   #health(target: string): TargetHealth {
     let health = this.#targets.get(target);
     if (!health) {
-      health = { outcomes: [], state: 'closed', openUntil: 0, probing: false };
+      health = { outcomes: [], state: 'closed', openUntil: 0, probing: false, probeStartedAt: 0 };
       this.#targets.set(target, health);
     }
     return health;
@@ -61,6 +63,7 @@ export class CircuitBreakers {
     const health = this.#health(target);
     if (health.probing) return false;
     health.probing = true;
+    health.probeStartedAt = this.now();
     return true;
   }
 
@@ -74,10 +77,16 @@ export class CircuitBreakers {
     return null;
   }
 
-  record(target: string, failed: boolean): void {
+  /**
+   * The outcome of an attempt that started at `startedAt`. While the breaker is open or
+   * half-open only the probe's outcome counts: attempts that were already in flight when it
+   * opened neither close it early nor extend the pause.
+   */
+  record(target: string, failed: boolean, startedAt: number = this.now()): void {
     const health = this.#health(target);
     const now = this.now();
     if (health.state === 'half_open' || health.state === 'open') {
+      if (!health.probing || startedAt < health.probeStartedAt) return;
       health.probing = false;
       if (failed) {
         health.state = 'open';

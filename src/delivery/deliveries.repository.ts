@@ -136,36 +136,42 @@ export type AttemptOutcome =
   | { kind: 'retry'; nextAttemptAt: string }
   | { kind: 'failed' };
 
+/** What the worker saw when it claimed the delivery. */
+export interface ClaimedState {
+  status: 'pending' | 'succeeded' | 'failed';
+  dueAt: string;
+}
+
 /**
- * Records one attempt and moves the delivery on, in one transaction. Only the worker that still
- * holds the lease moves the delivery; a worker whose lease was taken over records its attempt
- * (it happened) and leaves the state to the new holder. A pending delivery follows its schedule.
- * A finished one (a redelivery, or a delivery failed meanwhile because its webhook was
- * deactivated) becomes `succeeded` on success and otherwise stays as it was: a redelivery starts
- * no new schedule. A delivery deleted with its webhook is left alone. With no attempt (an
- * internal error before one could be recorded) the delivery is only moved on, so that such a
+ * Records one attempt and moves the delivery on, in one transaction, holding the row. Only the
+ * worker that still holds the lease moves the delivery; a worker whose lease was taken over
+ * records its attempt (it happened) and leaves the state to the new holder. A pending delivery
+ * follows its schedule. A finished one (a redelivery) becomes `succeeded` on success and
+ * otherwise stays as it was: a redelivery starts no new schedule. If the delivery changed while
+ * the attempt was in flight (a redelivery or recovery asked, its webhook deactivated), that
+ * change wins: the attempt is counted, and only a success marks it succeeded. With no attempt
+ * (an internal error before one could be recorded) the delivery is only moved on, so that such a
  * failure still spends the schedule.
  */
 export async function recordAttempt(
   db: Db,
+  capabilities: Capabilities,
   workerId: string,
   deliveryId: string,
   attempt: Omit<AttemptsTable, 'id' | 'delivery_id'> | null,
   outcome: AttemptOutcome,
   now: string,
-  /** The due time it was claimed with: a different one now means a redelivery was asked meanwhile. */
-  claimedDueAt: string,
+  claimed: ClaimedState,
 ): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const current = await trx
-      .selectFrom('deliveries')
-      .select(['status', 'leased_by', 'next_attempt_at'])
-      .where('id', '=', deliveryId)
-      .executeTakeFirst();
+    let read = trx.selectFrom('deliveries').select(['status', 'leased_by', 'next_attempt_at']).where('id', '=', deliveryId);
+    if (capabilities.rowLocks) read = read.forUpdate();
+    const current = await read.executeTakeFirst();
     if (!current) return;
     if (attempt) await trx.insertInto('attempts').values({ id: newId('att'), delivery_id: deliveryId, ...attempt }).execute();
     if (current.leased_by !== workerId) return;
-    const scheduled = current.status === 'pending';
+    const unchanged = current.status === claimed.status && current.next_attempt_at === claimed.dueAt;
+    const scheduled = unchanged && current.status === 'pending';
     const base = {
       attempt_count: sql<number>`attempt_count + 1`,
       ...(scheduled ? { schedule_attempts: sql<number>`schedule_attempts + 1` } : {}),
@@ -175,15 +181,17 @@ export async function recordAttempt(
       leased_by: null,
       updated_at: now,
     };
+    if (!unchanged) {
+      await trx
+        .updateTable('deliveries')
+        .set({ ...base, ...(outcome.kind === 'succeeded' ? { status: 'succeeded' as const } : {}) })
+        .where('id', '=', deliveryId)
+        .execute();
+      return;
+    }
     const status = outcome.kind === 'succeeded' ? 'succeeded' : scheduled && outcome.kind === 'failed' ? 'failed' : current.status;
     const nextAttemptAt = scheduled && outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
-    // A redelivery asked while this attempt was in flight still gets its attempt.
-    const redeliveryAsked = current.next_attempt_at !== claimedDueAt;
-    await trx
-      .updateTable('deliveries')
-      .set({ ...base, status, ...(redeliveryAsked ? {} : { next_attempt_at: nextAttemptAt }) })
-      .where('id', '=', deliveryId)
-      .execute();
+    await trx.updateTable('deliveries').set({ ...base, status, next_attempt_at: nextAttemptAt }).where('id', '=', deliveryId).execute();
   });
 }
 
@@ -234,6 +242,7 @@ export async function countQueued(db: Db): Promise<number> {
  * each transaction short beside live traffic. Returns how many rows went.
  */
 export async function pruneFinished(db: Db, before: string, batch: number): Promise<number> {
+  // Both statements rely on deliveries_event_idx: without it each event costs a full scan.
   const deliveries = await db
     .deleteFrom('deliveries')
     .where(

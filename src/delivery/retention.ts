@@ -20,17 +20,18 @@ export interface RetentionOptions {
 export class RetentionPruner {
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<number> | null = null;
-  #stopped = true;
+  #started = false;
+  #stopRequested = false;
 
   constructor(private readonly options: RetentionOptions) {}
 
   start(): void {
-    this.#stopped = false;
+    this.#started = true;
     this.#tick();
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
+    this.#stopRequested = true;
     if (this.#timer) clearTimeout(this.#timer);
     await this.#running;
   }
@@ -43,12 +44,14 @@ export class RetentionPruner {
     for (;;) {
       const removed = await pruneFinished(db, before, batchSize);
       total += removed;
-      if (removed < batchSize || this.#stopped) return total;
+      if (removed < batchSize || this.#stopRequested) return total;
+      // Let requests and deliveries run between batches (better-sqlite3 blocks while it works).
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
   #tick(): void {
-    if (this.#stopped) return;
+    if (!this.#started || this.#stopRequested) return;
     this.#running = this.pruneOnce()
       .then((removed) => {
         if (removed > 0) this.options.logger.info({ removed }, 'retention: pruned old deliveries and events');
@@ -60,7 +63,7 @@ export class RetentionPruner {
       })
       .finally(() => {
         this.#running = null;
-        if (!this.#stopped) this.#timer = setTimeout(() => this.#tick(), this.options.intervalMs ?? 10 * 60 * 1000);
+        if (!this.#stopRequested) this.#timer = setTimeout(() => this.#tick(), this.options.intervalMs ?? 10 * 60 * 1000);
       });
   }
 }

@@ -163,11 +163,18 @@ export class DeliveryWorker {
       });
       const refused: string[] = [];
       const fullHosts = new Set<string>();
-      for (const delivery of claimed) {
-        if (!(await this.#dispatch(delivery, fullHosts))) refused.push(delivery.id);
+      let dispatched = 0;
+      try {
+        for (const delivery of claimed) {
+          if (!(await this.#dispatch(delivery, fullHosts))) refused.push(delivery.id);
+          dispatched += 1;
+        }
+      } finally {
+        // Claimed for a host that filled up within this batch, or not reached because the
+        // database failed: back to the queue at once rather than after the lease.
+        const undispatched = claimed.slice(dispatched).map((d) => d.id);
+        await releaseLeases(db, this.id, [...refused, ...undispatched]);
       }
-      // Claimed for a host that filled up within this batch: back to the queue, order kept.
-      await releaseLeases(db, this.id, refused);
       if (claimed.length === 0 || refused.length > 0) break;
     }
     await this.#sleepUntilNextDue();
@@ -246,10 +253,10 @@ export class DeliveryWorker {
   }
 
   async #attempt(delivery: ClaimedDelivery, target: DeliveryTarget, host: string, abandoned: AbortSignal): Promise<void> {
-    const { http, clock, logger, userAgent, db, observer } = this.#options;
+    const { http, clock, logger, userAgent, db, capabilities, observer } = this.#options;
     const log = logger.child({ deliveryId: delivery.id, webhookId: delivery.webhookId, event: delivery.eventType });
+    const startedAt = clock.now();
     try {
-      const startedAt = clock.now();
       const timestamp = Math.floor(startedAt / 1000);
       const response = await http.post(
         target.targetUrl,
@@ -273,6 +280,7 @@ export class DeliveryWorker {
       const outcome: AttemptOutcome = response.error === null ? { kind: 'succeeded' } : this.#afterFailure(delivery, retryAfter);
       await recordAttempt(
         db,
+        capabilities,
         this.id,
         delivery.id,
         {
@@ -285,10 +293,10 @@ export class DeliveryWorker {
         },
         outcome,
         toIso(clock.now()),
-        delivery.nextAttemptAt,
+        { status: delivery.status, dueAt: delivery.nextAttemptAt },
       );
       const failed = response.error !== null;
-      this.breakers.record(host, failed);
+      this.breakers.record(host, failed, startedAt);
       const verdict = !failed ? 'succeeded' : response.statusCode === 410 ? 'gone' : 'failed';
       const disabled = await applyAttemptToWebhook(db, delivery.webhookId, verdict, toIso(clock.now()));
       const finishedAt = clock.now();
@@ -314,8 +322,11 @@ export class DeliveryWorker {
       // claim picks it up.
       log.error({ err: error }, 'delivery attempt could not be completed');
       // Counted as a failure of the target, so that a half-open breaker's probe is never lost.
-      this.breakers.record(host, true);
-      await recordAttempt(db, this.id, delivery.id, null, this.#afterFailure(delivery, null), toIso(clock.now()), delivery.nextAttemptAt).catch(
+      this.breakers.record(host, true, startedAt);
+      await recordAttempt(db, capabilities, this.id, delivery.id, null, this.#afterFailure(delivery, null), toIso(clock.now()), {
+        status: delivery.status,
+        dueAt: delivery.nextAttemptAt,
+      }).catch(
         (recordError: unknown) => log.error({ err: recordError }, 'delivery could not be rescheduled; its lease will expire'),
       );
     }

@@ -6,6 +6,7 @@
  */
 import type { Db } from '../db/connection.js';
 import { failPendingDeliveries } from '../delivery/deliveries.repository.js';
+import { toIso } from '../shared/time.js';
 import type { DisabledReason } from './webhook.js';
 import { clearFailingSince, disableWebhook, markFailing } from './webhooks.repository.js';
 
@@ -20,12 +21,13 @@ export async function applyAttemptToWebhook(db: Db, webhookId: string, verdict: 
     return null;
   }
   return db.transaction().execute(async (trx) => {
-    const failingSince = await markFailing(trx, webhookId, at);
-    let reason: DisabledReason | null = null;
-    if (verdict === 'gone') reason = 'gone';
-    else if (failingSince !== null && Date.parse(at) - Date.parse(failingSince) >= FAILING_DISABLE_AFTER_MS) reason = 'failing';
-    if (reason === null || !(await disableWebhook(trx, webhookId, reason, at))) return null;
+    await markFailing(trx, webhookId, at);
+    const disabled =
+      verdict === 'gone'
+        ? (await disableWebhook(trx, webhookId, 'gone', at)) && 'gone'
+        : (await disableWebhook(trx, webhookId, 'failing', at, toIso(Date.parse(at) - FAILING_DISABLE_AFTER_MS))) && 'failing';
+    if (!disabled) return null;
     await failPendingDeliveries(trx, webhookId, at);
-    return reason;
+    return disabled;
   });
 }

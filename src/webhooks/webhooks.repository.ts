@@ -124,20 +124,23 @@ export async function clearFailingSince(db: Db, id: string): Promise<void> {
   await db.updateTable('webhooks').set({ failing_since: null }).where('id', '=', id).where('failing_since', 'is not', null).execute();
 }
 
-/** After a failed attempt: starts the count if it is not running; returns when it started. */
-export async function markFailing(db: Db, id: string, at: string): Promise<string | null> {
+/** After a failed attempt: starts the count if it is not running. */
+export async function markFailing(db: Db, id: string, at: string): Promise<void> {
   await db.updateTable('webhooks').set({ failing_since: at }).where('id', '=', id).where('failing_since', 'is', null).execute();
-  const row = await db.selectFrom('webhooks').select('failing_since').where('id', '=', id).executeTakeFirst();
-  return row?.failing_since ?? null;
 }
 
-/** Automatic deactivation; false if it was inactive already. */
-export async function disableWebhook(db: Db, id: string, reason: DisabledReason, at: string): Promise<boolean> {
-  const result = await db
+/**
+ * Automatic deactivation; false if it did not happen. For `failing`, the condition is checked in
+ * the update itself (still failing since at least `failingSince`), so a success or a
+ * reactivation committed a moment earlier is never overruled by a stale read.
+ */
+export async function disableWebhook(db: Db, id: string, reason: DisabledReason, at: string, failingSinceAtMost?: string): Promise<boolean> {
+  let update = db
     .updateTable('webhooks')
     .set({ active: 0, disabled_reason: reason, disabled_at: at, updated_at: at })
     .where('id', '=', id)
-    .where('active', '=', 1)
-    .executeTakeFirst();
+    .where('active', '=', 1);
+  if (failingSinceAtMost !== undefined) update = update.where('failing_since', 'is not', null).where('failing_since', '<=', failingSinceAtMost);
+  const result = await update.executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }

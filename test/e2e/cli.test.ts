@@ -188,7 +188,7 @@ describe('the helpdesk program', () => {
 
 describe('helpdesk migrate', () => {
   it('lets two processes migrate one new SQLite file at once: both succeed, tables made once', async () => {
-    for (let round = 0; round < 3; round += 1) {
+    for (let round = 0; round < 5; round += 1) {
       const db = await createTestDatabase('sqlite');
       try {
         const run = () =>

@@ -65,7 +65,7 @@ export async function startReceiver(options: { host?: 'localhost' | '127.0.0.1';
     respondWith(next) {
       responder = next;
     },
-    waitForRequests(count, timeoutMs = 10_000) {
+    waitForRequests(count, timeoutMs = 20_000) {
       if (requests.length >= count) return Promise.resolve(requests.slice(0, count));
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {

@@ -106,6 +106,8 @@ export function initialSchema(capabilities: Capabilities) {
       // The delivery log of one webhook, newest first; and retention by age.
       await db.schema.createIndex('deliveries_webhook_idx').on('deliveries').columns(['webhook_id', 'created_at', 'id']).execute();
       await db.schema.createIndex('deliveries_created_idx').on('deliveries').columns(['created_at']).execute();
+      // Retention's orphan check and the foreign key check of each event deleted.
+      await db.schema.createIndex('deliveries_event_idx').on('deliveries').columns(['event_id']).execute();
 
       await db.schema
         .createTable('attempts')

@@ -158,7 +158,9 @@ export class DeliveryWorker {
         workerId: this.id,
         now: toIso(now),
         leaseExpiresAt: toIso(now + leaseMs),
-        limit: Math.min(room, 64),
+        // Claiming more than one host can take only to hand most of it back churns the queue
+        // (measured: half the SQLite throughput); a finer per-host claim is issue 4's work.
+        limit: Math.min(room, 64, this.#options.perHostConcurrency),
         skipWebhookIds: skip,
       });
       const refused: string[] = [];
@@ -213,8 +215,10 @@ export class DeliveryWorker {
    */
   async #dispatch(delivery: ClaimedDelivery, fullHosts: Set<string>): Promise<boolean> {
     if (!this.#running) return false;
-    // Its lease ran out while this worker still sends it: the running attempt is enough.
-    if (this.#inFlight.has(delivery.id)) return true;
+    // Claimed again while this worker's previous attempt is still finishing (it has recorded
+    // its result and is updating the webhook's health): hand it back rather than hold a lease
+    // that nothing would clear until it expired.
+    if (this.#inFlight.has(delivery.id)) return false;
     const now = toIso(this.#options.clock.now());
     const target = await findDeliveryTarget(this.#options.db, delivery.webhookId, now);
     if (!target) return true; // the webhook was deleted and its deliveries with it

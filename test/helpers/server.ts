@@ -5,6 +5,7 @@
  */
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { DEFAULT_BREAKER_POLICY } from '../../src/delivery/circuit-breaker.js';
 import type { DialectName } from '../../src/db/capabilities.js';
 import type { DestinationStream } from 'pino';
 import { createLogger } from '../../src/logger.js';
@@ -66,6 +67,10 @@ export async function startTestServer(dialect: DialectName, options: TestServerO
     logger: options.logDestination ? createLogger('info', options.logDestination) : createLogger(config.logLevel),
     ...options.runtime,
     outbound: { extraCaCertificates: [inject('tls').ca], ...options.runtime?.outbound },
+    // Receivers come and go on ephemeral ports, and a new one may get the port of a closed one
+    // whose failures the breaker still remembers: the breaker stays out of tests not about it
+    // (those pass their own policy).
+    worker: { breakerPolicy: { ...DEFAULT_BREAKER_POLICY, minimumAttempts: Number.MAX_SAFE_INTEGER }, ...options.runtime?.worker },
   });
   await runtime.auth.bootstrap();
   await runtime.app.ready();

@@ -153,16 +153,18 @@ export interface ClaimedState {
  * (an internal error before one could be recorded) the delivery is only moved on, so that such a
  * failure still spends the schedule.
  */
-export async function recordAttempt(
-  db: Db,
-  capabilities: Capabilities,
-  workerId: string,
-  deliveryId: string,
-  attempt: Omit<AttemptsTable, 'id' | 'delivery_id'> | null,
-  outcome: AttemptOutcome,
-  now: string,
-  claimed: ClaimedState,
-): Promise<void> {
+export interface AttemptRecord {
+  workerId: string;
+  deliveryId: string;
+  /** Null when the attempt failed internally before it could be recorded. */
+  attempt: Omit<AttemptsTable, 'id' | 'delivery_id'> | null;
+  outcome: AttemptOutcome;
+  now: string;
+  claimed: ClaimedState;
+}
+
+export async function recordAttempt(db: Db, capabilities: Capabilities, record: AttemptRecord): Promise<void> {
+  const { workerId, deliveryId, attempt, outcome, now, claimed } = record;
   await db.transaction().execute(async (trx) => {
     let read = trx.selectFrom('deliveries').select(['status', 'leased_by', 'next_attempt_at']).where('id', '=', deliveryId);
     if (capabilities.rowLocks) read = read.forUpdate();

@@ -151,7 +151,6 @@ export class DeliveryWorker {
       this.#pumpAgain = false;
       if (!this.#running) return;
       const room = globalConcurrency - this.#inFlight.size;
-      const skip = this.#saturatedWebhooks();
       if (room <= 0) return; // a finishing attempt pumps again
       const now = clock.now();
       const claimed = await claimDueDeliveries(db, capabilities, {
@@ -161,7 +160,7 @@ export class DeliveryWorker {
         // Claiming more than one host can take only to hand most of it back churns the queue
         // (measured: half the SQLite throughput); a finer per-host claim is issue 4's work.
         limit: Math.min(room, 64, this.#options.perHostConcurrency),
-        skipWebhookIds: skip,
+        skipWebhookIds: this.#saturatedWebhooks(),
       });
       const refused: string[] = [];
       const fullHosts = new Set<string>();
@@ -282,12 +281,10 @@ export class DeliveryWorker {
           ? parseRetryAfter(response.headers?.['retry-after'], clock.now())
           : null;
       const outcome: AttemptOutcome = response.error === null ? { kind: 'succeeded' } : this.#afterFailure(delivery, retryAfter);
-      await recordAttempt(
-        db,
-        capabilities,
-        this.id,
-        delivery.id,
-        {
+      await recordAttempt(db, capabilities, {
+        workerId: this.id,
+        deliveryId: delivery.id,
+        attempt: {
           attempted_at: toIso(startedAt),
           status_code: response.statusCode,
           duration_ms: response.durationMs,
@@ -296,9 +293,9 @@ export class DeliveryWorker {
           response_body: response.body,
         },
         outcome,
-        toIso(clock.now()),
-        { status: delivery.status, dueAt: delivery.nextAttemptAt },
-      );
+        now: toIso(clock.now()),
+        claimed: { status: delivery.status, dueAt: delivery.nextAttemptAt },
+      });
       const failed = response.error !== null;
       this.breakers.record(host, failed, startedAt);
       const verdict = !failed ? 'succeeded' : response.statusCode === 410 ? 'gone' : 'failed';
@@ -327,9 +324,13 @@ export class DeliveryWorker {
       log.error({ err: error }, 'delivery attempt could not be completed');
       // Counted as a failure of the target, so that a half-open breaker's probe is never lost.
       this.breakers.record(host, true, startedAt);
-      await recordAttempt(db, capabilities, this.id, delivery.id, null, this.#afterFailure(delivery, null), toIso(clock.now()), {
-        status: delivery.status,
-        dueAt: delivery.nextAttemptAt,
+      await recordAttempt(db, capabilities, {
+        workerId: this.id,
+        deliveryId: delivery.id,
+        attempt: null,
+        outcome: this.#afterFailure(delivery, null),
+        now: toIso(clock.now()),
+        claimed: { status: delivery.status, dueAt: delivery.nextAttemptAt },
       }).catch(
         (recordError: unknown) => log.error({ err: recordError }, 'delivery could not be rescheduled; its lease will expire'),
       );

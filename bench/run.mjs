@@ -1,171 +1,121 @@
-// Benchmark harness (issue 4, part 1): the raw limit of this machine and the delivery
-// throughput of one `helpdesk serve` draining a queued backlog, on SQLite and PostgreSQL,
-// measured in one run and printed as ratios. Run by hand: `npm run build && npm run bench`.
-// BENCH_EVENTS (default 5000) and BENCH_SECONDS (raw limit duration, default 5) tune it.
-import { execFileSync, spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// Benchmark harness (issue 4). `npm run bench` starts everything it needs on loopback: an HTTPS
+// receiver in its own process, SQLite files, PostgreSQL databases (when reachable), the Helpdesk
+// processes under test and the peers. Every figure is printed beside its baseline measured in the
+// same run, as a ratio, and the issue's targets as PASS/FAIL. Results go to bench/results/.
+//
+// BENCH_EVENTS     events queued for the throughput scenarios (default 50000)
+// BENCH_SECONDS    length of each timed scenario (default 10)
+// BENCH_BACKLOG    pending rows of the large backlog scenario (default 1000000)
+// BENCH_ONLY       comma list of scenarios: raw,throughput,workers,e2e,api,peer,backlog
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { Pool } from 'undici';
-import { loadConfig } from '../dist/config.js';
-import { createLogger } from '../dist/logger.js';
-import { createRuntime } from '../dist/runtime.js';
+import { certificates, postgresReachable, startReceiver } from './lib.mjs';
+import { rawLimit } from './scenarios/raw.mjs';
 
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 5000);
-const RAW_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const IN_FLIGHT = 64;
-const TOKEN = 'bench-admin-token-0123456789';
-const POSTGRES_ADMIN = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const ctx = {
+  events: Number(process.env.BENCH_EVENTS ?? 50_000),
+  seconds: Number(process.env.BENCH_SECONDS ?? 10),
+  backlog: Number(process.env.BENCH_BACKLOG ?? 1_000_000),
+};
+const only = new Set((process.env.BENCH_ONLY ?? 'raw,throughput,workers,e2e,api,peer,backlog').split(','));
+const results = { date: new Date().toISOString(), settings: { ...ctx }, scenarios: {}, targets: [] };
+const log = (line) => process.stdout.write(`${line}\n`);
 
-function certificates() {
-  const dir = mkdtempSync(join(tmpdir(), 'helpdesk-bench-'));
-  const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=Bench CA']);
-  writeFileSync(join(dir, 'leaf.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
-  run(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.csr', '-subj', '/CN=127.0.0.1']);
-  run(['x509', '-req', '-in', 'leaf.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'leaf.pem', '-days', '1', '-extfile', 'leaf.ext']);
-  return { dir, ca: join(dir, 'ca.pem'), cert: join(dir, 'leaf.pem'), key: join(dir, 'leaf.key') };
-}
+ctx.tls = certificates();
+ctx.receiver = await startReceiver(ctx.tls);
+const dialects = ['sqlite', ...((await postgresReachable()) ? ['postgres'] : [])];
+if (!dialects.includes('postgres')) log('PostgreSQL is not reachable: its scenarios are skipped');
 
-async function startReceiver(tls) {
-  const child = spawn(process.execPath, ['bench/receiver.mjs', tls.cert, tls.key], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const port = await new Promise((resolve) => child.once('message', (m) => resolve(m.port)));
-  const count = () =>
-    new Promise((resolve) => {
-      child.once('message', (m) => resolve(m.count));
-      child.send('count');
-    });
-  return { url: `https://127.0.0.1:${port}/hook`, origin: `https://127.0.0.1:${port}`, count, stop: () => child.send('stop') };
-}
-
-/** What the machine can do: 64 signed 1 KB POSTs in flight over one keep-alive pool. */
-async function rawLimit(receiver, tls) {
-  const pool = new Pool(receiver.origin, { connections: IN_FLIGHT, connect: { ca: readFileSync(tls.ca, 'utf8') } });
-  const body = JSON.stringify({ event: 'ticket.created', timestamp: new Date().toISOString(), data: { padding: 'x'.repeat(900) } });
-  const key = randomBytes(32);
-  let sent = 0;
-  const deadline = performance.now() + RAW_SECONDS * 1000;
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      const id = `msg_${randomBytes(12).toString('hex')}`;
-      const ts = Math.floor(Date.now() / 1000);
-      const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
-      const response = await pool.request({
-        path: '/hook',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${signature}` },
-        body,
-      });
-      await response.body.dump();
-      if (response.statusCode === 200) sent += 1;
-    }
-  };
+async function scenario(name, run) {
+  log(`… ${name}`);
   const started = performance.now();
-  await Promise.all(Array.from({ length: IN_FLIGHT }, loop));
-  const seconds = (performance.now() - started) / 1000;
-  await pool.close();
-  return sent / seconds;
-}
-
-async function databaseUrl(dialect) {
-  if (dialect === 'sqlite') return `sqlite:${join(mkdtempSync(join(tmpdir(), 'helpdesk-bench-db-')), 'bench.db')}`;
-  const name = `helpdesk_bench_${randomBytes(4).toString('hex')}`;
-  const client = new pg.Client({ connectionString: POSTGRES_ADMIN });
-  await client.connect();
-  await client.query(`create database ${name}`);
-  await client.end();
-  const url = new URL(POSTGRES_ADMIN);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function postgresReachable() {
-  const client = new pg.Client({ connectionString: POSTGRES_ADMIN, connectionTimeoutMillis: 2000 });
   try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
+    results.scenarios[name] = await run();
+  } catch (error) {
+    results.scenarios[name] = { error: String(error?.stack ?? error) };
   }
+  log(`  ${name}: ${JSON.stringify(results.scenarios[name])} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
 
-/** Queues EVENTS ticket.created events through the API and service layer, worker off. */
-async function queueBacklog(url, receiver) {
-  const env = { HELPDESK_DATABASE_URL: url, HELPDESK_ADMIN_TOKEN: TOKEN, HELPDESK_ALLOW_PRIVATE_TARGETS: 'true', HELPDESK_LOG_LEVEL: 'silent' };
-  const config = loadConfig(env);
-  const runtime = await createRuntime(config, { logger: createLogger('silent') });
-  await runtime.auth.bootstrap();
-  const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
-  const webhook = await runtime.app.inject({
-    method: 'POST',
-    url: '/helpdesk/api/v1/webhooks',
-    headers,
-    payload: JSON.stringify({ webhook: { name: 'bench', targetUrl: receiver.url, events: ['ticket.created'] } }),
-  });
-  if (webhook.statusCode !== 201) throw new Error(`webhook: ${webhook.body}`);
-  const payload = JSON.stringify({ ticket: { subject: 'benchmark ticket', description: 'x'.repeat(600), tags: ['bench'] } });
-  for (let i = 0; i < EVENTS; i += 1) {
-    const response = await runtime.app.inject({ method: 'POST', url: '/helpdesk/api/v1/tickets', headers, payload });
-    if (response.statusCode !== 201) throw new Error(`ticket: ${response.body}`);
-  }
-  await runtime.close(1000);
-  return env;
-}
-
-/** One `helpdesk serve` process drains the backlog; deliveries/s from first to last arrival. */
-async function drain(env, receiver, tls) {
-  const before = await receiver.count();
-  const child = spawn(process.execPath, ['bin/helpdesk.js', 'serve'], {
-    env: { ...process.env, ...env, HELPDESK_PORT: '0', NODE_EXTRA_CA_CERTS: tls.ca },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  let firstAt = null;
-  let firstCount = 0;
-  for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const delivered = (await receiver.count()) - before;
-    if (firstAt === null && delivered > 0) {
-      firstAt = performance.now();
-      firstCount = delivered;
-    }
-    if (delivered >= EVENTS) {
-      const seconds = (performance.now() - firstAt) / 1000;
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
-      return (delivered - firstCount) / seconds;
-    }
-  }
-}
-
-const tls = certificates();
-const receiver = await startReceiver(tls);
-const results = { date: new Date().toISOString(), events: EVENTS, rawSeconds: RAW_SECONDS, scenarios: {} };
 try {
-  const raw = await rawLimit(receiver, tls);
-  results.scenarios.rawLimit = { deliveriesPerSecond: raw };
-  const dialects = ['sqlite', ...((await postgresReachable()) ? ['postgres'] : [])];
-  for (const dialect of dialects) {
-    const env = await queueBacklog(await databaseUrl(dialect), receiver);
-    const rate = await drain(env, receiver, tls);
-    results.scenarios[`throughput_${dialect}`] = { deliveriesPerSecond: rate, ratioToRawLimit: rate / raw };
+  ctx.raw = await rawLimit(ctx);
+  results.scenarios.rawLimit = { deliveriesPerSecond: ctx.raw };
+  log(`raw limit: ${ctx.raw.toFixed(0)} deliveries/s`);
+  if (only.has('throughput')) {
+    const { drainWithServe } = await import('./scenarios/throughput.mjs');
+    for (const d of dialects) await scenario(`throughput_${d}`, () => drainWithServe(ctx, d));
+  }
+  if (only.has('workers') && dialects.includes('postgres')) {
+    const { drainWithWorkers } = await import('./scenarios/throughput.mjs');
+    for (const n of [1, 2, 4]) await scenario(`workers_postgres_${n}`, () => drainWithWorkers(ctx, n));
+  }
+  if (only.has('peer') && dialects.includes('postgres')) {
+    const peer = await import('./scenarios/peer.mjs');
+    await scenario('peer_graphile_worker', () => peer.run(ctx));
+  }
+  if (only.has('e2e')) {
+    const e2e = await import('./scenarios/e2e.mjs');
+    for (const d of dialects) {
+      for (const rate of [500, 2000]) {
+        for (const webhooks of [1, 10]) await scenario(`e2e_${d}_${rate}_${webhooks}wh`, () => e2e.run(ctx, d, { rate, webhooks }));
+      }
+    }
+  }
+  if (only.has('api')) {
+    const api = await import('./scenarios/api.mjs');
+    for (const d of dialects) await scenario(`api_${d}`, () => api.run(ctx, d));
+  }
+  if (only.has('backlog')) {
+    const backlog = await import('./scenarios/backlog.mjs');
+    for (const d of dialects) await scenario(`backlog_${d}`, () => backlog.run(ctx, d));
   }
   // Measured again at the end: the machine is shared and drifts.
-  results.scenarios.rawLimitAfter = { deliveriesPerSecond: await rawLimit(receiver, tls) };
+  results.scenarios.rawLimitAfter = { deliveriesPerSecond: await rawLimit(ctx) };
 } finally {
-  receiver.stop();
+  ctx.receiver.stop();
 }
 
-const rows = Object.entries(results.scenarios).map(([name, r]) => [
-  name.padEnd(22),
-  r.deliveriesPerSecond.toFixed(0).padStart(10),
-  r.ratioToRawLimit === undefined ? '' : `${r.ratioToRawLimit.toFixed(3)} x raw limit`,
-]);
-process.stdout.write(`\nscenario                  deliveries/s\n${rows.map((r) => r.join('  ')).join('\n')}\n`);
+// ---- targets (issue 4, part 3) ----
+const s = results.scenarios;
+const target = (name, ok, detail) => results.targets.push({ name, pass: Boolean(ok), detail });
+const fmt = (n, digits = 2) => (typeof n === 'number' ? n.toFixed(digits) : 'n/a');
+if (s.throughput_sqlite?.ratioToRawLimit !== undefined)
+  target('SQLite throughput >= 0.5 x raw limit', s.throughput_sqlite.ratioToRawLimit >= 0.5, `${fmt(s.throughput_sqlite.ratioToRawLimit, 3)} x`);
+if (s.throughput_postgres?.ratioToRawLimit !== undefined)
+  target('PostgreSQL throughput >= 0.35 x raw limit', s.throughput_postgres.ratioToRawLimit >= 0.35, `${fmt(s.throughput_postgres.ratioToRawLimit, 3)} x`);
+if (s.peer_graphile_worker?.deliveriesPerSecond && s.throughput_postgres?.deliveriesPerSecond) {
+  const ratio = s.throughput_postgres.deliveriesPerSecond / s.peer_graphile_worker.deliveriesPerSecond;
+  s.peer_graphile_worker.helpdeskRatio = ratio;
+  target('PostgreSQL throughput >= 2 x graphile-worker', ratio >= 2, `${fmt(ratio)} x`);
+}
+for (const [d, limit] of [['sqlite', 50], ['postgres', 100]]) {
+  const e = s[`e2e_${d}_500_1wh`];
+  if (e?.p99Ms !== undefined) target(`${d} p99 event-to-receiver at 500/s < ${limit} ms`, e.p99Ms < limit, `${fmt(e.p99Ms, 1)} ms`);
+  for (const webhooks of [1, 10]) {
+    const f = s[`e2e_${d}_2000_${webhooks}wh`];
+    if (f?.backlogGrowing !== undefined) target(`${d} at 2000/s, ${webhooks} webhook(s): no growing backlog`, !f.backlogGrowing, `backlog ${f.backlogStart} -> ${f.backlogEnd}`);
+  }
+  const a = s[`api_${d}`];
+  if (a?.ratio !== undefined) target(`${d} POST /tickets >= 0.4 x bare Fastify`, a.ratio >= 0.4, `${fmt(a.ratio, 3)} x`);
+  const b = s[`backlog_${d}`];
+  if (b?.ratio !== undefined) target(`${d} 1M pending within 20% of 10k`, b.ratio >= 0.8, `${fmt(b.ratio)} x`);
+}
+const rss = Object.entries(s).filter(([, r]) => typeof r?.peakRssMb === 'number');
+if (rss.length > 0) {
+  const [worst, r] = rss.reduce((a, b) => (b[1].peakRssMb > a[1].peakRssMb ? b : a));
+  target('peak RSS < 200 MB in every scenario', r.peakRssMb < 200, `max ${fmt(r.peakRssMb, 0)} MB (${worst})`);
+}
+
+log('\nscenario                          figures');
+for (const [name, r] of Object.entries(s)) {
+  const parts = Object.entries(r)
+    .filter(([k]) => k !== 'error')
+    .map(([k, v]) => `${k}=${typeof v === 'number' ? (Number.isInteger(v) ? v : v.toFixed(v < 10 ? 3 : 0)) : JSON.stringify(v)}`);
+  log(`${name.padEnd(32)}  ${r.error ? `ERROR ${r.error.split('\n')[0]}` : parts.join('  ')}`);
+}
+log('\ntarget                                                  result');
+for (const t of results.targets) log(`${(t.pass ? 'PASS' : 'FAIL').padEnd(5)} ${t.name.padEnd(50)} ${t.detail}`);
 mkdirSync('bench/results', { recursive: true });
 const file = join('bench/results', `${results.date.slice(0, 19).replaceAll(':', '-')}.json`);
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-process.stdout.write(`written to ${file}\n`);
+log(`written to ${file}`);

@@ -69,9 +69,6 @@ export interface ClaimRequest {
   skipWebhookIds: readonly string[];
 }
 
-/** When a row with an attempt to make becomes claimable: when it is due, or when its lease runs out. */
-const claimableAt = sql<string>`case when lease_expires_at is not null and lease_expires_at > next_attempt_at then lease_expires_at else next_attempt_at end`;
-
 /** Claims up to `limit` due deliveries, oldest due first and in queue order. */
 export async function claimDueDeliveries(db: Db, capabilities: Capabilities, request: ClaimRequest): Promise<ClaimedDelivery[]> {
   if (request.limit <= 0) return [];
@@ -120,15 +117,21 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
     .sort((a, b) => (a.nextAttemptAt < b.nextAttemptAt ? -1 : a.nextAttemptAt > b.nextAttemptAt ? 1 : a.seq - b.seq));
 }
 
-/** The earliest time a delivery becomes claimable, or null if none has an attempt to make. */
-export async function nextClaimableAt(db: Db, skipWebhookIds: readonly string[]): Promise<string | null> {
-  let query = db
+/**
+ * The earliest `next_attempt_at` of a delivery nobody holds, or null. The due index is walked in
+ * order and stops at the first unleased row, so the cost does not grow with the queue; rows
+ * whose lease expired are left to the worker's poll.
+ */
+export async function nextDueAt(db: Db): Promise<string | null> {
+  const row = await db
     .selectFrom('deliveries')
-    .select((eb) => eb.fn.min(claimableAt).as('at'))
-    .where('next_attempt_at', 'is not', null);
-  if (skipWebhookIds.length > 0) query = query.where('webhook_id', 'not in', skipWebhookIds);
-  const row = await query.executeTakeFirst();
-  return row?.at ?? null;
+    .select('next_attempt_at')
+    .where('next_attempt_at', 'is not', null)
+    .where('lease_expires_at', 'is', null)
+    .orderBy('next_attempt_at')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.next_attempt_at ?? null;
 }
 
 export type AttemptOutcome =
@@ -143,15 +146,14 @@ export interface ClaimedState {
 }
 
 /**
- * Records one attempt and moves the delivery on, in one transaction, holding the row. Only the
- * worker that still holds the lease moves the delivery; a worker whose lease was taken over
- * records its attempt (it happened) and leaves the state to the new holder. A pending delivery
- * follows its schedule. A finished one (a redelivery) becomes `succeeded` on success and
- * otherwise stays as it was: a redelivery starts no new schedule. If the delivery changed while
- * the attempt was in flight (a redelivery or recovery asked, its webhook deactivated), that
- * change wins: the attempt is counted, and only a success marks it succeeded. With no attempt
- * (an internal error before one could be recorded) the delivery is only moved on, so that such a
- * failure still spends the schedule.
+ * One finished attempt to record. Only the worker that still holds the lease moves the delivery;
+ * a worker whose lease was taken over records its attempt (it happened) and leaves the state to
+ * the new holder. A pending delivery follows its schedule. A finished one (a redelivery) becomes
+ * `succeeded` on success and otherwise stays as it was: a redelivery starts no new schedule. If
+ * the delivery changed while the attempt was in flight (a redelivery or recovery asked, its
+ * webhook deactivated), that change wins: the attempt is counted, and only a success marks it
+ * succeeded. With no attempt (an internal error before one could be recorded) the delivery is
+ * only moved on, so that such a failure still spends the schedule.
  */
 export interface AttemptRecord {
   workerId: string;
@@ -163,46 +165,81 @@ export interface AttemptRecord {
   claimed: ClaimedState;
 }
 
-export async function recordAttempt(db: Db, capabilities: Capabilities, record: AttemptRecord): Promise<void> {
-  const { workerId, deliveryId, attempt, outcome, now, claimed } = record;
-  await db.transaction().execute(async (trx) => {
-    let read = trx.selectFrom('deliveries').select(['status', 'leased_by', 'next_attempt_at']).where('id', '=', deliveryId);
-    if (capabilities.rowLocks) read = read.forUpdate();
-    const current = await read.executeTakeFirst();
-    if (!current) return;
-    if (attempt) await trx.insertInto('attempts').values({ id: newId('att'), delivery_id: deliveryId, ...attempt }).execute();
-    if (current.leased_by !== workerId) return;
-    const unchanged = current.status === claimed.status && current.next_attempt_at === claimed.dueAt;
-    const scheduled = unchanged && current.status === 'pending';
-    const base = {
-      attempt_count: sql<number>`attempt_count + 1`,
-      ...(scheduled ? { schedule_attempts: sql<number>`schedule_attempts + 1` } : {}),
-      last_attempt_at: attempt?.attempted_at ?? now,
-      last_status_code: attempt?.status_code ?? null,
-      lease_expires_at: null,
-      leased_by: null,
-      updated_at: now,
-    };
-    if (!unchanged) {
-      await trx
-        .updateTable('deliveries')
-        .set({ ...base, ...(outcome.kind === 'succeeded' ? { status: 'succeeded' as const } : {}) })
-        .where('id', '=', deliveryId)
-        .execute();
-      return;
-    }
-    const status = outcome.kind === 'succeeded' ? 'succeeded' : scheduled && outcome.kind === 'failed' ? 'failed' : current.status;
-    const nextAttemptAt = scheduled && outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
-    await trx.updateTable('deliveries').set({ ...base, status, next_attempt_at: nextAttemptAt }).where('id', '=', deliveryId).execute();
-  });
+/** The new state of one delivery after its attempt. */
+interface DeliveryMove {
+  id: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  nextAttemptAt: string | null;
+  /** 1 when the attempt spent one of the schedule's tries. */
+  scheduled: 0 | 1;
+  lastAttemptAt: string;
+  lastStatusCode: number | null;
 }
 
-/** A pending delivery found due for an inactive webhook (deactivated after it was queued) is failed unsent. */
-export async function failDelivery(db: Db, id: string, now: string): Promise<void> {
+function moveAfterAttempt(record: AttemptRecord, current: { status: ClaimedState['status']; next_attempt_at: string | null }): DeliveryMove {
+  const { attempt, outcome, now, claimed } = record;
+  const unchanged = current.status === claimed.status && current.next_attempt_at === claimed.dueAt;
+  const scheduled = unchanged && current.status === 'pending';
+  const last = { lastAttemptAt: attempt?.attempted_at ?? now, lastStatusCode: attempt?.status_code ?? null, scheduled: scheduled ? 1 : 0 } as const;
+  if (!unchanged) {
+    return { id: record.deliveryId, status: outcome.kind === 'succeeded' ? 'succeeded' : current.status, nextAttemptAt: current.next_attempt_at, ...last };
+  }
+  const status = outcome.kind === 'succeeded' ? 'succeeded' : scheduled && outcome.kind === 'failed' ? 'failed' : current.status;
+  const nextAttemptAt = scheduled && outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
+  return { id: record.deliveryId, status, nextAttemptAt, ...last };
+}
+
+/**
+ * Records a batch of attempts. Must run inside a transaction: it reads the deliveries holding
+ * their rows (in id order, so that two batches never wait on each other crosswise), inserts the
+ * attempts in one statement and moves every delivery in one more, whatever the batch size.
+ */
+export async function recordAttempts(trx: Db, capabilities: Capabilities, records: readonly AttemptRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  let read = trx
+    .selectFrom('deliveries')
+    .select(['id', 'status', 'leased_by', 'next_attempt_at'])
+    .where('id', 'in', records.map((r) => r.deliveryId))
+    .orderBy('id');
+  if (capabilities.rowLocks) read = read.forUpdate();
+  const current = new Map((await read.execute()).map((row) => [row.id, row]));
+  const present = records.filter((r) => current.has(r.deliveryId));
+  const attempts = present.flatMap((r) => (r.attempt ? [{ id: newId('att'), delivery_id: r.deliveryId, ...r.attempt }] : []));
+  if (attempts.length > 0) await trx.insertInto('attempts').values(attempts).execute();
+  const moves = present.filter((r) => current.get(r.deliveryId)!.leased_by === r.workerId).map((r) => moveAfterAttempt(r, current.get(r.deliveryId)!));
+  if (moves.length === 0) return;
+  // One UPDATE ... FROM over a derived table of the new states. A UNION ALL of SELECTs, not
+  // VALUES, because SQLite cannot name the columns of a VALUES list; the casts type the
+  // parameters for PostgreSQL.
+  const rows = sql.join(
+    moves.map(
+      (m) =>
+        sql`select ${m.id} as id, ${m.status} as status, ${m.nextAttemptAt} as next_attempt_at, cast(${m.scheduled} as integer) as scheduled, ${m.lastAttemptAt} as last_attempt_at, cast(${m.lastStatusCode} as integer) as last_status_code`,
+    ),
+    sql` union all `,
+  );
+  await sql`
+    update deliveries set
+      status = moved.status,
+      next_attempt_at = moved.next_attempt_at,
+      attempt_count = attempt_count + 1,
+      schedule_attempts = schedule_attempts + moved.scheduled,
+      last_attempt_at = moved.last_attempt_at,
+      last_status_code = moved.last_status_code,
+      lease_expires_at = null,
+      leased_by = null,
+      updated_at = ${records[0]!.now}
+    from (${rows}) as moved
+    where deliveries.id = moved.id`.execute(trx);
+}
+
+/** Pending deliveries found due for an inactive webhook (deactivated after they were queued) are failed unsent. */
+export async function failDeliveries(db: Db, ids: readonly string[], now: string): Promise<void> {
+  if (ids.length === 0) return;
   await db
     .updateTable('deliveries')
     .set({ status: 'failed', next_attempt_at: null, lease_expires_at: null, leased_by: null, updated_at: now })
-    .where('id', '=', id)
+    .where('id', 'in', ids)
     .where('status', '=', 'pending')
     .execute();
 }

@@ -14,20 +14,42 @@ export const FAILING_DISABLE_AFTER_MS = 5 * 24 * 60 * 60 * 1000;
 
 export type AttemptVerdict = 'succeeded' | 'failed' | 'gone';
 
-/** Returns the reason the webhook was just deactivated, or null. */
-export async function applyAttemptToWebhook(db: Db, webhookId: string, verdict: AttemptVerdict, at: string): Promise<DisabledReason | null> {
-  if (verdict === 'succeeded') {
-    await clearFailingSince(db, webhookId);
-    return null;
+export interface AttemptVerdictAt {
+  webhookId: string;
+  verdict: AttemptVerdict;
+  at: string;
+}
+
+/**
+ * Applies a batch of attempt results, in the order they finished, to their webhooks. Must run
+ * inside a transaction (the worker's, with the attempt records). Per webhook, what counts is its
+ * last result, and any 410: one statement for a healthy webhook, a few for a failing one,
+ * however many attempts the batch holds. Returns the webhooks just deactivated, with the reason.
+ */
+export async function applyAttemptsToWebhooks(trx: Db, results: readonly AttemptVerdictAt[]): Promise<Map<string, DisabledReason>> {
+  const byWebhook = new Map<string, AttemptVerdictAt[]>();
+  for (const result of results) byWebhook.set(result.webhookId, [...(byWebhook.get(result.webhookId) ?? []), result]);
+  const disabled = new Map<string, DisabledReason>();
+  for (const [webhookId, verdicts] of byWebhook) {
+    const gone = verdicts.find((v) => v.verdict === 'gone');
+    const last = verdicts.at(-1)!;
+    if (!gone && last.verdict === 'succeeded') {
+      await clearFailingSince(trx, webhookId);
+      continue;
+    }
+    // The failures since the batch's last success; the count starts at the first of them.
+    const lastSuccess = verdicts.findLastIndex((v) => v.verdict === 'succeeded');
+    const failures = verdicts.slice(lastSuccess + 1);
+    if (lastSuccess >= 0 && failures.length > 0) await clearFailingSince(trx, webhookId);
+    const firstFailure = failures[0] ?? gone!;
+    await markFailing(trx, webhookId, firstFailure.at);
+    const reason =
+      gone !== undefined
+        ? (await disableWebhook(trx, webhookId, 'gone', gone.at)) && 'gone'
+        : (await disableWebhook(trx, webhookId, 'failing', last.at, toIso(Date.parse(last.at) - FAILING_DISABLE_AFTER_MS))) && 'failing';
+    if (!reason) continue;
+    await failPendingDeliveries(trx, webhookId, reason === 'gone' ? gone!.at : last.at);
+    disabled.set(webhookId, reason);
   }
-  return db.transaction().execute(async (trx) => {
-    await markFailing(trx, webhookId, at);
-    const disabled =
-      verdict === 'gone'
-        ? (await disableWebhook(trx, webhookId, 'gone', at)) && 'gone'
-        : (await disableWebhook(trx, webhookId, 'failing', at, toIso(Date.parse(at) - FAILING_DISABLE_AFTER_MS))) && 'failing';
-    if (!disabled) return null;
-    await failPendingDeliveries(trx, webhookId, at);
-    return disabled;
-  });
+  return disabled;
 }

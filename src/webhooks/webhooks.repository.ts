@@ -105,18 +105,25 @@ export interface DeliveryTarget {
   active: boolean;
 }
 
-/** What the sender needs to sign and address one delivery. */
-export async function findDeliveryTarget(db: Db, id: string, now: string): Promise<DeliveryTarget | undefined> {
-  const row = await db.selectFrom('webhooks').select(['target_url', 'signing_secret', 'active']).where('id', '=', id).executeTakeFirst();
-  if (!row) return undefined;
+/**
+ * What the sender needs to sign and address the deliveries of a claim: one query for the
+ * webhooks and one for their live previous secrets, whatever the size of the claim. A webhook
+ * deleted meanwhile is absent from the map.
+ */
+export async function findDeliveryTargets(db: Db, ids: readonly string[], now: string): Promise<Map<string, DeliveryTarget>> {
+  const targets = new Map<string, DeliveryTarget>();
+  if (ids.length === 0) return targets;
+  const rows = await db.selectFrom('webhooks').select(['id', 'target_url', 'signing_secret', 'active']).where('id', 'in', ids).execute();
+  for (const row of rows) targets.set(row.id, { targetUrl: row.target_url, signingSecrets: [row.signing_secret], active: row.active === 1 });
   const previous = await db
     .selectFrom('webhook_secrets')
-    .select('secret')
-    .where('webhook_id', '=', id)
+    .select(['webhook_id', 'secret'])
+    .where('webhook_id', 'in', ids)
     .where('expires_at', '>', now)
     .orderBy('expires_at', 'desc')
     .execute();
-  return { targetUrl: row.target_url, signingSecrets: [row.signing_secret, ...previous.map((p) => p.secret)], active: row.active === 1 };
+  for (const row of previous) targets.get(row.webhook_id)?.signingSecrets.push(row.secret);
+  return targets;
 }
 
 /** After a successful attempt: the webhook is healthy, the five-day count stops. */

@@ -28,6 +28,8 @@ export interface Config {
   readonly retentionDays: number;
   /** Serve `GET /metrics` (Prometheus text format). */
   readonly metricsEnabled: boolean;
+  /** `serve` also runs the delivery worker (false: API only, with `helpdesk worker` processes delivering). */
+  readonly serveWorker: boolean;
   readonly version: string;
 }
 
@@ -130,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowedTargetCidrs: Object.freeze(parseCidrList(env.HELPDESK_ALLOWED_TARGET_CIDRS ?? '')),
     retentionDays: parseRetentionDays(env.HELPDESK_RETENTION_DAYS ?? '30'),
     metricsEnabled: parseBoolean('HELPDESK_METRICS', env.HELPDESK_METRICS ?? 'true'),
+    serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', env.HELPDESK_SERVE_WORKER ?? 'true'),
     version: HELPDESK_VERSION,
   });
 }

@@ -8,6 +8,7 @@ import { AuthService } from './auth/auth.service.js';
 import type { Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/connection.js';
 import { migrateToLatest } from './db/migrate.js';
+import { openNotificationChannel } from './db/notifications.js';
 import type { BreakerState } from './delivery/circuit-breaker.js';
 import { DeliveryLogService } from './delivery/delivery-log.service.js';
 import { RetentionPruner } from './delivery/retention.js';
@@ -33,6 +34,8 @@ export interface Runtime {
   readonly database: DatabaseHandle;
   readonly app: FastifyInstance;
   readonly worker: DeliveryWorker;
+  /** Starts the worker, listening for other processes' new deliveries (PostgreSQL) first. */
+  startWorker(): Promise<void>;
   readonly retention: RetentionPruner;
   readonly auth: AuthService;
   /** Stops the worker (bounded wait), closes HTTP, the outbound pool and the database. */
@@ -53,7 +56,8 @@ export async function openMigratedDatabase(config: Config, logger?: Logger): Pro
 export async function createRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const database = await openMigratedDatabase(config, options.logger);
-  const wakeup = new DeliveryWakeup();
+  const notifications = openNotificationChannel(config.database, database.db, options.logger.child({ component: 'notifications' }));
+  const wakeup = new DeliveryWakeup(notifications);
   const auth = new AuthService(database.db, clock, config.adminToken);
   // The worker reports to the metrics; the metrics read the worker's breakers when scraped.
   const metrics: Metrics | null = config.metricsEnabled ? new Metrics(database.db, (): Map<string, BreakerState> => worker.breakers.states()) : null;
@@ -91,9 +95,14 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     worker,
     retention,
     auth,
+    async startWorker() {
+      await notifications.listen(() => wakeup.wakeLocal());
+      worker.start();
+    },
     async close(graceMs = 10_000) {
       await app.close();
       await retention.stop();
+      await notifications.close();
       await worker.stop(graceMs);
       await http.close();
       await database.close();

@@ -36,14 +36,17 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     process.stdout.write(`\nFirst start: an admin API key was created. Store it now; it is not shown again:\n\n  ${printedKey}\n\n`);
   }
   await runtime.app.listen({ port: config.port, host: config.host });
-  runtime.worker.start();
+  if (config.serveWorker) {
+    await runtime.startWorker();
+    logger.info({ workerId: runtime.worker.id }, 'delivery worker started');
+  }
   runtime.retention.start();
   onTermination(logger, () => runtime.close());
 }
 
 async function worker(config: Config, logger: Logger): Promise<void> {
   const runtime = await createRuntime(config, { logger });
-  runtime.worker.start();
+  await runtime.startWorker();
   runtime.retention.start();
   logger.info({ workerId: runtime.worker.id }, 'delivery worker started');
   onTermination(logger, () => runtime.close());

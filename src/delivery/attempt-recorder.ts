@@ -6,6 +6,10 @@
  * states and the webhooks' health, together. An attempt counts as done only once its transaction
  * committed, so a crash loses no acknowledged result: at worst a sent attempt is not recorded, its
  * lease runs out and it is sent again (at least once).
+ *
+ * On SQLite a write runs synchronously, so nothing finishes "while it is under way": the first
+ * result of a batch waits GATHER_MS for the ones right behind it instead (measured: 5,000
+ * deliveries took 5,192 transactions without it).
  */
 import type { Logger } from 'pino';
 import type { Capabilities } from '../db/capabilities.js';
@@ -30,6 +34,7 @@ interface Waiting {
 /** PostgreSQL's deadlock and serialization failures: the transaction is safe to run again. */
 const RETRYABLE_CODES = new Set(['40P01', '40001']);
 const MAX_BATCH = 256;
+const GATHER_MS = 5;
 
 export class AttemptRecorder {
   readonly #db: Db;
@@ -37,6 +42,7 @@ export class AttemptRecorder {
   readonly #logger: Logger;
   #waiting: Waiting[] = [];
   #writing: Promise<void> | null = null;
+  #gathering: NodeJS.Timeout | null = null;
 
   constructor(db: Db, capabilities: Capabilities, logger: Logger) {
     this.#db = db;
@@ -48,7 +54,11 @@ export class AttemptRecorder {
   record(result: RecordedResult): Promise<DisabledReason | null> {
     return new Promise((resolve, reject) => {
       this.#waiting.push({ result, resolve, reject });
-      this.#writing ??= this.#writeAll();
+      if (this.#writing || this.#gathering) return;
+      this.#gathering = setTimeout(() => {
+        this.#gathering = null;
+        this.#writing ??= this.#writeAll();
+      }, GATHER_MS);
     });
   }
 
@@ -89,8 +99,13 @@ export class AttemptRecorder {
     }
   }
 
-  /** Waits for the write under way, if any (shutdown). */
+  /** Writes what is gathered now and waits for the writes under way (shutdown). */
   async settled(): Promise<void> {
+    if (this.#gathering) {
+      clearTimeout(this.#gathering);
+      this.#gathering = null;
+      this.#writing ??= this.#writeAll();
+    }
     while (this.#writing) await this.#writing;
   }
 }

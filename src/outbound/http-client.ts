@@ -139,14 +139,14 @@ export class OutboundHttp {
     if (literal !== null && this.#policy.refuses(literal)) {
       return { statusCode: null, headers: null, body: null, durationMs: elapsed(), error: 'blocked_address' };
     }
+    // One controller and one timer per request: AbortSignal.any and AbortSignal.timeout cost
+    // several times more, measured on the delivery hot path.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new DOMException('the attempt took too long', 'TimeoutError')), this.#totalTimeoutMs);
+    const onCancel = () => abort.abort(cancel?.reason);
+    cancel?.addEventListener('abort', onCancel, { once: true });
     try {
-      const response = await request(parsed, {
-        dispatcher: this.#agent,
-        method: 'POST',
-        headers,
-        body,
-        signal: cancel ? AbortSignal.any([cancel, AbortSignal.timeout(this.#totalTimeoutMs)]) : AbortSignal.timeout(this.#totalTimeoutMs),
-      });
+      const response = await request(parsed, { dispatcher: this.#agent, method: 'POST', headers, body, signal: abort.signal });
       const statusCode = response.statusCode;
       // The status line decides; a body that stalls or breaks off only shortens what is kept.
       const responseBody = await this.#readBounded(response.body).catch(() => null);
@@ -161,6 +161,9 @@ export class OutboundHttp {
       const kind = classifyNetworkError(error);
       if (kind === null) throw error;
       return { statusCode: null, headers: null, body: null, durationMs: elapsed(), error: kind };
+    } finally {
+      clearTimeout(timer);
+      cancel?.removeEventListener('abort', onCancel);
     }
   }
 

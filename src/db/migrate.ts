@@ -1,11 +1,13 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Capabilities } from './capabilities.js';
 import { initialSchema } from './migrations/0001-initial.js';
+import { webhookDueIndex } from './migrations/0002-webhook-due-index.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(capabilities),
+    '0002-webhook-due-index': webhookDueIndex,
   };
 }
 

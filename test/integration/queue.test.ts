@@ -76,6 +76,37 @@ describeEachDialect('delivery queue', (dialect) => {
     expect(ids.length).toBe(23);
   });
 
+  it('claims around the webhooks it is told to skip, in queue order, and reads nothing when all are skipped', async () => {
+    const { db, capabilities } = server.runtime.database;
+    const other = await server.request('POST', '/webhooks', {
+      body: { webhook: { name: 'other', targetUrl: 'https://127.0.0.1:2/never', events: ['ticket.updated'] } },
+    });
+    expect(other.status).toBe(201);
+    const otherId: string = other.body.webhook.id;
+    try {
+      // Interleaved: each change queues a ticket.updated for the other webhook only.
+      for (let i = 0; i < 3; i += 1) {
+        const ticket = await server.request('POST', '/tickets', { body: { ticket: { subject: `skip ${i}` } } });
+        await server.request('PUT', `/tickets/${ticket.body.ticket.id}`, { body: { ticket: { priority: 'high' } } });
+      }
+      const otherQueued = (
+        await db.selectFrom('deliveries').select('id').where('webhook_id', '=', otherId).where('status', '=', 'pending').orderBy('seq').execute()
+      ).map((r) => r.id);
+      expect(otherQueued).toHaveLength(3);
+      const later = Date.now() + 30 * 60_000; // past every earlier lease
+      const request = { workerId: 'w', now: iso(later), leaseExpiresAt: iso(later + 60_000), limit: 2 };
+      // Only the other webhook's rows, oldest first, up to the limit, then the rest.
+      const first = await claimDueDeliveries(db, capabilities, { ...request, skipWebhookIds: [webhookId] });
+      expect(first.map((d) => d.id)).toEqual(otherQueued.slice(0, 2));
+      const second = await claimDueDeliveries(db, capabilities, { ...request, skipWebhookIds: [webhookId] });
+      expect(second.map((d) => d.id)).toEqual(otherQueued.slice(2));
+      await releaseLeases(db, 'w', otherQueued);
+      expect(await claimDueDeliveries(db, capabilities, { ...request, skipWebhookIds: [webhookId, otherId] })).toEqual([]);
+    } finally {
+      await server.request('DELETE', `/webhooks/${otherId}`);
+    }
+  });
+
   it('skips webhooks whose host is saturated', async () => {
     const { db, capabilities } = server.runtime.database;
     const later = Date.now() + 20 * 60_000;

@@ -56,7 +56,7 @@ export async function openMigratedDatabase(config: Config, logger?: Logger): Pro
 export async function createRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const database = await openMigratedDatabase(config, options.logger);
-  const notifications = openNotificationChannel(config.database, database.db, options.logger.child({ component: 'notifications' }));
+  const notifications = openNotificationChannel(config.database, database, options.logger.child({ component: 'notifications' }));
   const wakeup = new DeliveryWakeup(notifications);
   const auth = new AuthService(database.db, clock, config.adminToken);
   // The worker reports to the metrics; the metrics read the worker's breakers when scraped.

@@ -18,9 +18,11 @@ export interface Capabilities {
   readonly serialPrimaryKeyType: 'integer' | 'bigserial';
   /** SQLite's integer key needs AUTOINCREMENT so that a deleted row's number is never reused. */
   readonly serialNeedsAutoIncrement: boolean;
+  /** LISTEN/NOTIFY wakes workers in other processes (PostgreSQL); elsewhere they poll. */
+  readonly listenNotify: boolean;
 }
 
 export const CAPABILITIES: Record<DialectName, Capabilities> = {
-  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true }),
-  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false }),
+  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true, listenNotify: false }),
+  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false, listenNotify: true }),
 };

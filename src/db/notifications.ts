@@ -8,7 +8,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config.js';
-import type { Db } from './connection.js';
+import type { DatabaseHandle, Db } from './connection.js';
 
 const CHANNEL = 'helpdesk_deliveries';
 const RECONNECT_DELAY_MS = 1_000;
@@ -24,8 +24,10 @@ export interface NotificationChannel {
 /** SQLite has one process writing at a time and no such channel: the in-process wake-up and the poll suffice. */
 const NO_CHANNEL: NotificationChannel = { publish: () => undefined, listen: async () => undefined, close: async () => undefined };
 
-export function openNotificationChannel(config: DatabaseConfig, db: Db, logger: Logger): NotificationChannel {
-  return config.kind === 'postgres' ? new PostgresNotificationChannel(config.connectionString, db, logger) : NO_CHANNEL;
+export function openNotificationChannel(config: DatabaseConfig, database: DatabaseHandle, logger: Logger): NotificationChannel {
+  return database.capabilities.listenNotify && config.kind === 'postgres'
+    ? new PostgresNotificationChannel(config.connectionString, database.db, logger)
+    : NO_CHANNEL;
 }
 
 class PostgresNotificationChannel implements NotificationChannel {
@@ -73,7 +75,9 @@ class PostgresNotificationChannel implements NotificationChannel {
   async #connect(): Promise<void> {
     if (this.#closed) return;
     // A connection of its own, outside the pool: LISTEN belongs to a session.
-    const client = new pg.Client({ connectionString: this.#connectionString });
+    // Keepalive: a connection that vanishes without a reset (a network cut) is noticed and
+    // replaced instead of leaving this worker on polling alone.
+    const client = new pg.Client({ connectionString: this.#connectionString, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     client.on('notification', () => this.#listener?.());
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, null));

@@ -70,7 +70,20 @@ export class AttemptRecorder {
           const disabled = await this.#write(batch.map((w) => w.result));
           for (const waiting of batch) waiting.resolve(disabled.get(waiting.result.webhookId) ?? null);
         } catch (error) {
-          for (const waiting of batch) waiting.reject(error);
+          if (batch.length === 1) {
+            batch[0]!.reject(error);
+            continue;
+          }
+          // One bad result must not sink the others: written one by one, each fails alone.
+          this.#logger.warn({ err: error, batch: batch.length }, 'attempt batch refused; writing its results one by one');
+          for (const waiting of batch) {
+            try {
+              const disabled = await this.#write([waiting.result]);
+              waiting.resolve(disabled.get(waiting.result.webhookId) ?? null);
+            } catch (single) {
+              waiting.reject(single);
+            }
+          }
         }
       }
     } finally {

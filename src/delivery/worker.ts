@@ -75,6 +75,12 @@ interface InFlight {
 
 /** Rows taken per claim: enough to keep the lanes full, few enough to keep the claim short. */
 const CLAIM_BATCH = 64;
+/**
+ * How long a claim may wait in its lane. The target (URL, secrets, active) was read when it was
+ * claimed; past this, the claim goes back to the queue and is read afresh when claimed again. It
+ * also keeps wait + attempt (15 s) inside the shortest lease (20 s).
+ */
+const MAX_LANE_WAIT_MS = 1_000;
 
 export class DeliveryWorker {
   readonly id = `wrk_${randomBytes(6).toString('hex')}`;
@@ -92,7 +98,7 @@ export class DeliveryWorker {
   readonly #webhookHost = new Map<string, string>();
   /**
    * A claim that skipped saturated webhooks and found nothing. The same claim is not repeated
-   * before the next poll: each one walks past the skipped webhooks' due rows.
+   * before the next poll or wake-up: each one probes every other webhook's due rows.
    */
   #fruitless: { skipped: string; until: number } | null = null;
   readonly #releasing = new Set<Promise<void>>();
@@ -120,7 +126,11 @@ export class DeliveryWorker {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#unsubscribe = this.#options.wakeup.subscribe(() => this.#pump());
+    this.#unsubscribe = this.#options.wakeup.subscribe(() => {
+      // New rows may be for webhooks a fruitless claim did not find: claim again at once.
+      this.#fruitless = null;
+      this.#pump();
+    });
     this.#pump();
   }
 
@@ -213,7 +223,16 @@ export class DeliveryWorker {
   async #admit(claimed: readonly ClaimedDelivery[], claimedAt: number): Promise<void> {
     if (claimed.length === 0) return;
     const now = toIso(claimedAt);
-    const targets = await findDeliveryTargets(this.#options.db, [...new Set(claimed.map((d) => d.webhookId))], now);
+    let targets: Map<string, DeliveryTarget>;
+    try {
+      targets = await findDeliveryTargets(this.#options.db, [...new Set(claimed.map((d) => d.webhookId))], now);
+    } catch (error) {
+      // Claimed but unreadable: back to the queue now rather than when the leases run out.
+      this.#release(claimed.map((d) => d.id).filter((id) => !this.#held.has(id)));
+      throw error;
+    }
+    // Read with the target, so that a changed target URL moves the webhook to its new host.
+    for (const [webhookId, target] of targets) this.#webhookHost.set(webhookId, new URL(target.targetUrl).host);
     const inactive: string[] = [];
     const touched = new Set<string>();
     for (const delivery of claimed) {
@@ -225,7 +244,7 @@ export class DeliveryWorker {
         void previous.done.then(() => this.#release([delivery.id]));
         continue;
       }
-      // Still waiting in its lane, past its lease: the new lease is this worker's again.
+      // Still waiting in its lane: the new lease is this worker's again.
       if (this.#held.has(delivery.id)) continue;
       const target = targets.get(delivery.webhookId);
       if (!target) continue; // the webhook was deleted and its deliveries with it
@@ -234,14 +253,18 @@ export class DeliveryWorker {
         inactive.push(delivery.id);
         continue;
       }
-      const host = this.#webhookHost.get(delivery.webhookId) ?? new URL(target.targetUrl).host;
-      this.#webhookHost.set(delivery.webhookId, host);
+      const host = this.#webhookHost.get(delivery.webhookId)!;
       this.#lane(host).waiting.push({ delivery, target, host, claimedAt });
       this.#held.add(delivery.id);
       touched.add(host);
     }
     for (const host of touched) this.#dispatch(host);
-    await failDeliveries(this.#options.db, inactive, now);
+    try {
+      await failDeliveries(this.#options.db, inactive, now);
+    } catch (error) {
+      this.#release(inactive);
+      throw error;
+    }
   }
 
   #lane(host: string): Lane {
@@ -256,15 +279,15 @@ export class DeliveryWorker {
   /**
    * Starts the waiting attempts of one host that its slots, the global limit and its breaker
    * allow, in claim order. A paused host's waiting claims go back to the queue, and so does a
-   * claim that waited half its lease, rather than risk being sent twice.
+   * claim that waited longer than MAX_LANE_WAIT_MS.
    */
   #dispatch(host: string): void {
-    const { clock, globalConcurrency, leaseMs, perHostConcurrency } = this.#options;
+    const { clock, globalConcurrency, perHostConcurrency } = this.#options;
     const lane = this.#lane(host);
     const giveBack: string[] = [];
     while (this.#running && lane.waiting.length > 0 && lane.sending < perHostConcurrency && this.#onTheWire < globalConcurrency) {
       const claim = lane.waiting[0]!;
-      if (clock.now() - claim.claimedAt > leaseMs / 2) {
+      if (clock.now() - claim.claimedAt > MAX_LANE_WAIT_MS) {
         giveBack.push(lane.waiting.shift()!.delivery.id);
         continue;
       }

@@ -1,7 +1,10 @@
 // API throughput: POST /helpdesk/api/v1/tickets under autocannon (64 connections) against
-// `helpdesk serve` with one subscribed webhook, whose worker delivers to the receiver meanwhile,
-// and against a bare Fastify serving the same route definition with no auth, database or
-// events, measured in the same run. Both servers run in their own process; autocannon runs here.
+// `helpdesk serve` with one subscribed webhook, and against a bare Fastify serving the same route
+// definition with no auth, database or events, measured in the same run. Helpdesk is measured
+// twice: as an API-only process (HELPDESK_SERVE_WORKER=false: every ticket still writes its event
+// and delivery in its transaction, and nothing is sent), which is the figure held against the
+// target, and as the default `serve`, whose worker also delivers to the receiver meanwhile on the
+// same two cores. Every server runs in its own process; autocannon runs here.
 //
 // Run as `node bench/scenarios/api.mjs bare` this file is that bare server: it reports its port
 // to its parent over IPC.
@@ -18,26 +21,32 @@ const BODY = JSON.stringify({ ticket: { subject: 'benchmark ticket', description
 
 export async function run(ctx, dialect) {
   const url = await newDatabaseUrl(dialect);
+  const withWorkerUrl = await newDatabaseUrl(dialect);
   try {
-    const helpdesk = await measureHelpdesk(ctx, url);
+    const helpdesk = await measureHelpdesk(ctx, url, { HELPDESK_SERVE_WORKER: 'false' });
+    const withWorker = await measureHelpdesk(ctx, withWorkerUrl, {});
     const bare = await measureBare(ctx);
     return {
       helpdeskRps: helpdesk.rps,
       helpdeskP99Ms: helpdesk.p99Ms,
       helpdeskNon2xx: helpdesk.non2xx,
+      withWorkerRps: withWorker.rps,
+      withWorkerP99Ms: withWorker.p99Ms,
       bareRps: bare.rps,
       bareP99Ms: bare.p99Ms,
       ratio: helpdesk.rps / bare.rps,
-      peakRssMb: helpdesk.peakRssMb,
+      withWorkerRatio: withWorker.rps / bare.rps,
+      peakRssMb: Math.max(helpdesk.peakRssMb, withWorker.peakRssMb),
     };
   } finally {
     await dropDatabase(url);
+    await dropDatabase(withWorkerUrl);
   }
 }
 
-async function measureHelpdesk(ctx, url) {
+async function measureHelpdesk(ctx, url, env) {
   const port = freePort();
-  const server = await startHelpdesk('serve', helpdeskEnv(url, ctx.tls), { port });
+  const server = await startHelpdesk('serve', helpdeskEnv(url, ctx.tls, env), { port });
   try {
     await subscribeReceiver(port, ctx.receiver);
     const figures = await load(port, ctx.seconds);

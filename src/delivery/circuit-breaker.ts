@@ -1,6 +1,6 @@
 /**
  * A circuit breaker per target host. When at least 70% of the attempts of the last five minutes
- * failed (and there were at least 10), the target is paused for 30 s: its deliveries stay in the
+ * (counted in 5 s buckets) failed, and there were at least 10, the target is paused for 30 s: its deliveries stay in the
  * queue and spend none of their retries. Then one delivery probes it: success closes the
  * breaker, failure pauses it again.
  */
@@ -20,9 +20,24 @@ export const DEFAULT_BREAKER_POLICY: BreakerPolicy = Object.freeze({
   pauseMs: 30 * 1000,
 });
 
+/**
+ * The window is counted in this many buckets, oldest first, rather than one entry per attempt:
+ * at a thousand attempts a second, a five-minute list of outcomes held 300,000 objects per host
+ * and was filtered on every attempt (measured: RSS and CPU growing through a long drain).
+ */
+const BUCKETS_PER_WINDOW = 60;
+
+interface Bucket {
+  start: number;
+  attempts: number;
+  failures: number;
+}
+
 interface TargetHealth {
-  /** Attempt outcomes in the window, oldest first. */
-  outcomes: { at: number; failed: boolean }[];
+  /** Attempt counts in the window, oldest bucket first, and their sums. */
+  buckets: Bucket[];
+  attempts: number;
+  failures: number;
   state: BreakerState;
   openUntil: number;
   probing: boolean;
@@ -41,7 +56,7 @@ export class CircuitBreakers {
   #health(target: string): TargetHealth {
     let health = this.#targets.get(target);
     if (!health) {
-      health = { outcomes: [], state: 'closed', openUntil: 0, probing: false, probeStartedAt: 0 };
+      health = { buckets: [], attempts: 0, failures: 0, state: 'closed', openUntil: 0, probing: false, probeStartedAt: 0 };
       this.#targets.set(target, health);
     }
     return health;
@@ -93,23 +108,54 @@ export class CircuitBreakers {
         health.openUntil = now + this.policy.pauseMs;
       } else {
         health.state = 'closed';
-        health.outcomes = [];
+        forget(health);
       }
       return;
     }
-    health.outcomes.push({ at: now, failed });
-    const since = now - this.policy.windowMs;
-    while (health.outcomes.length > 0 && health.outcomes[0]!.at < since) health.outcomes.shift();
-    const failures = health.outcomes.filter((o) => o.failed).length;
-    if (health.outcomes.length >= this.policy.minimumAttempts && failures / health.outcomes.length >= this.policy.failureRatio) {
+    this.#count(health, failed, now);
+    if (health.attempts >= this.policy.minimumAttempts && health.failures / health.attempts >= this.policy.failureRatio) {
       health.state = 'open';
       health.openUntil = now + this.policy.pauseMs;
-      health.outcomes = [];
+      forget(health);
     }
+  }
+
+  /** Adds one outcome to the current bucket, after dropping the buckets that left the window. */
+  #count(health: TargetHealth, failed: boolean, now: number): void {
+    const bucketMs = this.policy.windowMs / BUCKETS_PER_WINDOW;
+    const since = now - this.policy.windowMs;
+    while (health.buckets.length > 0 && health.buckets[0]!.start + bucketMs <= since) {
+      const gone = health.buckets.shift()!;
+      health.attempts -= gone.attempts;
+      health.failures -= gone.failures;
+    }
+    const start = Math.floor(now / bucketMs) * bucketMs;
+    let current = health.buckets.at(-1);
+    if (current?.start !== start) {
+      current = { start, attempts: 0, failures: 0 };
+      health.buckets.push(current);
+    }
+    current.attempts += 1;
+    health.attempts += 1;
+    if (failed) {
+      current.failures += 1;
+      health.failures += 1;
+    }
+  }
+
+  /** How many buckets the target's window holds (bounded by BUCKETS_PER_WINDOW + 1). */
+  windowSize(target: string): number {
+    return this.#targets.get(target)?.buckets.length ?? 0;
   }
 
   /** Every target's state, for metrics. */
   states(): Map<string, BreakerState> {
     return new Map([...this.#targets.keys()].map((target) => [target, this.state(target)]));
   }
+}
+
+function forget(health: TargetHealth): void {
+  health.buckets = [];
+  health.attempts = 0;
+  health.failures = 0;
 }

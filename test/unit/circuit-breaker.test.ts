@@ -25,6 +25,19 @@ function opened() {
 }
 
 describe('circuit breaker', () => {
+  it('holds a bounded amount of state however many attempts it counts', () => {
+    const { clock, set, record } = breakers();
+    // Ten minutes of a success every 10 ms: 60,000 outcomes, two windows' worth.
+    for (let i = 0; i < 60_000; i += 1) {
+      record('S');
+      clock.now += 10;
+    }
+    expect(set.state(HOST)).toBe('closed');
+    record('FFFFFFFFFF'); // 10 failures beside 30,000 successes in the window: far from 70%
+    expect(set.state(HOST)).toBe('closed');
+    expect(set.windowSize(HOST)).toBeLessThanOrEqual(61);
+  });
+
   it('uses the documented policy: 70% of at least 10 attempts in 5 minutes, paused 30 s', () => {
     expect(DEFAULT_BREAKER_POLICY).toEqual({ windowMs: 300_000, minimumAttempts: 10, failureRatio: 0.7, pauseMs: 30_000 });
   });
@@ -74,10 +87,11 @@ describe('circuit breaker', () => {
     expect(set.state(HOST)).toBe('open');
   });
 
-  it('forgets outcomes older than the 5-minute window', () => {
+  it('forgets outcomes older than the 5-minute window (counted in 5 s buckets)', () => {
     const { clock, set, record } = breakers();
     record('FFFFFFFFF');
-    clock.now += DEFAULT_BREAKER_POLICY.windowMs + 1;
+    // The window moves a bucket at a time: past it by one whole bucket, the old ones are gone.
+    clock.now += DEFAULT_BREAKER_POLICY.windowMs + 5_000;
     record('F'); // the nine old failures are gone: 1 attempt in the window
     expect(set.state(HOST)).toBe('closed');
     record('FFFFFFFF'); // 9 in the window

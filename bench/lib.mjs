@@ -1,7 +1,7 @@
 // Shared pieces of the benchmark: certificates, the receiver child, databases, the Helpdesk
 // processes under test and their peak RSS. Plain JS on the built server (dist/), run by hand.
 import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -175,4 +175,21 @@ export async function measureDrain(receiver, before, target, { timeoutMs = 600_0
     if (delivered >= target) return (delivered - firstCount) / ((performance.now() - firstAt) / 1000);
     if (performance.now() > deadline) throw new Error(`drain timed out at ${delivered}/${target}`);
   }
+}
+
+/**
+ * One signed POST of `body` to the receiver through an undici Pool, as Standard Webhooks signs
+ * it: the same send for the raw limit and for the peer. Returns the status code.
+ */
+export async function postSigned(pool, key, id, body) {
+  const ts = Math.floor(Date.now() / 1000);
+  const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
+  const response = await pool.request({
+    path: '/hook',
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${signature}` },
+    body,
+  });
+  await response.body.dump();
+  return response.statusCode;
 }

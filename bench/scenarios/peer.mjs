@@ -7,12 +7,12 @@
 // Run as `node bench/scenarios/peer.mjs worker <json settings>` this file is that runner: it
 // tells its parent over IPC once it runs, and answers 'stats' with what its local queue fetched.
 import { spawn } from 'node:child_process';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Logger, makeWorkerUtils, run as runWorker, runMigrations } from 'graphile-worker';
 import { Pool } from 'undici';
-import { dropDatabase, measureDrain, newDatabaseUrl } from '../lib.mjs';
+import { dropDatabase, measureDrain, newDatabaseUrl, postSigned } from '../lib.mjs';
 
 // 64 in flight, as the raw limit. The local queue holds a few batches' worth of jobs per fetch,
 // as in graphile-worker's own performance setup (https://worker.graphile.org/docs/performance).
@@ -109,20 +109,12 @@ const quietLogger = new Logger(() => (level, message) => {
   if (level === 'error' || level === 'warning') process.stderr.write(`graphile-worker ${level}: ${message}\n`);
 });
 
-/** Standard Webhooks signing and an undici POST; a non-2xx throws so graphile-worker retries. */
+/** The same signed undici POST as the raw limit; a non-2xx throws so graphile-worker retries. */
 function deliverTask(pool) {
   const key = randomBytes(32);
   return async ({ id, body }) => {
-    const ts = Math.floor(Date.now() / 1000);
-    const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
-    const response = await pool.request({
-      path: '/hook',
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${signature}` },
-      body,
-    });
-    await response.body.dump();
-    if (response.statusCode < 200 || response.statusCode > 299) throw new Error(`receiver answered ${response.statusCode}`);
+    const status = await postSigned(pool, key, id, body);
+    if (status < 200 || status > 299) throw new Error(`receiver answered ${status}`);
   };
 }
 

@@ -1,7 +1,8 @@
 // raw limit: an undici Pool POSTing the same 1 KB signed payload straight to the receiver with 64
 // in flight. The ceiling of deliveries per second on this machine, the baseline of every ratio.
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
+import { postSigned } from '../lib.mjs';
 
 export async function rawLimit(ctx, { seconds = ctx.seconds, inFlight = 64 } = {}) {
   const pool = new Pool(ctx.receiver.origin, { connections: inFlight, connect: { ca: ctx.tls.caPem } });
@@ -11,17 +12,8 @@ export async function rawLimit(ctx, { seconds = ctx.seconds, inFlight = 64 } = {
   const deadline = performance.now() + seconds * 1000;
   const loop = async () => {
     while (performance.now() < deadline) {
-      const id = `msg_${randomBytes(12).toString('hex')}`;
-      const ts = Math.floor(Date.now() / 1000);
-      const signature = createHmac('sha256', key).update(`${id}.${ts}.${body}`).digest('base64');
-      const response = await pool.request({
-        path: '/hook',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${signature}` },
-        body,
-      });
-      await response.body.dump();
-      if (response.statusCode === 200) sent += 1;
+      const status = await postSigned(pool, key, `msg_${randomBytes(12).toString('hex')}`, body);
+      if (status === 200) sent += 1;
     }
   };
   const started = performance.now();

@@ -3,10 +3,10 @@
  * trusting the test CA through NODE_EXTRA_CA_CERTS, killed with SIGTERM or SIGKILL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { freePort, spawnHelpdesk, type Exit } from '../helpers/processes.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { ADMIN_TOKEN, startTestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -17,44 +17,26 @@ interface RunningServer {
   process: ChildProcess;
   base: string;
   stdout: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  exited: Promise<Exit>;
 }
 
 async function startServer(database: TestDatabase, env: Record<string, string> = {}): Promise<RunningServer> {
   const port = await freePort();
-  let output = '';
-  const child = spawn(process.execPath, ['bin/helpdesk.js', 'serve'], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HELPDESK_PORT: String(port),
-      HELPDESK_DATABASE_URL: database.url,
-      HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
-      HELPDESK_RETRY_SCHEDULE: '0.2,0.5,1',
-      HELPDESK_LOG_LEVEL: 'warn',
-      NODE_EXTRA_CA_CERTS: inject('tls').caPath,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const server = spawnHelpdesk('serve', {
+    HELPDESK_PORT: String(port),
+    HELPDESK_DATABASE_URL: database.url,
+    HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
+    HELPDESK_RETRY_SCHEDULE: '0.2,0.5,1',
+    HELPDESK_LOG_LEVEL: 'warn',
+    NODE_EXTRA_CA_CERTS: inject('tls').caPath,
+    ...env,
   });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  );
   const base = `http://127.0.0.1:${port}`;
-  await waitFor(`the server to answer /healthz (output: ${output})`, async () => {
-    if (child.exitCode !== null) throw new Error(`server exited early: ${output}`);
+  await waitFor(`the server to answer /healthz (output: ${server.output()})`, async () => {
+    if (server.child.exitCode !== null) throw new Error(`server exited early: ${server.output()}`);
     return fetch(`${base}/healthz`).then((r) => r.ok, () => false);
   }, 20_000);
-  return { process: child, base, stdout: () => output, exited };
+  return { process: server.child, base, stdout: server.output, exited: server.exited };
 }
 
 async function api(server: RunningServer, method: string, path: string, key: string, body?: unknown) {

@@ -6,12 +6,11 @@
  * when it died (it may have sent them without recording it; another worker takes them over when
  * the lease runs out).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
+import { freePort, spawnHelpdesk, type HelpdeskProcess } from '../helpers/processes.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -19,39 +18,18 @@ const TOKEN = 'scale-out-admin-token-0123456789';
 const EVENTS = 20_000;
 const LEASE_SECONDS = 20;
 
-interface Process {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+type Process = HelpdeskProcess;
 
 function startHelpdesk(command: 'serve' | 'worker', database: TestDatabase, env: Record<string, string>): Process {
-  let output = '';
-  const child = spawn(process.execPath, ['bin/helpdesk.js', command], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HELPDESK_DATABASE_URL: database.url,
-      HELPDESK_ADMIN_TOKEN: TOKEN,
-      HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
-      HELPDESK_DELIVERY_LEASE_SECONDS: String(LEASE_SECONDS),
-      HELPDESK_LOG_LEVEL: 'warn',
-      NODE_EXTRA_CA_CERTS: inject('tls').caPath,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return spawnHelpdesk(command, {
+    HELPDESK_DATABASE_URL: database.url,
+    HELPDESK_ADMIN_TOKEN: TOKEN,
+    HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
+    HELPDESK_DELIVERY_LEASE_SECONDS: String(LEASE_SECONDS),
+    HELPDESK_LOG_LEVEL: 'warn',
+    NODE_EXTRA_CA_CERTS: inject('tls').caPath,
+    ...env,
   });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  return { child, output: () => output, exited };
 }
 
 async function startApi(database: TestDatabase): Promise<Process & { base: string }> {

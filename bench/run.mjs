@@ -90,15 +90,23 @@ if (s.peer_graphile_worker?.deliveriesPerSecond && s.throughput_postgres?.delive
 }
 for (const [d, limit] of [['sqlite', 50], ['postgres', 100]]) {
   const e = s[`e2e_${d}_500_1wh`];
-  if (e?.p99Ms !== undefined) target(`${d} p99 event-to-receiver at 500/s < ${limit} ms`, e.p99Ms < limit, `${fmt(e.p99Ms, 1)} ms`);
+  if (e?.p99Ms !== undefined)
+    target(`${d} p99 event-to-receiver at 500/s < ${limit} ms`, e.p99Ms < limit && e.createdPerSecond >= 0.95 * e.offeredPerSecond, `${fmt(e.p99Ms, 1)} ms, accepted ${fmt(e.createdPerSecond, 0)}/s`);
   for (const webhooks of [1, 10]) {
     const f = s[`e2e_${d}_2000_${webhooks}wh`];
-    if (f?.backlogGrowing !== undefined) target(`${d} at 2000/s, ${webhooks} webhook(s): no growing backlog`, !f.backlogGrowing, `backlog ${f.backlogStart} -> ${f.backlogEnd}`);
+    // The load must also have gone in: a backlog cannot grow from requests the API never took.
+    if (f?.backlogGrowing !== undefined)
+      target(
+        `${d} at 2000/s, ${webhooks} webhook(s): taken in, no growing backlog`,
+        !f.backlogGrowing && f.createdPerSecond >= 0.95 * f.offeredPerSecond,
+        `accepted ${fmt(f.createdPerSecond, 0)}/s, backlog ${f.backlogStart} -> ${f.backlogEnd}`,
+      );
   }
   const a = s[`api_${d}`];
   if (a?.ratio !== undefined) target(`${d} POST /tickets >= 0.4 x bare Fastify`, a.ratio >= 0.4, `${fmt(a.ratio, 3)} x`);
   const b = s[`backlog_${d}`];
-  if (b?.ratio !== undefined) target(`${d} 1M pending within 20% of 10k`, b.ratio >= 0.8, `${fmt(b.ratio)} x`);
+  // Within 20% or faster: the target guards against a cost that grows with the queue.
+  if (b?.ratio !== undefined) target(`${d} 1M pending within 20% of 10k (or faster)`, b.ratio >= 0.8, `${fmt(b.ratio)} x`);
 }
 const rss = Object.entries(s).filter(([, r]) => typeof r?.peakRssMb === 'number');
 if (rss.length > 0) {

@@ -111,8 +111,8 @@ export class DeliveryWorker {
 
   constructor(options: DeliveryWorkerOptions) {
     this.#options = {
-      globalConcurrency: 128,
-      perHostConcurrency: 16,
+      globalConcurrency: 256,
+      perHostConcurrency: 64,
       leaseMs: 60_000,
       pollIntervalMs: 1_000,
       random: Math.random,
@@ -216,6 +216,10 @@ export class DeliveryWorker {
       await this.#admit(claimed, now);
       if (claimed.length < limit) break;
     }
+    // Woken while claiming (an event committed): claim again rather than spend a query on when
+    // to wake. On SQLite, where every query waits its turn on the one connection behind the
+    // API's transactions, that query halved the claims per second under API load.
+    if (this.#pumpAgain) return;
     await this.#sleepUntilNextDue();
   }
 

@@ -117,7 +117,7 @@ export class OutboundHttp {
     this.#totalTimeoutMs = options.totalTimeoutMs ?? 15_000;
     this.#maxResponseBytes = options.maxResponseBytes ?? 20 * 1024;
     this.#agent = new Agent({
-      connections: options.connectionsPerOrigin ?? 16,
+      connections: options.connectionsPerOrigin ?? 64,
       keepAliveTimeout: 30_000,
       headersTimeout: this.#totalTimeoutMs,
       bodyTimeout: this.#totalTimeoutMs,

@@ -313,12 +313,15 @@ export class DeliveryWorker {
     const responded = () => {
       if (!flight.onTheWire) return;
       flight.onTheWire = false;
+      // Only a freed global slot can start another host's waiting claims; walking every lane on
+      // every answer would cost a loop over all hosts per delivery.
+      const globalWasFull = this.#onTheWire >= this.#options.globalConcurrency;
       lane.sending -= 1;
       this.#onTheWire -= 1;
       // The slot is free as soon as the receiver answered: the next attempt need not wait for
       // this one to be recorded.
       this.#dispatch(claim.host);
-      if (this.#onTheWire < this.#options.globalConcurrency) this.#dispatchAll();
+      if (globalWasFull) this.#dispatchAll();
     };
     flight.done = this.#attempt(claim, abandon.signal, responded).finally(() => {
       responded();

@@ -47,7 +47,8 @@ async function startWorker(database: TestDatabase): Promise<Process & { id: stri
   return { ...worker, id };
 }
 
-describe.skipIf(!inject('postgresAvailable'))('scale-out: two APIs and three workers on one PostgreSQL', () => {
+const postgresMissing = !inject('postgresAvailable');
+describe.skipIf(postgresMissing)(`scale-out: two APIs and three workers on one PostgreSQL [postgres${postgresMissing ? ': SKIPPED, PostgreSQL not reachable' : ''}]`, () => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterAll(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);

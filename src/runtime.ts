@@ -63,7 +63,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const metrics: Metrics | null = config.metricsEnabled ? new Metrics(database.db, (): Map<string, BreakerState> => worker.breakers.states()) : null;
   const services = {
     auth,
-    tickets: new TicketsService(database.db, database.capabilities, clock, wakeup),
+    tickets: new TicketsService(database.db, database.capabilities, clock, wakeup, options.logger.child({ component: 'tickets' })),
     webhooks: new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs)),
     deliveries: new DeliveryLogService(database.db, clock, wakeup),
     metrics,

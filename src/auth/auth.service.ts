@@ -63,6 +63,9 @@ function presentApiKey(row: apiKeys.ApiKeyRow): ApiKey {
 }
 
 export class AuthService {
+  /** The token's user: written once at bootstrap and never changed, so read once. */
+  #adminTokenUserId: string | undefined;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -72,8 +75,8 @@ export class AuthService {
   /** Who holds this bearer key, or null. */
   async authenticate(key: string): Promise<Principal | null> {
     if (this.adminToken !== null && constantTimeEqual(key, this.adminToken)) {
-      const userId = await users.readSetting(this.db, BOOTSTRAP_USER_SETTING);
-      if (userId) return { userId, role: 'admin' };
+      this.#adminTokenUserId ??= await users.readSetting(this.db, BOOTSTRAP_USER_SETTING);
+      if (this.#adminTokenUserId) return { userId: this.#adminTokenUserId, role: 'admin' };
     }
     const hash = hashKey(key);
     const owner = await apiKeys.findKeyOwnerByHash(this.db, hash);

@@ -15,6 +15,16 @@ export interface DatabaseHandle {
 
 export type Db = Kysely<Database>;
 
+/** Rows per multi-row INSERT: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
+const ROWS_PER_INSERT = 1000;
+
+/** Splits rows for multi-row INSERTs; an empty list gives no chunk (an INSERT needs a row). */
+export function inChunks<T>(rows: readonly T[], size = ROWS_PER_INSERT): T[][] {
+  const chunks: T[][] = [];
+  for (let start = 0; start < rows.length; start += size) chunks.push(rows.slice(start, start + size));
+  return chunks;
+}
+
 /**
  * SQLite's default deferred BEGIN takes the write lock only at the first write; when two
  * processes (serve and worker) share a file, such an upgrade can fail at once with SQLITE_BUSY

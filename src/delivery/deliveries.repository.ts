@@ -7,43 +7,41 @@
  */
 import { sql, type ExpressionBuilder } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';
-import type { Db } from '../db/connection.js';
+import { inChunks, type Db } from '../db/connection.js';
 import type { AttemptsTable, Database, EventsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
 
-export async function insertEvent(db: Db, row: EventsTable): Promise<void> {
-  await db.insertInto('events').values(row).execute();
+export async function insertEvents(db: Db, rows: readonly EventsTable[]): Promise<void> {
+  for (const chunk of inChunks(rows)) await db.insertInto('events').values(chunk).execute();
 }
 
-export async function insertDeliveries(
-  db: Db,
-  deliveries: readonly { webhookId: string; eventId: string; eventType: string }[],
-  now: string,
-): Promise<string[]> {
-  if (deliveries.length === 0) return [];
-  const ids = deliveries.map(() => newId('msg'));
-  await db
-    .insertInto('deliveries')
-    .values(
-      deliveries.map((d, i) => ({
-        id: ids[i]!,
-        webhook_id: d.webhookId,
-        event_id: d.eventId,
-        event_type: d.eventType,
-        status: 'pending' as const,
-        attempt_count: 0,
-        schedule_attempts: 0,
-        next_attempt_at: now,
-        lease_expires_at: null,
-        leased_by: null,
-        last_attempt_at: null,
-        last_status_code: null,
-        created_at: now,
-        updated_at: now,
-      })),
-    )
-    .execute();
-  return ids;
+export interface NewDelivery {
+  webhookId: string;
+  eventId: string;
+  eventType: string;
+  /** When its event happened: the delivery is due from then. */
+  queuedAt: string;
+}
+
+export async function insertDeliveries(db: Db, deliveries: readonly NewDelivery[]): Promise<string[]> {
+  const rows = deliveries.map((d) => ({
+    id: newId('msg'),
+    webhook_id: d.webhookId,
+    event_id: d.eventId,
+    event_type: d.eventType,
+    status: 'pending' as const,
+    attempt_count: 0,
+    schedule_attempts: 0,
+    next_attempt_at: d.queuedAt,
+    lease_expires_at: null,
+    leased_by: null,
+    last_attempt_at: null,
+    last_status_code: null,
+    created_at: d.queuedAt,
+    updated_at: d.queuedAt,
+  }));
+  for (const chunk of inChunks(rows)) await db.insertInto('deliveries').values(chunk).execute();
+  return rows.map((row) => row.id);
 }
 
 export interface ClaimedDelivery {

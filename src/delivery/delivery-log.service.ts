@@ -9,7 +9,7 @@ import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
 import { type Clock, parseIsoInstant, toIso } from '../shared/time.js';
 import { TEST_EVENT_TYPE } from '../webhooks/webhook.js';
 import { findWebhook } from '../webhooks/webhooks.repository.js';
-import { insertDeliveries, insertEvent } from './deliveries.repository.js';
+import { insertDeliveries, insertEvents } from './deliveries.repository.js';
 import * as log from './delivery-log.repository.js';
 import { eventPayload } from './outbox.js';
 import type { DeliveryWakeup } from './wakeup.js';
@@ -142,14 +142,16 @@ export class DeliveryLogService {
     const now = toIso(this.clock.now());
     const deliveryId = await this.db.transaction().execute(async (trx) => {
       const eventId = newId('evt');
-      await insertEvent(trx, {
-        id: eventId,
-        type: TEST_EVENT_TYPE,
-        ticket_id: null,
-        payload: eventPayload(TEST_EVENT_TYPE, now, { webhook: { id: webhook.id, name: webhook.name } }),
-        created_at: now,
-      });
-      const [id] = await insertDeliveries(trx, [{ webhookId, eventId, eventType: TEST_EVENT_TYPE }], now);
+      await insertEvents(trx, [
+        {
+          id: eventId,
+          type: TEST_EVENT_TYPE,
+          ticket_id: null,
+          payload: eventPayload(TEST_EVENT_TYPE, now, { webhook: { id: webhook.id, name: webhook.name } }),
+          created_at: now,
+        },
+      ]);
+      const [id] = await insertDeliveries(trx, [{ webhookId, eventId, eventType: TEST_EVENT_TYPE, queuedAt: now }]);
       return id!;
     });
     this.wakeup.notify();

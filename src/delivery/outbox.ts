@@ -7,30 +7,39 @@ import type { Db } from '../db/connection.js';
 import { newId } from '../shared/ids.js';
 import type { PendingEvent } from '../tickets/ticket.js';
 import { listActiveSubscriptions } from '../webhooks/webhooks.repository.js';
-import { insertDeliveries, insertEvent } from './deliveries.repository.js';
+import { insertDeliveries, insertEvents, type NewDelivery } from './deliveries.repository.js';
+
+/** An event and the time of the change it records: its `timestamp`, and when its deliveries fall due. */
+export interface TimedEvent extends PendingEvent {
+  at: string;
+}
 
 /** The exact body sent to receivers (seed: `{"event", "timestamp", "data"}`). */
 export function eventPayload(type: string, timestamp: string, data: unknown): string {
   return JSON.stringify({ event: type, timestamp, data });
 }
 
-/** Must be called with the transaction of the change. Returns how many deliveries were queued. */
-export async function recordEvents(trx: Db, capabilities: Capabilities, events: readonly PendingEvent[], timestamp: string): Promise<number> {
+/**
+ * Must be called with the transaction of the change (or of a group of changes: every row goes
+ * in one multi-row INSERT per table). Returns how many deliveries were queued.
+ */
+export async function recordEvents(trx: Db, capabilities: Capabilities, events: readonly TimedEvent[]): Promise<number> {
   if (events.length === 0) return 0;
   const subscriptions = await listActiveSubscriptions(trx, capabilities);
-  let queued = 0;
-  for (const event of events) {
-    const eventId = newId('evt');
-    await insertEvent(trx, {
-      id: eventId,
-      type: event.type,
-      ticket_id: event.ticketId,
-      payload: eventPayload(event.type, timestamp, event.data),
-      created_at: timestamp,
-    });
-    const webhookIds = subscriptions.filter((s) => s.events.includes(event.type)).map((s) => s.id);
-    await insertDeliveries(trx, webhookIds.map((webhookId) => ({ webhookId, eventId, eventType: event.type })), timestamp);
-    queued += webhookIds.length;
+  const rows = events.map((event) => ({
+    id: newId('evt'),
+    type: event.type,
+    ticket_id: event.ticketId,
+    payload: eventPayload(event.type, event.at, event.data),
+    created_at: event.at,
+  }));
+  const deliveries: NewDelivery[] = [];
+  for (const row of rows) {
+    for (const subscription of subscriptions) {
+      if (subscription.events.includes(row.type)) deliveries.push({ webhookId: subscription.id, eventId: row.id, eventType: row.type, queuedAt: row.created_at });
+    }
   }
-  return queued;
+  await insertEvents(trx, rows);
+  await insertDeliveries(trx, deliveries);
+  return deliveries.length;
 }

@@ -1,5 +1,5 @@
 import type { Capabilities } from '../db/capabilities.js';
-import type { Db } from '../db/connection.js';
+import { inChunks, type Db } from '../db/connection.js';
 import type { TicketsTable } from '../db/schema.js';
 import { pageNewestFirst } from '../shared/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
@@ -37,8 +37,8 @@ function fromRow(row: TicketsTable): Ticket {
   };
 }
 
-export async function insertTicket(db: Db, ticket: Ticket): Promise<void> {
-  await db.insertInto('tickets').values(toRow(ticket)).execute();
+export async function insertTickets(db: Db, tickets: readonly Ticket[]): Promise<void> {
+  for (const chunk of inChunks(tickets)) await db.insertInto('tickets').values(chunk.map(toRow)).execute();
 }
 
 /**

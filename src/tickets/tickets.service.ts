@@ -1,5 +1,7 @@
+import type { Logger } from 'pino';
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
+import { GroupCommit } from '../db/group-commit.js';
 import { recordEvents } from '../delivery/outbox.js';
 import type { DeliveryWakeup } from '../delivery/wakeup.js';
 import { AppError, type ErrorDetail } from '../errors.js';
@@ -35,13 +37,41 @@ function withoutNulls(fields: Record<string, CustomFieldValue>): Record<string, 
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
 }
 
+/** Most tickets created in one transaction. */
+const MAX_CREATIONS_PER_COMMIT = 256;
+
 export class TicketsService {
+  /**
+   * Creations are group-committed: the tickets created in one turn of the event loop, or while
+   * the previous group is being written, go in together, each table in one multi-row INSERT,
+   * with one read of the subscriptions and one commit. Measured on `POST /tickets` under 64
+   * connections, it is what takes the fixed cost of a transaction off every request.
+   */
+  readonly #creations: GroupCommit<Ticket, boolean>;
+
   constructor(
     private readonly db: Db,
     private readonly capabilities: Capabilities,
     private readonly clock: Clock,
     private readonly wakeup: DeliveryWakeup,
-  ) {}
+    logger: Logger,
+  ) {
+    this.#creations = new GroupCommit({
+      name: 'ticket creation',
+      db,
+      logger,
+      maxBatch: MAX_CREATIONS_PER_COMMIT,
+      gatherMs: 0,
+      write: async (trx, tickets) => {
+        await repository.insertTickets(trx, tickets);
+        const events = tickets.map((ticket) => ({ type: 'ticket.created' as const, ticketId: ticket.id, data: { ticket }, at: ticket.createdAt }));
+        const queued = await recordEvents(trx, capabilities, events);
+        // Per ticket, whether deliveries were queued (the same subscriptions for every one):
+        // each caller then wakes the worker, and the wake-ups of one group coalesce.
+        return tickets.map(() => queued > 0);
+      },
+    });
+  }
 
   async create(input: NewTicket): Promise<Ticket> {
     await this.checkReferences(this.db, input);
@@ -59,11 +89,7 @@ export class TicketsService {
       createdAt: now,
       updatedAt: now,
     };
-    const queued = await this.db.transaction().execute(async (trx) => {
-      await repository.insertTicket(trx, ticket);
-      return recordEvents(trx, this.capabilities, [{ type: 'ticket.created', ticketId: ticket.id, data: { ticket } }], now);
-    });
-    if (queued > 0) this.wakeup.notify();
+    if (await this.#creations.submit(ticket)) this.wakeup.notify();
     return ticket;
   }
 
@@ -88,7 +114,7 @@ export class TicketsService {
       if (violation) throw AppError.conflict(`The ticket is closed: only its tags may change (not ${violation}).`);
       if (after === before) return { ticket: before, queued: 0 };
       await repository.updateTicket(trx, after);
-      return { ticket: after, queued: await recordEvents(trx, this.capabilities, eventsForUpdate(before, after), now) };
+      return { ticket: after, queued: await recordEvents(trx, this.capabilities, eventsForUpdate(before, after).map((event) => ({ ...event, at: now }))) };
     });
     if (queued > 0) this.wakeup.notify();
     return ticket;
@@ -99,7 +125,7 @@ export class TicketsService {
       const ticket = await repository.findTicketForChange(trx, this.capabilities, id);
       if (!ticket) throw AppError.notFound('Ticket');
       const now = nextChangeTime(this.clock, ticket.updatedAt);
-      const count = await recordEvents(trx, this.capabilities, [{ type: 'ticket.deleted', ticketId: id, data: { ticket } }], now);
+      const count = await recordEvents(trx, this.capabilities, [{ type: 'ticket.deleted', ticketId: id, data: { ticket }, at: now }]);
       await repository.deleteTicket(trx, id);
       return count;
     });

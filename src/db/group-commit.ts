@@ -1,0 +1,123 @@
+/**
+ * Group commit: many small writes that arrive close together go to the database in one
+ * transaction. On this kind of machine the fixed cost of a transaction (BEGIN and COMMIT, a WAL
+ * write, on PostgreSQL a round trip per statement, each a system call) outweighs the rows it
+ * writes, so the writes that arrive while one transaction is under way are gathered and written
+ * together in the next. Each caller is answered only once its transaction committed, so nothing
+ * is acknowledged that a crash could lose.
+ *
+ * One item that the database refuses must not sink the others: a refused batch is written again
+ * one item at a time, and each item then fails alone. PostgreSQL's deadlock and serialization
+ * failures are retried, since the whole transaction is safe to run again.
+ */
+import type { Logger } from 'pino';
+import type { Db } from './connection.js';
+
+export interface GroupCommitOptions<TItem, TResult> {
+  /** What the batch is, for the logs. */
+  readonly name: string;
+  readonly db: Db;
+  readonly logger: Logger;
+  /** Writes the items inside `trx` and returns one result per item, in order. */
+  readonly write: (trx: Db, items: readonly TItem[]) => Promise<TResult[]>;
+  /** Most items in one transaction. */
+  readonly maxBatch: number;
+  /**
+   * How long the first item of an idle group waits for the ones right behind it: 0 waits only
+   * for the current turn of the event loop. On SQLite a write runs synchronously, so nothing
+   * arrives "while it is under way"; a short wait is what lets a batch form there.
+   */
+  readonly gatherMs: number;
+}
+
+interface Waiting<TItem, TResult> {
+  item: TItem;
+  resolve: (result: TResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** PostgreSQL's deadlock and serialization failures: the transaction is safe to run again. */
+const RETRYABLE_CODES = new Set(['40P01', '40001']);
+const RETRIES = 2;
+
+export class GroupCommit<TItem, TResult> {
+  readonly #options: GroupCommitOptions<TItem, TResult>;
+  #waiting: Waiting<TItem, TResult>[] = [];
+  #writing: Promise<void> | null = null;
+  #gathering: { cancel(): void } | null = null;
+
+  constructor(options: GroupCommitOptions<TItem, TResult>) {
+    this.#options = options;
+  }
+
+  /** Resolves with the item's result once its transaction committed. */
+  submit(item: TItem): Promise<TResult> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ item, resolve, reject });
+      if (this.#writing || this.#gathering) return;
+      this.#gathering = this.#afterGathering(() => {
+        this.#gathering = null;
+        this.#writing ??= this.#writeAll();
+      });
+    });
+  }
+
+  #afterGathering(run: () => void): { cancel(): void } {
+    if (this.#options.gatherMs > 0) {
+      const timer = setTimeout(run, this.#options.gatherMs);
+      return { cancel: () => clearTimeout(timer) };
+    }
+    const immediate = setImmediate(run);
+    return { cancel: () => clearImmediate(immediate) };
+  }
+
+  async #writeAll(): Promise<void> {
+    try {
+      while (this.#waiting.length > 0) {
+        const batch = this.#waiting.splice(0, this.#options.maxBatch);
+        try {
+          const results = await this.#write(batch.map((w) => w.item));
+          batch.forEach((waiting, i) => waiting.resolve(results[i]!));
+        } catch (error) {
+          if (batch.length === 1) {
+            batch[0]!.reject(error);
+            continue;
+          }
+          this.#options.logger.warn({ err: error, batch: batch.length }, `${this.#options.name} batch refused; writing it one by one`);
+          for (const waiting of batch) {
+            try {
+              waiting.resolve((await this.#write([waiting.item]))[0]!);
+            } catch (single) {
+              waiting.reject(single);
+            }
+          }
+        }
+      }
+    } finally {
+      // Cleared in the same step that found nothing waiting: an item added by a rejected
+      // caller's handler (it runs later) then starts a new write instead of being stranded.
+      this.#writing = null;
+    }
+  }
+
+  async #write(items: readonly TItem[], retries = RETRIES): Promise<TResult[]> {
+    try {
+      return await this.#options.db.transaction().execute((trx) => this.#options.write(trx, items));
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (retries === 0 || code === undefined || !RETRYABLE_CODES.has(code)) throw error;
+      this.#options.logger.warn({ code, batch: items.length }, `${this.#options.name} batch conflicted with another transaction; writing it again`);
+      return this.#write(items, retries - 1);
+    }
+  }
+
+  /** Writes what is gathered now and waits for the writes under way (shutdown). */
+  async settled(): Promise<void> {
+    if (this.#gathering) {
+      this.#gathering.cancel();
+      this.#gathering = null;
+      this.#writing ??= this.#writeAll();
+    }
+    while (this.#writing) await this.#writing;
+  }
+}

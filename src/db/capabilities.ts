@@ -18,11 +18,17 @@ export interface Capabilities {
   readonly serialPrimaryKeyType: 'integer' | 'bigserial';
   /** SQLite's integer key needs AUTOINCREMENT so that a deleted row's number is never reused. */
   readonly serialNeedsAutoIncrement: boolean;
+  /**
+   * Arrays bind as one parameter (PostgreSQL), so a batch of rows can arrive as one array per
+   * column through `unnest`: one short statement whatever the batch, planned in well under a
+   * millisecond. SQLite has no arrays.
+   */
+  readonly arrayParameters: boolean;
   /** LISTEN/NOTIFY wakes workers in other processes (PostgreSQL); elsewhere they poll. */
   readonly listenNotify: boolean;
 }
 
 export const CAPABILITIES: Record<DialectName, Capabilities> = {
-  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true, listenNotify: false }),
-  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false, listenNotify: true }),
+  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true, arrayParameters: false, listenNotify: false }),
+  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false, arrayParameters: true, listenNotify: true }),
 };

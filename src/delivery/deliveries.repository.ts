@@ -5,7 +5,7 @@
  * redelivery was asked. A worker claims due rows by taking a lease; a lease that expires (the
  * worker crashed) makes the row claimable again.
  */
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type RawBuilder } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';
 import { inChunks, type Db } from '../db/connection.js';
 import type { AttemptsTable, Database, EventsTable } from '../db/schema.js';
@@ -221,16 +221,6 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
   if (attempts.length > 0) await trx.insertInto('attempts').values(attempts).execute();
   const moves = present.filter((r) => current.get(r.deliveryId)!.leased_by === r.workerId).map((r) => moveAfterAttempt(r, current.get(r.deliveryId)!));
   if (moves.length === 0) return;
-  // One UPDATE ... FROM over a derived table of the new states. A UNION ALL of SELECTs, not
-  // VALUES, because SQLite cannot name the columns of a VALUES list; the casts type the
-  // parameters for PostgreSQL.
-  const rows = sql.join(
-    moves.map(
-      (m) =>
-        sql`select ${m.id} as id, ${m.status} as status, ${m.nextAttemptAt} as next_attempt_at, cast(${m.scheduled} as integer) as scheduled, ${m.lastAttemptAt} as last_attempt_at, cast(${m.lastStatusCode} as integer) as last_status_code`,
-    ),
-    sql` union all `,
-  );
   await sql`
     update deliveries set
       status = moved.status,
@@ -242,8 +232,35 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
       lease_expires_at = null,
       leased_by = null,
       updated_at = ${records[0]!.now}
-    from (${rows}) as moved
+    from ${movedRows(capabilities, moves)}
     where deliveries.id = moved.id`.execute(trx);
+}
+
+/**
+ * The new states as a derived table `moved`, for one UPDATE ... FROM. On PostgreSQL, one array
+ * per column through `unnest`: a UNION ALL of a SELECT per row took 8 ms to plan for 50 rows,
+ * on the busiest connection of a drain. On SQLite, which has no arrays, that UNION ALL (not
+ * VALUES, whose columns SQLite cannot name); the casts type its parameters.
+ */
+function movedRows(capabilities: Capabilities, moves: readonly DeliveryMove[]): RawBuilder<unknown> {
+  if (capabilities.arrayParameters) {
+    return sql`unnest(
+      cast(${moves.map((m) => m.id)} as text[]),
+      cast(${moves.map((m) => m.status)} as text[]),
+      cast(${moves.map((m) => m.nextAttemptAt)} as text[]),
+      cast(${moves.map((m) => m.scheduled)} as integer[]),
+      cast(${moves.map((m) => m.lastAttemptAt)} as text[]),
+      cast(${moves.map((m) => m.lastStatusCode)} as integer[])
+    ) as moved(id, status, next_attempt_at, scheduled, last_attempt_at, last_status_code)`;
+  }
+  const rows = sql.join(
+    moves.map(
+      (m) =>
+        sql`select ${m.id} as id, ${m.status} as status, ${m.nextAttemptAt} as next_attempt_at, cast(${m.scheduled} as integer) as scheduled, ${m.lastAttemptAt} as last_attempt_at, cast(${m.lastStatusCode} as integer) as last_status_code`,
+    ),
+    sql` union all `,
+  );
+  return sql`(${rows}) as moved`;
 }
 
 /** Pending deliveries found due for an inactive webhook (deactivated after they were queued) are failed unsent. */

@@ -101,6 +101,8 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     },
     async close(graceMs = 10_000) {
       await app.close();
+      // Creations of requests whose clients already left are not waited for by the close.
+      await services.tickets.settled();
       await retention.stop();
       await notifications.close();
       await worker.stop(graceMs);

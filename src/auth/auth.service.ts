@@ -63,7 +63,11 @@ function presentApiKey(row: apiKeys.ApiKeyRow): ApiKey {
 }
 
 export class AuthService {
-  /** The token's user: written once at bootstrap and never changed, so read once. */
+  /**
+   * The token's user, read once. Bootstrap writes it once, and again only if that user's row
+   * has gone, which no API can do (users are never deleted); a process started before such a
+   * repair by hand keeps the old id until it restarts.
+   */
   #adminTokenUserId: string | undefined;
 
   constructor(

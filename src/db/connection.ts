@@ -15,11 +15,17 @@ export interface DatabaseHandle {
 
 export type Db = Kysely<Database>;
 
-/** Rows per multi-row INSERT: far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
-const ROWS_PER_INSERT = 1000;
+/** Bound parameters per statement: below SQLite's 32,766 and PostgreSQL's 65,535. */
+const MAX_PARAMETERS = 30_000;
+const MAX_ROWS_PER_INSERT = 1000;
 
-/** Splits rows for multi-row INSERTs; an empty list gives no chunk (an INSERT needs a row). */
-export function inChunks<T>(rows: readonly T[], size = ROWS_PER_INSERT): T[][] {
+/**
+ * Splits rows for multi-row INSERTs, each within the bound-parameter limit (one parameter per
+ * column of a row); an empty list gives no chunk (an INSERT needs a row).
+ */
+export function inChunks<T extends object>(rows: readonly T[]): T[][] {
+  if (rows.length === 0) return [];
+  const size = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMETERS / Object.keys(rows[0]!).length)));
   const chunks: T[][] = [];
   for (let start = 0; start < rows.length; start += size) chunks.push(rows.slice(start, start + size));
   return chunks;

@@ -6,9 +6,12 @@
  * together in the next. Each caller is answered only once its transaction committed, so nothing
  * is acknowledged that a crash could lose.
  *
- * One item that the database refuses must not sink the others: a refused batch is written again
- * one item at a time, and each item then fails alone. PostgreSQL's deadlock and serialization
- * failures are retried, since the whole transaction is safe to run again.
+ * One item that the database refuses must not sink the others: a batch refused for a reason one
+ * item can cause (a constraint, bad data, a bug tripped by one item's values) is written again
+ * one item at a time, and each item then fails alone. A failure of the database as a whole (the
+ * connection lost, the disk full, a timeout) fails the batch at once: written one by one, up to
+ * a whole batch would wait on it in turn. PostgreSQL's deadlock and serialization failures are
+ * retried, since the whole transaction is safe to run again.
  */
 import type { Logger } from 'pino';
 import type { Db } from './connection.js';
@@ -39,6 +42,22 @@ interface Waiting<TItem, TResult> {
 /** PostgreSQL's deadlock and serialization failures: the transaction is safe to run again. */
 const RETRYABLE_CODES = new Set(['40P01', '40001']);
 const RETRIES = 2;
+
+/** SQLite's result codes for a row it will not take (extended codes start with these). */
+const SQLITE_ROW_REFUSALS = ['SQLITE_CONSTRAINT', 'SQLITE_MISMATCH', 'SQLITE_TOOBIG', 'SQLITE_RANGE'];
+
+/**
+ * Whether one item may be the cause: PostgreSQL's data exceptions (class 22) and integrity
+ * violations (class 23), SQLite's constraint, type and size refusals, and errors of the code
+ * itself (a TypeError or RangeError on one item's values). Anything else is the database's.
+ */
+export function mayBeCausedByOneItem(error: unknown): boolean {
+  if (error instanceof TypeError || error instanceof RangeError) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  if (/^2[23][0-9A-Z]{3}$/.test(code)) return true;
+  return SQLITE_ROW_REFUSALS.some((prefix) => code.startsWith(prefix));
+}
 
 export class GroupCommit<TItem, TResult> {
   readonly #options: GroupCommitOptions<TItem, TResult>;
@@ -79,8 +98,8 @@ export class GroupCommit<TItem, TResult> {
           const results = await this.#write(batch.map((w) => w.item));
           batch.forEach((waiting, i) => waiting.resolve(results[i]!));
         } catch (error) {
-          if (batch.length === 1) {
-            batch[0]!.reject(error);
+          if (batch.length === 1 || !mayBeCausedByOneItem(error)) {
+            for (const waiting of batch) waiting.reject(error);
             continue;
           }
           this.#options.logger.warn({ err: error, batch: batch.length }, `${this.#options.name} batch refused; writing it one by one`);

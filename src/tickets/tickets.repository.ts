@@ -38,7 +38,7 @@ function fromRow(row: TicketsTable): Ticket {
 }
 
 export async function insertTickets(db: Db, tickets: readonly Ticket[]): Promise<void> {
-  for (const chunk of inChunks(tickets)) await db.insertInto('tickets').values(chunk.map(toRow)).execute();
+  for (const chunk of inChunks(tickets.map(toRow))) await db.insertInto('tickets').values(chunk).execute();
 }
 
 /**

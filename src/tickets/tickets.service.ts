@@ -93,6 +93,11 @@ export class TicketsService {
     return ticket;
   }
 
+  /** Writes the creations gathered now and waits for those under way (shutdown). */
+  settled(): Promise<void> {
+    return this.#creations.settled();
+  }
+
   async get(id: string): Promise<Ticket> {
     const ticket = await repository.findTicket(this.db, id);
     if (!ticket) throw AppError.notFound('Ticket');

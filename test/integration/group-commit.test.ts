@@ -68,6 +68,25 @@ describeEachDialect('group commit', (dialect) => {
     expect(kept.value).toBe('already here');
   });
 
+  it('fails the whole batch at once when the database itself fails, instead of retrying each item in turn', async () => {
+    let calls = 0;
+    const outage = Object.assign(new Error('the database went away'), { code: dialect === 'sqlite' ? 'SQLITE_IOERR_WRITE' : '57P01' });
+    const group = new GroupCommit<string, string>({
+      name: 'test',
+      db: server.runtime.database.db,
+      logger: createLogger('silent'),
+      maxBatch: 100,
+      gatherMs: 0,
+      write: async () => {
+        calls += 1;
+        throw outage;
+      },
+    });
+    const outcomes = await Promise.allSettled(['outage-a', 'outage-b', 'outage-c'].map((key) => group.submit(key)));
+    expect(outcomes.map((o) => (o.status === 'rejected' ? o.reason : 'fulfilled'))).toEqual([outage, outage, outage]);
+    expect(calls).toBe(1);
+  });
+
   it('writes what was gathered when asked to settle', async () => {
     const batches: string[][] = [];
     const group = settingsGroup(batches);

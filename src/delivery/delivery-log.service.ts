@@ -4,14 +4,13 @@
  */
 import type { Db } from '../db/connection.js';
 import { AppError, type ErrorDetail } from '../errors.js';
-import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
 import { type Clock, parseIsoInstant, toIso } from '../shared/time.js';
 import { TEST_EVENT_TYPE } from '../webhooks/webhook.js';
 import { findWebhook } from '../webhooks/webhooks.repository.js';
 import { insertDeliveries, insertEvents } from './deliveries.repository.js';
 import * as log from './delivery-log.repository.js';
-import { eventPayload } from './outbox.js';
+import { newEventRow } from './outbox.js';
 import type { DeliveryWakeup } from './wakeup.js';
 
 /** How far back `recover` may reach (SPEC §8). */
@@ -141,17 +140,9 @@ export class DeliveryLogService {
     const webhook = await this.webhook(webhookId);
     const now = toIso(this.clock.now());
     const deliveryId = await this.db.transaction().execute(async (trx) => {
-      const eventId = newId('evt');
-      await insertEvents(trx, [
-        {
-          id: eventId,
-          type: TEST_EVENT_TYPE,
-          ticket_id: null,
-          payload: eventPayload(TEST_EVENT_TYPE, now, { webhook: { id: webhook.id, name: webhook.name } }),
-          created_at: now,
-        },
-      ]);
-      const [id] = await insertDeliveries(trx, [{ webhookId, eventId, eventType: TEST_EVENT_TYPE, queuedAt: now }]);
+      const event = newEventRow({ type: TEST_EVENT_TYPE, ticketId: null, data: { webhook: { id: webhook.id, name: webhook.name } }, at: now });
+      await insertEvents(trx, [event]);
+      const [id] = await insertDeliveries(trx, [{ webhookId, eventId: event.id, eventType: event.type, queuedAt: now }]);
       return id!;
     });
     this.wakeup.notify();

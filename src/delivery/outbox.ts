@@ -4,6 +4,7 @@
  */
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
+import type { EventsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
 import type { PendingEvent } from '../tickets/ticket.js';
 import { listActiveSubscriptions } from '../webhooks/webhooks.repository.js';
@@ -15,8 +16,13 @@ export interface TimedEvent extends PendingEvent {
 }
 
 /** The exact body sent to receivers (seed: `{"event", "timestamp", "data"}`). */
-export function eventPayload(type: string, timestamp: string, data: unknown): string {
+function eventPayload(type: string, timestamp: string, data: unknown): string {
   return JSON.stringify({ event: type, timestamp, data });
+}
+
+/** The row of a new event, its payload built once: ticket events here, and the test event. */
+export function newEventRow(event: { type: string; ticketId: string | null; data: unknown; at: string }): EventsTable {
+  return { id: newId('evt'), type: event.type, ticket_id: event.ticketId, payload: eventPayload(event.type, event.at, event.data), created_at: event.at };
 }
 
 /**
@@ -26,13 +32,7 @@ export function eventPayload(type: string, timestamp: string, data: unknown): st
 export async function recordEvents(trx: Db, capabilities: Capabilities, events: readonly TimedEvent[]): Promise<number> {
   if (events.length === 0) return 0;
   const subscriptions = await listActiveSubscriptions(trx, capabilities);
-  const rows = events.map((event) => ({
-    id: newId('evt'),
-    type: event.type,
-    ticket_id: event.ticketId,
-    payload: eventPayload(event.type, event.at, event.data),
-    created_at: event.at,
-  }));
+  const rows = events.map(newEventRow);
   const deliveries: NewDelivery[] = [];
   for (const row of rows) {
     for (const subscription of subscriptions) {

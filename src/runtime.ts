@@ -65,7 +65,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     auth,
     tickets: new TicketsService(database.db, database.capabilities, clock, wakeup, options.logger.child({ component: 'tickets' })),
     webhooks: new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs)),
-    deliveries: new DeliveryLogService(database.db, clock, wakeup),
+    deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup),
     metrics,
   };
   const http = new OutboundHttp({ allowPrivateTargets: config.allowPrivateTargets, allowedTargetCidrs: config.allowedTargetCidrs, ...options.outbound });

@@ -19,9 +19,10 @@ export interface Capabilities {
   /** SQLite's integer key needs AUTOINCREMENT so that a deleted row's number is never reused. */
   readonly serialNeedsAutoIncrement: boolean;
   /**
-   * Arrays bind as one parameter (PostgreSQL), so a batch of rows can arrive as one array per
+   * Arrays bind as one parameter (PostgreSQL), so a batch of rows arrives as one array per
    * column through `unnest`: one short statement whatever the batch, planned in well under a
-   * millisecond. SQLite has no arrays.
+   * millisecond. SQLite has no arrays: its batches are bound as one JSON text and read with
+   * `json_each` (db/bound-rows.ts).
    */
   readonly arrayParameters: boolean;
   /** LISTEN/NOTIFY wakes workers in other processes (PostgreSQL); elsewhere they poll. */

@@ -15,22 +15,6 @@ export interface DatabaseHandle {
 
 export type Db = Kysely<Database>;
 
-/** Bound parameters per statement: below SQLite's 32,766 and PostgreSQL's 65,535. */
-const MAX_PARAMETERS = 30_000;
-const MAX_ROWS_PER_INSERT = 1000;
-
-/**
- * Splits rows for multi-row INSERTs, each within the bound-parameter limit (one parameter per
- * column of a row); an empty list gives no chunk (an INSERT needs a row).
- */
-export function inChunks<T extends object>(rows: readonly T[]): T[][] {
-  if (rows.length === 0) return [];
-  const size = Math.max(1, Math.min(MAX_ROWS_PER_INSERT, Math.floor(MAX_PARAMETERS / Object.keys(rows[0]!).length)));
-  const chunks: T[][] = [];
-  for (let start = 0; start < rows.length; start += size) chunks.push(rows.slice(start, start + size));
-  return chunks;
-}
-
 /**
  * SQLite's default deferred BEGIN takes the write lock only at the first write; when two
  * processes (serve and worker) share a file, such an upgrade can fail at once with SQLITE_BUSY

@@ -5,15 +5,50 @@
  * redelivery was asked. A worker claims due rows by taking a lease; a lease that expires (the
  * worker crashed) makes the row claimable again.
  */
-import { sql, type ExpressionBuilder, type RawBuilder } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';
-import { inChunks, type Db } from '../db/connection.js';
-import type { AttemptsTable, Database, EventsTable } from '../db/schema.js';
+import { boundList, boundRows, insertRows, type ColumnType } from '../db/bound-rows.js';
+import type { Db } from '../db/connection.js';
+import type { AttemptsTable, Database, DeliveriesTable, EventsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
 
-export async function insertEvents(db: Db, rows: readonly EventsTable[]): Promise<void> {
-  for (const chunk of inChunks(rows)) await db.insertInto('events').values(chunk).execute();
+/** Every column of a table, so that a column added to the table must be added to its batch. */
+type ColumnsOf<Row> = Record<keyof Row, ColumnType>;
+
+const EVENT_COLUMNS = { id: 'text', type: 'text', ticket_id: 'text', payload: 'text', created_at: 'text' } as const satisfies ColumnsOf<EventsTable>;
+
+export async function insertEvents(db: Db, capabilities: Capabilities, rows: readonly EventsTable[]): Promise<void> {
+  await insertRows(db, capabilities, 'events', EVENT_COLUMNS, rows);
 }
+
+/** Every column but `seq`, which the database numbers. */
+const DELIVERY_COLUMNS = {
+  id: 'text',
+  webhook_id: 'text',
+  event_id: 'text',
+  event_type: 'text',
+  status: 'text',
+  attempt_count: 'integer',
+  schedule_attempts: 'integer',
+  next_attempt_at: 'text',
+  lease_expires_at: 'text',
+  leased_by: 'text',
+  last_attempt_at: 'text',
+  last_status_code: 'integer',
+  created_at: 'text',
+  updated_at: 'text',
+} as const satisfies ColumnsOf<Omit<DeliveriesTable, 'seq'>>;
+
+const ATTEMPT_COLUMNS = {
+  id: 'text',
+  delivery_id: 'text',
+  attempted_at: 'text',
+  status_code: 'integer',
+  duration_ms: 'integer',
+  error: 'text',
+  response_headers: 'text',
+  response_body: 'text',
+} as const satisfies ColumnsOf<AttemptsTable>;
 
 export interface NewDelivery {
   webhookId: string;
@@ -23,7 +58,7 @@ export interface NewDelivery {
   queuedAt: string;
 }
 
-export async function insertDeliveries(db: Db, deliveries: readonly NewDelivery[]): Promise<string[]> {
+export async function insertDeliveries(db: Db, capabilities: Capabilities, deliveries: readonly NewDelivery[]): Promise<string[]> {
   const rows = deliveries.map((d) => ({
     id: newId('msg'),
     webhook_id: d.webhookId,
@@ -40,7 +75,7 @@ export async function insertDeliveries(db: Db, deliveries: readonly NewDelivery[
     created_at: d.queuedAt,
     updated_at: d.queuedAt,
   }));
-  for (const chunk of inChunks(rows)) await db.insertInto('deliveries').values(chunk).execute();
+  await insertRows(db, capabilities, 'deliveries', DELIVERY_COLUMNS, rows);
   return rows.map((row) => row.id);
 }
 
@@ -108,7 +143,7 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
     const events = await trx
       .selectFrom('events')
       .select(['id', 'payload'])
-      .where('id', 'in', [...new Set(rows.map((row) => row.event_id))])
+      .where('id', 'in', boundList(capabilities, [...new Set(rows.map((row) => row.event_id))]))
       .execute();
     return { claimed: rows, payloads: events };
   });
@@ -212,13 +247,13 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
   let read = trx
     .selectFrom('deliveries')
     .select(['id', 'status', 'leased_by', 'next_attempt_at'])
-    .where('id', 'in', records.map((r) => r.deliveryId))
+    .where('id', 'in', boundList(capabilities, records.map((r) => r.deliveryId)))
     .orderBy('id');
   if (capabilities.rowLocks) read = read.forUpdate();
   const current = new Map((await read.execute()).map((row) => [row.id, row]));
   const present = records.filter((r) => current.has(r.deliveryId));
   const attempts = present.flatMap((r) => (r.attempt ? [{ id: newId('att'), delivery_id: r.deliveryId, ...r.attempt }] : []));
-  if (attempts.length > 0) await trx.insertInto('attempts').values(attempts).execute();
+  await insertRows(trx, capabilities, 'attempts', ATTEMPT_COLUMNS, attempts);
   const moves = present.filter((r) => current.get(r.deliveryId)!.leased_by === r.workerId).map((r) => moveAfterAttempt(r, current.get(r.deliveryId)!));
   if (moves.length === 0) return;
   await sql`
@@ -232,36 +267,24 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
       lease_expires_at = null,
       leased_by = null,
       updated_at = ${records[0]!.now}
-    from ${movedRows(capabilities, moves)}
+    from ${boundRows(
+      capabilities,
+      'moved',
+      MOVED_COLUMNS,
+      moves.map((m) => ({ id: m.id, status: m.status, next_attempt_at: m.nextAttemptAt, scheduled: m.scheduled, last_attempt_at: m.lastAttemptAt, last_status_code: m.lastStatusCode })),
+    )}
     where deliveries.id = moved.id`.execute(trx);
 }
 
-/**
- * The new states as a derived table `moved`, for one UPDATE ... FROM. On PostgreSQL, one array
- * per column through `unnest`: a UNION ALL of a SELECT per row took 8 ms to plan for 50 rows,
- * on the busiest connection of a drain. On SQLite, which has no arrays, that UNION ALL (not
- * VALUES, whose columns SQLite cannot name); the casts type its parameters.
- */
-function movedRows(capabilities: Capabilities, moves: readonly DeliveryMove[]): RawBuilder<unknown> {
-  if (capabilities.arrayParameters) {
-    return sql`unnest(
-      cast(${moves.map((m) => m.id)} as text[]),
-      cast(${moves.map((m) => m.status)} as text[]),
-      cast(${moves.map((m) => m.nextAttemptAt)} as text[]),
-      cast(${moves.map((m) => m.scheduled)} as integer[]),
-      cast(${moves.map((m) => m.lastAttemptAt)} as text[]),
-      cast(${moves.map((m) => m.lastStatusCode)} as integer[])
-    ) as moved(id, status, next_attempt_at, scheduled, last_attempt_at, last_status_code)`;
-  }
-  const rows = sql.join(
-    moves.map(
-      (m) =>
-        sql`select ${m.id} as id, ${m.status} as status, ${m.nextAttemptAt} as next_attempt_at, cast(${m.scheduled} as integer) as scheduled, ${m.lastAttemptAt} as last_attempt_at, cast(${m.lastStatusCode} as integer) as last_status_code`,
-    ),
-    sql` union all `,
-  );
-  return sql`(${rows}) as moved`;
-}
+/** The new states, as the derived table `moved` of the UPDATE ... FROM. */
+const MOVED_COLUMNS = {
+  id: 'text',
+  status: 'text',
+  next_attempt_at: 'text',
+  scheduled: 'integer',
+  last_attempt_at: 'text',
+  last_status_code: 'integer',
+} as const satisfies Record<string, ColumnType>;
 
 /** Pending deliveries found due for an inactive webhook (deactivated after they were queued) are failed unsent. */
 export async function failDeliveries(db: Db, ids: readonly string[], now: string): Promise<void> {

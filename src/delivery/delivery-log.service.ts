@@ -2,6 +2,7 @@
  * Delivery management for admins (SPEC §8): the log of what was sent to a webhook, one-off
  * redelivery, recovery of failed deliveries, and the test event.
  */
+import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
@@ -75,6 +76,7 @@ function presentDelivery(row: log.DeliveryRow): Delivery {
 export class DeliveryLogService {
   constructor(
     private readonly db: Db,
+    private readonly capabilities: Capabilities,
     private readonly clock: Clock,
     private readonly wakeup: DeliveryWakeup,
   ) {}
@@ -141,8 +143,8 @@ export class DeliveryLogService {
     const now = toIso(this.clock.now());
     const deliveryId = await this.db.transaction().execute(async (trx) => {
       const event = newEventRow({ type: TEST_EVENT_TYPE, ticketId: null, data: { webhook: { id: webhook.id, name: webhook.name } }, at: now });
-      await insertEvents(trx, [event]);
-      const [id] = await insertDeliveries(trx, [{ webhookId, eventId: event.id, eventType: event.type, queuedAt: now }]);
+      await insertEvents(trx, this.capabilities, [event]);
+      const [id] = await insertDeliveries(trx, this.capabilities, [{ webhookId, eventId: event.id, eventType: event.type, queuedAt: now }]);
       return id!;
     });
     this.wakeup.notify();

@@ -27,7 +27,7 @@ export function newEventRow(event: { type: string; ticketId: string | null; data
 
 /**
  * Must be called with the transaction of the change (or of a group of changes: every row goes
- * in one multi-row INSERT per table). Returns how many deliveries were queued.
+ * in one INSERT per table). Returns how many deliveries were queued.
  */
 export async function recordEvents(trx: Db, capabilities: Capabilities, events: readonly TimedEvent[]): Promise<number> {
   if (events.length === 0) return 0;
@@ -39,7 +39,7 @@ export async function recordEvents(trx: Db, capabilities: Capabilities, events: 
       if (subscription.events.includes(row.type)) deliveries.push({ webhookId: subscription.id, eventId: row.id, eventType: row.type, queuedAt: row.created_at });
     }
   }
-  await insertEvents(trx, rows);
-  await insertDeliveries(trx, deliveries);
+  await insertEvents(trx, capabilities, rows);
+  await insertDeliveries(trx, capabilities, deliveries);
   return deliveries.length;
 }

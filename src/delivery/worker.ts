@@ -229,7 +229,7 @@ export class DeliveryWorker {
     const now = toIso(claimedAt);
     let targets: Map<string, DeliveryTarget>;
     try {
-      targets = await findDeliveryTargets(this.#options.db, [...new Set(claimed.map((d) => d.webhookId))], now);
+      targets = await findDeliveryTargets(this.#options.db, this.#options.capabilities, [...new Set(claimed.map((d) => d.webhookId))], now);
     } catch (error) {
       // Claimed but unreadable: back to the queue now rather than when the leases run out.
       this.#release(claimed.map((d) => d.id).filter((id) => !this.#held.has(id)));

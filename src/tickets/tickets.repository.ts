@@ -1,5 +1,6 @@
 import type { Capabilities } from '../db/capabilities.js';
-import { inChunks, type Db } from '../db/connection.js';
+import { insertRows, type ColumnType } from '../db/bound-rows.js';
+import type { Db } from '../db/connection.js';
 import type { TicketsTable } from '../db/schema.js';
 import { pageNewestFirst } from '../shared/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
@@ -37,8 +38,23 @@ function fromRow(row: TicketsTable): Ticket {
   };
 }
 
-export async function insertTickets(db: Db, tickets: readonly Ticket[]): Promise<void> {
-  for (const chunk of inChunks(tickets.map(toRow))) await db.insertInto('tickets').values(chunk).execute();
+const TICKET_COLUMNS = {
+  id: 'text',
+  subject: 'text',
+  description: 'text',
+  status: 'text',
+  priority: 'text',
+  assignee_id: 'text',
+  requester_email: 'text',
+  tags: 'text',
+  custom_fields: 'text',
+  created_at: 'text',
+  updated_at: 'text',
+} as const satisfies Record<keyof TicketsTable, ColumnType>;
+
+/** A group of new tickets in one statement (group commit). */
+export async function insertTickets(db: Db, capabilities: Capabilities, tickets: readonly Ticket[]): Promise<void> {
+  await insertRows(db, capabilities, 'tickets', TICKET_COLUMNS, tickets.map(toRow));
 }
 
 /**

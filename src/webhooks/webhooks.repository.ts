@@ -1,4 +1,5 @@
 import type { Capabilities } from '../db/capabilities.js';
+import { boundList } from '../db/bound-rows.js';
 import type { Db } from '../db/connection.js';
 import type { WebhookSecretsTable, WebhooksTable } from '../db/schema.js';
 import { pageNewestFirst } from '../shared/keyset.js';
@@ -110,15 +111,15 @@ export interface DeliveryTarget {
  * webhooks and one for their live previous secrets, whatever the size of the claim. A webhook
  * deleted meanwhile is absent from the map.
  */
-export async function findDeliveryTargets(db: Db, ids: readonly string[], now: string): Promise<Map<string, DeliveryTarget>> {
+export async function findDeliveryTargets(db: Db, capabilities: Capabilities, ids: readonly string[], now: string): Promise<Map<string, DeliveryTarget>> {
   const targets = new Map<string, DeliveryTarget>();
   if (ids.length === 0) return targets;
-  const rows = await db.selectFrom('webhooks').select(['id', 'target_url', 'signing_secret', 'active']).where('id', 'in', ids).execute();
+  const rows = await db.selectFrom('webhooks').select(['id', 'target_url', 'signing_secret', 'active']).where('id', 'in', boundList(capabilities, ids)).execute();
   for (const row of rows) targets.set(row.id, { targetUrl: row.target_url, signingSecrets: [row.signing_secret], active: row.active === 1 });
   const previous = await db
     .selectFrom('webhook_secrets')
     .select(['webhook_id', 'secret'])
-    .where('webhook_id', 'in', ids)
+    .where('webhook_id', 'in', boundList(capabilities, ids))
     .where('expires_at', '>', now)
     .orderBy('expires_at', 'desc')
     .execute();

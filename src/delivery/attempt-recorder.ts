@@ -31,30 +31,37 @@ const GATHER_MS = 5;
 
 export class AttemptRecorder {
   readonly #group: GroupCommit<RecordedResult, DisabledReason | null>;
+  readonly #db: Db;
+  readonly #write: (trx: Db, results: readonly RecordedResult[]) => Promise<(DisabledReason | null)[]>;
 
   constructor(db: Db, capabilities: Capabilities, logger: Logger) {
-    this.#group = new GroupCommit({
-      name: 'attempt',
-      db,
-      logger,
-      maxBatch: MAX_BATCH,
-      gatherMs: GATHER_MS,
-      write: async (trx, results) => {
-        await recordAttempts(
-          trx,
-          capabilities,
-          results.map((r) => r.record),
-        );
-        const verdicts = results.flatMap((r) => (r.verdict ? [{ webhookId: r.webhookId, verdict: r.verdict, at: r.record.now }] : []));
-        const disabled = await applyAttemptsToWebhooks(trx, verdicts);
-        return results.map((r) => disabled.get(r.webhookId) ?? null);
-      },
-    });
+    this.#db = db;
+    this.#write = async (trx, results) => {
+      await recordAttempts(
+        trx,
+        capabilities,
+        results.map((r) => r.record),
+      );
+      const verdicts = results.flatMap((r) => (r.verdict ? [{ webhookId: r.webhookId, verdict: r.verdict, at: r.record.now }] : []));
+      const disabled = await applyAttemptsToWebhooks(trx, verdicts);
+      return results.map((r) => disabled.get(r.webhookId) ?? null);
+    };
+    this.#group = new GroupCommit({ name: 'attempt', db, logger, maxBatch: MAX_BATCH, gatherMs: GATHER_MS, write: this.#write });
   }
 
   /** Resolves once the result is committed, with the reason its webhook was just deactivated, if it was. */
   record(result: RecordedResult): Promise<DisabledReason | null> {
     return this.#group.submit(result);
+  }
+
+  /**
+   * The fallback after an attempt whose record failed: the delivery only moves along its
+   * schedule. Written in a transaction of its own, never in a batch: whatever refused the
+   * attempt record (a broken table, say) would refuse a batch holding other attempts too, and
+   * the fallback with it, so that the delivery would wait for its lease to run out instead.
+   */
+  async recordWithoutAttempt(result: RecordedResult & { record: { attempt: null } }): Promise<void> {
+    await this.#db.transaction().execute((trx) => this.#write(trx, [result]));
   }
 
   /** Writes what is gathered now and waits for the writes under way (shutdown). */

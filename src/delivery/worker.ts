@@ -480,7 +480,7 @@ export class DeliveryWorker {
       // Counted as a failure of the target, so that a half-open breaker's probe is never lost.
       if (!breakerRecorded) this.breakers.record(host, true, startedAt);
       await this.#recorder
-        .record({
+        .recordWithoutAttempt({
           webhookId: delivery.webhookId,
           verdict: null,
           record: { workerId: this.id, deliveryId: delivery.id, attempt: null, outcome: this.#afterFailure(delivery, null), now: toIso(clock.now()), claimed },

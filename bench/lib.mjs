@@ -9,6 +9,8 @@ import pg from 'pg';
 
 export const TOKEN = 'bench-admin-token-0123456789';
 export const POSTGRES_ADMIN = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/** Extra node flags for the Helpdesk processes under test, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A CA trusted through NODE_EXTRA_CA_CERTS and a leaf for 127.0.0.1 signed by it. */
@@ -100,7 +102,7 @@ export function helpdeskEnv(url, tls, extra = {}) {
  * until the API answers. `stop()` sends SIGTERM and resolves with the peak RSS in MB.
  */
 export async function startHelpdesk(command, env, { port } = {}) {
-  const child = spawn(process.execPath, ['bin/helpdesk.js', command], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, 'bin/helpdesk.js', command], {
     env: { ...env, ...(port ? { HELPDESK_PORT: String(port) } : {}) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

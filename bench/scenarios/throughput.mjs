@@ -39,13 +39,13 @@ export async function queueBacklog(url, receiver, { events, webhooks = 1 }) {
   return events * webhooks;
 }
 
-/** One `helpdesk serve` drains a queued backlog. */
-export async function drainWithServe(ctx, dialect) {
+/** One `helpdesk serve` drains a queued backlog; `env` adds to its environment. */
+export async function drainWithServe(ctx, dialect, env = {}) {
   const url = await newDatabaseUrl(dialect);
   try {
     const queued = await queueBacklog(url, ctx.receiver, { events: ctx.events });
     const before = await ctx.receiver.count();
-    const server = await startHelpdesk('serve', helpdeskEnv(url, ctx.tls), { port: freePort() });
+    const server = await startHelpdesk('serve', helpdeskEnv(url, ctx.tls, env), { port: freePort() });
     const rate = await measureDrain(ctx.receiver, before, queued);
     const peakRssMb = await server.stop();
     return { deliveriesPerSecond: rate, ratioToRawLimit: rate / ctx.raw, peakRssMb };

@@ -10,7 +10,7 @@
  * bytes that binding each value would (NUL characters and unpaired surrogates included, checked
  * on SQLite 3.53).
  */
-import { sql, type RawBuilder } from 'kysely';
+import { sql, type RawBuilder, type SqlBool } from 'kysely';
 import type { Capabilities } from './capabilities.js';
 import type { Db } from './connection.js';
 
@@ -34,11 +34,15 @@ export function boundRows<Row extends object>(capabilities: Capabilities, alias:
   return sql`(select ${sql.join(picks)} from json_each(${json})) as ${sql.raw(alias)}`;
 }
 
-/** A list of values as a one-column subquery, for `where x in (...)`. */
-export function boundList(capabilities: Capabilities, values: readonly string[]): RawBuilder<string> {
+/**
+ * `column` is one of `values`. On PostgreSQL as `= any(array)`, which the planner turns into
+ * index lookups for the array's elements; `in (select unnest(...))` is planned as a join with a
+ * guessed row count instead.
+ */
+export function inList(capabilities: Capabilities, column: string, values: readonly string[]): RawBuilder<SqlBool> {
   return capabilities.arrayParameters
-    ? sql<string>`(select unnest(cast(${values} as text[])))`
-    : sql<string>`(select value from json_each(${JSON.stringify(values)}))`;
+    ? sql<SqlBool>`${sql.ref(column)} = any(cast(${values} as text[]))`
+    : sql<SqlBool>`${sql.ref(column)} in (select value from json_each(${JSON.stringify(values)}))`;
 }
 
 /** Inserts the rows in one statement of fixed text; the columns' order is that of `columns`. */

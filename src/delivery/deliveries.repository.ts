@@ -7,7 +7,7 @@
  */
 import { sql, type ExpressionBuilder } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';
-import { boundList, boundRows, insertRows, type ColumnType } from '../db/bound-rows.js';
+import { boundRows, inList, insertRows, type ColumnType } from '../db/bound-rows.js';
 import type { Db } from '../db/connection.js';
 import type { AttemptsTable, Database, DeliveriesTable, EventsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
@@ -143,7 +143,7 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
     const events = await trx
       .selectFrom('events')
       .select(['id', 'payload'])
-      .where('id', 'in', boundList(capabilities, [...new Set(rows.map((row) => row.event_id))]))
+      .where(inList(capabilities, 'id', [...new Set(rows.map((row) => row.event_id))]))
       .execute();
     return { claimed: rows, payloads: events };
   });
@@ -247,7 +247,7 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
   let read = trx
     .selectFrom('deliveries')
     .select(['id', 'status', 'leased_by', 'next_attempt_at'])
-    .where('id', 'in', boundList(capabilities, records.map((r) => r.deliveryId)))
+    .where(inList(capabilities, 'id', records.map((r) => r.deliveryId)))
     .orderBy('id');
   if (capabilities.rowLocks) read = read.forUpdate();
   const current = new Map((await read.execute()).map((row) => [row.id, row]));

@@ -1,5 +1,5 @@
 import type { Capabilities } from '../db/capabilities.js';
-import { boundList } from '../db/bound-rows.js';
+import { inList } from '../db/bound-rows.js';
 import type { Db } from '../db/connection.js';
 import type { WebhookSecretsTable, WebhooksTable } from '../db/schema.js';
 import { pageNewestFirst } from '../shared/keyset.js';
@@ -114,12 +114,12 @@ export interface DeliveryTarget {
 export async function findDeliveryTargets(db: Db, capabilities: Capabilities, ids: readonly string[], now: string): Promise<Map<string, DeliveryTarget>> {
   const targets = new Map<string, DeliveryTarget>();
   if (ids.length === 0) return targets;
-  const rows = await db.selectFrom('webhooks').select(['id', 'target_url', 'signing_secret', 'active']).where('id', 'in', boundList(capabilities, ids)).execute();
+  const rows = await db.selectFrom('webhooks').select(['id', 'target_url', 'signing_secret', 'active']).where(inList(capabilities, 'id', ids)).execute();
   for (const row of rows) targets.set(row.id, { targetUrl: row.target_url, signingSecrets: [row.signing_secret], active: row.active === 1 });
   const previous = await db
     .selectFrom('webhook_secrets')
     .select(['webhook_id', 'secret'])
-    .where('webhook_id', 'in', boundList(capabilities, ids))
+    .where(inList(capabilities, 'webhook_id', ids))
     .where('expires_at', '>', now)
     .orderBy('expires_at', 'desc')
     .execute();

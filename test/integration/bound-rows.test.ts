@@ -4,7 +4,7 @@
  * the order of the batch, whatever its size; and a list of ids selects exactly those rows.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { boundList, insertRows } from '../../src/db/bound-rows.js';
+import { inList, insertRows } from '../../src/db/bound-rows.js';
 import type { AttemptsTable } from '../../src/db/schema.js';
 import { insertDeliveries, insertEvents } from '../../src/delivery/deliveries.repository.js';
 import { newEventRow } from '../../src/delivery/outbox.js';
@@ -65,7 +65,7 @@ describeEachDialect('bound batches', (dialect) => {
     const bodies = [nul, 'quote " backslash \\ brace { } comma ,', '😀 Ünïcödé ✓', '', null, 'x'.repeat(100_000)];
     const rows = bodies.map((body, i) => attempt(i, body));
     await insertRows(db, capabilities, 'attempts', ATTEMPT_COLUMNS, rows);
-    const stored = await db.selectFrom('attempts').selectAll().where('id', 'in', boundList(capabilities, rows.map((r) => r.id))).orderBy('id').execute();
+    const stored = await db.selectFrom('attempts').selectAll().where(inList(capabilities, 'id', rows.map((r) => r.id))).orderBy('id').execute();
     expect(stored).toEqual(rows);
   });
 
@@ -74,9 +74,9 @@ describeEachDialect('bound batches', (dialect) => {
     const rows = Array.from({ length: 3000 }, (_, i) => attempt(10_000 + i, `body ${i}`));
     await insertRows(db, capabilities, 'attempts', ATTEMPT_COLUMNS, rows);
     const wanted = rows.filter((_, i) => i % 7 === 0).map((r) => r.id);
-    const selected = await db.selectFrom('attempts').select('id').where('id', 'in', boundList(capabilities, wanted)).orderBy('id').execute();
+    const selected = await db.selectFrom('attempts').select('id').where(inList(capabilities, 'id', wanted)).orderBy('id').execute();
     expect(selected.map((r) => r.id)).toEqual(wanted);
-    expect(await db.selectFrom('attempts').select('id').where('id', 'in', boundList(capabilities, [])).execute()).toEqual([]);
+    expect(await db.selectFrom('attempts').select('id').where(inList(capabilities, 'id', [])).execute()).toEqual([]);
   });
 
   it('numbers deliveries inserted together in the order of the batch', async () => {

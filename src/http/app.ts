@@ -30,6 +30,18 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | null;
   }
+  interface FastifyInstance {
+    /** Every route as registered: the router table, for the tests that walk it. */
+    readonly routeTable: readonly RouteEntry[];
+  }
+}
+
+export interface RouteEntry {
+  readonly method: string;
+  /** With its prefix and `:param` placeholders, as registered. */
+  readonly url: string;
+  /** Who may call it; null for the routes that need no API key (`/healthz`, `/metrics`). */
+  readonly roles: readonly Role[] | null;
 }
 
 export interface Services {
@@ -71,9 +83,10 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
 
   app.decorateRequest('principal', null);
 
-  const routePatterns: { pattern: RegExp; method: string }[] = [];
+  const routeTable: (RouteEntry & { pattern: RegExp })[] = [];
+  app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) routePatterns.push({ pattern: patternOf(route.url), method });
+    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url, roles: route.config?.roles ?? null, pattern: patternOf(route.url) });
     // SPEC §1: unknown query parameters are a 400 on every endpoint. A route that declares no
     // querystring schema takes none, instead of silently ignoring `?expand=secret`.
     if (route.url.startsWith(API_BASE) && route.schema?.querystring === undefined) {
@@ -135,7 +148,7 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
-    const otherMethod = routePatterns.some((r) => r.pattern.test(path) && r.method !== request.method && r.method !== 'HEAD');
+    const otherMethod = routeTable.some((r) => r.pattern.test(path) && r.method !== request.method && r.method !== 'HEAD');
     const error = otherMethod
       ? new AppError('method_not_allowed', `${request.method} is not allowed on this path.`)
       : new AppError('not_found', 'No such path.');

@@ -3,6 +3,7 @@
  * Every option is documented in docs/configuration.md.
  */
 import { AppError } from './errors.js';
+import type { RateLimitPolicy } from './http/rate-limit.js';
 import { isCidr } from './outbound/address-policy.js';
 
 export type DatabaseConfig =
@@ -30,6 +31,8 @@ export interface Config {
   readonly metricsEnabled: boolean;
   /** `serve` also runs the delivery worker (false: API only, with `helpdesk worker` processes delivering). */
   readonly serveWorker: boolean;
+  /** Requests per API key (token bucket, per process); null when HELPDESK_RATE_LIMIT=off. */
+  readonly rateLimit: RateLimitPolicy | null;
   readonly version: string;
 }
 
@@ -107,6 +110,18 @@ function parseBoolean(variable: string, value: string): boolean {
   return value === 'true';
 }
 
+/** `off`, or requests per second per key (decimals allowed), with a whole burst of at least 1. */
+function parseRateLimit(rate: string, burst: string | undefined): RateLimitPolicy | null {
+  if (rate === 'off') {
+    if (burst !== undefined) fail('HELPDESK_RATE_LIMIT_BURST', 'has no effect with HELPDESK_RATE_LIMIT=off');
+    return null;
+  }
+  const perSecond = Number(rate);
+  if (!/^\d+(\.\d+)?$/.test(rate) || perSecond <= 0) fail('HELPDESK_RATE_LIMIT', 'must be "off" or a number of requests per second above 0, e.g. "100"');
+  if (burst !== undefined && (!/^\d+$/.test(burst) || Number(burst) < 1)) fail('HELPDESK_RATE_LIMIT_BURST', 'must be a whole number of requests, at least 1');
+  return Object.freeze({ perSecond, burst: burst === undefined ? Math.max(1, Math.round(2 * perSecond)) : Number(burst) });
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const adminToken = env.HELPDESK_ADMIN_TOKEN ?? null;
   if (adminToken !== null && adminToken.length < 16) {
@@ -133,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionDays: parseRetentionDays(env.HELPDESK_RETENTION_DAYS ?? '30'),
     metricsEnabled: parseBoolean('HELPDESK_METRICS', env.HELPDESK_METRICS ?? 'true'),
     serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', env.HELPDESK_SERVE_WORKER ?? 'true'),
+    rateLimit: parseRateLimit(env.HELPDESK_RATE_LIMIT ?? '100', env.HELPDESK_RATE_LIMIT_BURST),
     version: HELPDESK_VERSION,
   });
 }

@@ -15,6 +15,7 @@ import { RetentionPruner } from './delivery/retention.js';
 import { DeliveryWakeup } from './delivery/wakeup.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/worker.js';
 import { buildApp } from './http/app.js';
+import { RateLimiter } from './http/rate-limit.js';
 import { Metrics } from './metrics/metrics.js';
 import { TargetAddressPolicy } from './outbound/address-policy.js';
 import { OutboundHttp, type OutboundHttpOptions } from './outbound/http-client.js';
@@ -67,6 +68,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     webhooks: new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs)),
     deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup),
     metrics,
+    rateLimiter: config.rateLimit ? new RateLimiter(config.rateLimit, clock) : null,
   };
   const http = new OutboundHttp({ allowPrivateTargets: config.allowPrivateTargets, allowedTargetCidrs: config.allowedTargetCidrs, ...options.outbound });
   const worker: DeliveryWorker = new DeliveryWorker({

@@ -18,16 +18,16 @@ export async function deleteApiKey(db: Db, id: string): Promise<boolean> {
   return Number(result.numDeletedRows) > 0;
 }
 
-/** The key's hash and its user, found through the unique index on key_hash. */
+/** The key's id, its hash and its user, found through the unique index on key_hash. */
 export function findKeyOwnerByHash(
   db: Db,
   keyHash: string,
-): Promise<{ keyHash: string; user: Pick<UsersTable, 'id' | 'role'> } | undefined> {
+): Promise<{ keyId: string; keyHash: string; user: Pick<UsersTable, 'id' | 'role'> } | undefined> {
   return db
     .selectFrom('api_keys')
     .innerJoin('users', 'users.id', 'api_keys.user_id')
-    .select(['api_keys.key_hash as keyHash', 'users.id as userId', 'users.role as role'])
+    .select(['api_keys.id as keyId', 'api_keys.key_hash as keyHash', 'users.id as userId', 'users.role as role'])
     .where('api_keys.key_hash', '=', keyHash)
     .executeTakeFirst()
-    .then((row) => (row ? { keyHash: row.keyHash, user: { id: row.userId, role: row.role } } : undefined));
+    .then((row) => (row ? { keyId: row.keyId, keyHash: row.keyHash, user: { id: row.userId, role: row.role } } : undefined));
 }

@@ -17,7 +17,12 @@ export type Role = 'admin' | 'agent';
 export interface Principal {
   readonly userId: string;
   readonly role: Role;
+  /** The API key used: its id, or BOOTSTRAP_KEY_ID for HELPDESK_ADMIN_TOKEN (rate limits go by it). */
+  readonly keyId: string;
 }
+
+/** The key id of HELPDESK_ADMIN_TOKEN, which is not stored as a key. */
+export const BOOTSTRAP_KEY_ID = 'bootstrap';
 
 export interface User {
   id: string;
@@ -80,12 +85,12 @@ export class AuthService {
   async authenticate(key: string): Promise<Principal | null> {
     if (this.adminToken !== null && constantTimeEqual(key, this.adminToken)) {
       this.#adminTokenUserId ??= await users.readSetting(this.db, BOOTSTRAP_USER_SETTING);
-      if (this.#adminTokenUserId) return { userId: this.#adminTokenUserId, role: 'admin' };
+      if (this.#adminTokenUserId) return { userId: this.#adminTokenUserId, role: 'admin', keyId: BOOTSTRAP_KEY_ID };
     }
     const hash = hashKey(key);
     const owner = await apiKeys.findKeyOwnerByHash(this.db, hash);
     if (!owner || !constantTimeEqual(owner.keyHash, hash)) return null;
-    return { userId: owner.user.id, role: owner.user.role };
+    return { userId: owner.user.id, role: owner.user.role, keyId: owner.keyId };
   }
 
   /**

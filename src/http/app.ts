@@ -16,6 +16,7 @@ import type { TicketsService } from '../tickets/tickets.service.js';
 import { registerWebhookRoutes } from '../webhooks/webhooks.routes.js';
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { sendError, toAppError } from './errors.js';
+import type { RateLimiter } from './rate-limit.js';
 
 export const API_BASE = '/helpdesk/api/v1';
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -51,6 +52,8 @@ export interface Services {
   deliveries: DeliveryLogService;
   /** Absent when HELPDESK_METRICS=false. */
   metrics: Metrics | null;
+  /** Absent when HELPDESK_RATE_LIMIT=off. */
+  rateLimiter: RateLimiter | null;
 }
 
 function hasBody(request: FastifyRequest): boolean {
@@ -98,14 +101,23 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
     reply.header('x-request-id', request.id);
   });
 
-  // Authentication and role first: a caller without rights learns nothing about validation.
-  app.addHook('onRequest', async (request) => {
+  // Authentication, rate limit and role first: a caller without rights learns nothing about
+  // validation. Every authenticated request takes from its key's bucket, a forbidden one too.
+  app.addHook('onRequest', async (request, reply) => {
     const roles = request.routeOptions.config.roles;
     if (!roles) return;
     const header = request.headers.authorization;
     const match = header === undefined ? null : /^Bearer (\S+)$/i.exec(header);
     const principal = match ? await services.auth.authenticate(match[1]!) : null;
     if (!principal) throw new AppError('unauthorized', 'Send a valid API key as "Authorization: Bearer <key>".');
+    if (services.rateLimiter) {
+      const verdict = services.rateLimiter.take(principal.keyId);
+      reply.header('ratelimit-limit', verdict.limit).header('ratelimit-remaining', verdict.remaining).header('ratelimit-reset', verdict.resetSeconds);
+      if (!verdict.allowed) {
+        reply.header('retry-after', verdict.retryAfterSeconds);
+        throw new AppError('rate_limited', `Too many requests with this API key; try again in ${verdict.retryAfterSeconds} s.`);
+      }
+    }
     if (!roles.includes(principal.role)) throw new AppError('forbidden', `This needs the ${roles.join(' or ')} role.`);
     request.principal = principal;
   });

@@ -37,6 +37,13 @@ describe('configuration', () => {
     });
   });
 
+  it('limits each key to 100 requests/s with bursts of twice the rate unless told otherwise', () => {
+    expect(loadConfig({}).rateLimit).toEqual({ perSecond: 100, burst: 200 });
+    expect(loadConfig({ HELPDESK_RATE_LIMIT: '0.4' }).rateLimit).toEqual({ perSecond: 0.4, burst: 1 });
+    expect(loadConfig({ HELPDESK_RATE_LIMIT: '5', HELPDESK_RATE_LIMIT_BURST: '7' }).rateLimit).toEqual({ perSecond: 5, burst: 7 });
+    expect(loadConfig({ HELPDESK_RATE_LIMIT: 'off' }).rateLimit).toBeNull();
+  });
+
   it('lifts the private-address rule only for exactly "true"', () => {
     expect(loadConfig({ HELPDESK_ALLOW_PRIVATE_TARGETS: 'TRUE' }).allowPrivateTargets).toBe(false);
     expect(loadConfig({ HELPDESK_ALLOW_PRIVATE_TARGETS: '1' }).allowPrivateTargets).toBe(false);
@@ -52,6 +59,11 @@ describe('configuration', () => {
     [{ HELPDESK_LOG_LEVEL: 'loud' }, /HELPDESK_LOG_LEVEL/],
     [{ HELPDESK_DELIVERY_LEASE_SECONDS: '15' }, /HELPDESK_DELIVERY_LEASE_SECONDS must be a number of seconds, at least 20/],
     [{ HELPDESK_ADMIN_TOKEN: 'has white space in it' }, /HELPDESK_ADMIN_TOKEN must not contain white space/],
+    [{ HELPDESK_RATE_LIMIT: '0' }, /HELPDESK_RATE_LIMIT must be "off" or a number of requests per second above 0/],
+    [{ HELPDESK_RATE_LIMIT: 'fast' }, /HELPDESK_RATE_LIMIT must be "off"/],
+    [{ HELPDESK_RATE_LIMIT_BURST: '0' }, /HELPDESK_RATE_LIMIT_BURST must be a whole number of requests, at least 1/],
+    [{ HELPDESK_RATE_LIMIT_BURST: '2.5' }, /HELPDESK_RATE_LIMIT_BURST/],
+    [{ HELPDESK_RATE_LIMIT: 'off', HELPDESK_RATE_LIMIT_BURST: '10' }, /HELPDESK_RATE_LIMIT_BURST has no effect with HELPDESK_RATE_LIMIT=off/],
   ])('rejects %o', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });

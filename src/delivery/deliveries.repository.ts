@@ -39,7 +39,7 @@ const DELIVERY_COLUMNS = {
   updated_at: 'text',
 } as const satisfies ColumnsOf<Omit<DeliveriesTable, 'seq'>>;
 
-const ATTEMPT_COLUMNS = {
+export const ATTEMPT_COLUMNS = {
   id: 'text',
   delivery_id: 'text',
   attempted_at: 'text',

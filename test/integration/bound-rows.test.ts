@@ -6,21 +6,10 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inList, insertRows } from '../../src/db/bound-rows.js';
 import type { AttemptsTable } from '../../src/db/schema.js';
-import { insertDeliveries, insertEvents } from '../../src/delivery/deliveries.repository.js';
+import { ATTEMPT_COLUMNS, insertDeliveries, insertEvents } from '../../src/delivery/deliveries.repository.js';
 import { newEventRow } from '../../src/delivery/outbox.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-
-const ATTEMPT_COLUMNS = {
-  id: 'text',
-  delivery_id: 'text',
-  attempted_at: 'text',
-  status_code: 'integer',
-  duration_ms: 'integer',
-  error: 'text',
-  response_headers: 'text',
-  response_body: 'text',
-} as const;
 
 describeEachDialect('bound batches', (dialect) => {
   let server: TestServer;

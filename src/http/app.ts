@@ -65,6 +65,33 @@ function mediaType(contentType: string | undefined): string {
   return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
+/** NUL, which PostgreSQL text cannot hold, and UTF-16 halves that encode no character. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
+const NOT_TEXT = /\u0000|\p{Cs}/u;
+
+/**
+ * The dotted path of a string (value or key) in a parsed body that is not storable text, or
+ * null. Such a string would be refused by PostgreSQL (a 500) and stored differently by SQLite,
+ * so it is refused up front, the same on both databases. Walked with a stack of its own, not by
+ * recursion: a body nested as deep as JSON.parse allows must not overflow the call stack.
+ */
+function firstInvalidText(body: unknown): string | null {
+  const pending: { value: unknown; path: string }[] = [{ value: body, path: '' }];
+  while (pending.length > 0) {
+    const { value, path } = pending.pop()!;
+    if (typeof value === 'string') {
+      if (NOT_TEXT.test(value)) return path || 'body';
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, inner] of Object.entries(value).reverse()) {
+        const innerPath = path ? `${path}.${key}` : key;
+        if (NOT_TEXT.test(key)) return innerPath;
+        pending.push({ value: inner, path: innerPath });
+      }
+    }
+  }
+  return null;
+}
+
 /** `/webhooks/:id` → a regular expression matching concrete paths, for telling 405 from 404. */
 function patternOf(url: string): RegExp {
   const escaped = url
@@ -148,6 +175,10 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
     }
     defaultJsonParser(request, text, (error, parsed) => {
       if (error) return done(new AppError('invalid_json', 'The body is not valid JSON.', undefined, { cause: error }), undefined);
+      const invalid = firstInvalidText(parsed);
+      if (invalid !== null) {
+        return done(AppError.validation([{ path: invalid, message: 'must be text without NUL characters or unpaired surrogates' }]), undefined);
+      }
       return done(null, parsed);
     });
   });

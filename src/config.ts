@@ -31,6 +31,8 @@ export interface Config {
   readonly metricsEnabled: boolean;
   /** `serve` also runs the delivery worker (false: API only, with `helpdesk worker` processes delivering). */
   readonly serveWorker: boolean;
+  /** A request must arrive whole (headers and body) within this, or it is answered 408. */
+  readonly requestTimeoutSeconds: number;
   /** Requests per API key (token bucket, per process); null when HELPDESK_RATE_LIMIT=off. */
   readonly rateLimit: RateLimitPolicy | null;
   readonly version: string;
@@ -110,6 +112,13 @@ function parseBoolean(variable: string, value: string): boolean {
   return value === 'true';
 }
 
+function parseRequestTimeout(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) < 1 || Number(value) > 3600) {
+    fail('HELPDESK_REQUEST_TIMEOUT_SECONDS', 'must be a number of seconds from 1 to 3600');
+  }
+  return Number(value);
+}
+
 /** `off`, or requests per second per key (decimals allowed), with a whole burst of at least 1. */
 function parseRateLimit(rate: string, burst: string | undefined): RateLimitPolicy | null {
   if (rate === 'off') {
@@ -148,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retentionDays: parseRetentionDays(env.HELPDESK_RETENTION_DAYS ?? '30'),
     metricsEnabled: parseBoolean('HELPDESK_METRICS', env.HELPDESK_METRICS ?? 'true'),
     serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', env.HELPDESK_SERVE_WORKER ?? 'true'),
+    requestTimeoutSeconds: parseRequestTimeout(env.HELPDESK_REQUEST_TIMEOUT_SECONDS ?? '30'),
     rateLimit: parseRateLimit(env.HELPDESK_RATE_LIMIT ?? '100', env.HELPDESK_RATE_LIMIT_BURST),
     version: HELPDESK_VERSION,
   });

@@ -17,6 +17,8 @@ export const ERROR_CATALOGUE = {
   method_not_allowed: { status: 405, description: 'The path exists but not with this method.' },
   validation_failed: { status: 400, description: 'The request is well-formed JSON but breaks a rule; see details.' },
   invalid_json: { status: 400, description: 'The body is empty or not parsable JSON.' },
+  request_timeout: { status: 408, description: 'The request did not arrive whole in time (headers and body).' },
+  bad_request: { status: 400, description: 'The request is not valid HTTP.' },
   payload_too_large: { status: 413, description: 'The body is over 1 MiB.' },
   unsupported_media_type: { status: 415, description: 'A POST or PUT whose content-type is not application/json.' },
   conflict: { status: 409, description: 'The request conflicts with the current state (duplicate, closed ticket).' },

@@ -2,6 +2,7 @@
  * Assembles the HTTP API: a thin layer that authenticates, checks the role, validates against
  * the route's schema, calls a service and presents the result. No SQL here.
  */
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthService, Principal, Role } from '../auth/auth.service.js';
@@ -9,7 +10,7 @@ import { registerDeliveryLogRoutes } from '../delivery/delivery-log.routes.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DeliveryLogService } from '../delivery/delivery-log.service.js';
 import { registerAuthRoutes } from '../auth/auth.routes.js';
-import { AppError } from '../errors.js';
+import { AppError, ERROR_CATALOGUE } from '../errors.js';
 import { newId } from '../shared/ids.js';
 import { registerTicketRoutes } from '../tickets/tickets.routes.js';
 import type { TicketsService } from '../tickets/tickets.service.js';
@@ -101,7 +102,31 @@ function patternOf(url: string): RegExp {
   return new RegExp(`^${escaped}/?$`);
 }
 
-export async function buildApp(services: Services, logger: Logger): Promise<FastifyInstance> {
+export interface AppOptions {
+  /** Headers and body must have arrived within this (slowloris), or the answer is 408. */
+  requestTimeoutMs: number;
+}
+
+/**
+ * What Node's HTTP parser refuses before Fastify sees a request: a request that did not arrive
+ * whole in time, or bytes that are not HTTP. Answered in the documented error shape (there is
+ * no request id yet), then the connection is closed.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  // A client that hung up has nobody to answer.
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || error.code === 'ERR_HTTP_HEADERS_TIMEOUT';
+  const code = timedOut ? 'request_timeout' : 'bad_request';
+  const message = timedOut ? 'The request did not arrive whole in time.' : 'The request is not valid HTTP.';
+  const body = JSON.stringify({ error: { code, message } });
+  if (socket.writable) {
+    const status = `${ERROR_CATALOGUE[code].status} ${timedOut ? 'Request Timeout' : 'Bad Request'}`;
+    socket.write(`HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
+}
+
+export async function buildApp(services: Services, logger: Logger, options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     genReqId: () => newId('req'),
@@ -109,6 +134,12 @@ export async function buildApp(services: Services, logger: Logger): Promise<Fast
     // The API must reject wrong types and unknown fields, never coerce or drop them.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true, allowUnionTypes: true } },
     routerOptions: { ignoreTrailingSlash: true },
+    // Slowloris: the whole request, headers included, within the timeout; Node looks for
+    // requests over it every connectionsCheckingInterval (30 s by default, too coarse for a
+    // timeout of a few seconds).
+    requestTimeout: options.requestTimeoutMs,
+    http: { headersTimeout: options.requestTimeoutMs, connectionsCheckingInterval: Math.min(1_000, options.requestTimeoutMs / 2) },
+    clientErrorHandler: answerClientError,
   });
 
   app.decorateRequest('principal', null);

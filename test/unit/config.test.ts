@@ -37,6 +37,11 @@ describe('configuration', () => {
     });
   });
 
+  it('gives a request 30 s to arrive whole unless told otherwise', () => {
+    expect(loadConfig({}).requestTimeoutSeconds).toBe(30);
+    expect(loadConfig({ HELPDESK_REQUEST_TIMEOUT_SECONDS: '2.5' }).requestTimeoutSeconds).toBe(2.5);
+  });
+
   it('limits each key to 100 requests/s with bursts of twice the rate unless told otherwise', () => {
     expect(loadConfig({}).rateLimit).toEqual({ perSecond: 100, burst: 200 });
     expect(loadConfig({ HELPDESK_RATE_LIMIT: '0.4' }).rateLimit).toEqual({ perSecond: 0.4, burst: 1 });
@@ -59,6 +64,8 @@ describe('configuration', () => {
     [{ HELPDESK_LOG_LEVEL: 'loud' }, /HELPDESK_LOG_LEVEL/],
     [{ HELPDESK_DELIVERY_LEASE_SECONDS: '15' }, /HELPDESK_DELIVERY_LEASE_SECONDS must be a number of seconds, at least 20/],
     [{ HELPDESK_ADMIN_TOKEN: 'has white space in it' }, /HELPDESK_ADMIN_TOKEN must not contain white space/],
+    [{ HELPDESK_REQUEST_TIMEOUT_SECONDS: '0' }, /HELPDESK_REQUEST_TIMEOUT_SECONDS must be a number of seconds from 1 to 3600/],
+    [{ HELPDESK_REQUEST_TIMEOUT_SECONDS: '1h' }, /HELPDESK_REQUEST_TIMEOUT_SECONDS/],
     [{ HELPDESK_RATE_LIMIT: '0' }, /HELPDESK_RATE_LIMIT must be "off" or a number of requests per second above 0/],
     [{ HELPDESK_RATE_LIMIT: 'fast' }, /HELPDESK_RATE_LIMIT must be "off"/],
     [{ HELPDESK_RATE_LIMIT_BURST: '0' }, /HELPDESK_RATE_LIMIT_BURST must be a whole number of requests, at least 1/],

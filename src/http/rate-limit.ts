@@ -6,8 +6,8 @@
  * refused one is a 429 with `Retry-After`, before the request does anything.
  *
  * The buckets live in memory: with several API processes, each one limits on its own, so a key
- * gets the limit once per process. There is one bucket per key that has been used since the
- * process started, so the memory it takes is bounded by the keys in the database.
+ * gets the limit once per process. There is one bucket per key used since the process started
+ * (a revoked key's stays until a restart), so the memory it takes is bounded by the keys made.
  */
 import type { Clock } from '../shared/time.js';
 

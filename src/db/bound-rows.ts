@@ -3,7 +3,8 @@
  * statement's text is the same for one row or a thousand. On SQLite the statement cache is keyed
  * by text: an IN list or a multi-row VALUES of every length missed it and was prepared afresh
  * (and Kysely compiled a node per value); on PostgreSQL a short statement over arrays plans in
- * well under a millisecond, where a VALUES list of a thousand parameters does not.
+ * well under a millisecond, whatever the batch (a UNION ALL of a SELECT per row took 8 ms for 50
+ * rows).
  *
  * PostgreSQL binds one array per column and reads them back with `unnest`. SQLite has no arrays:
  * the batch is bound as one JSON text and read back with `json_each`, which stores exactly the
@@ -15,6 +16,9 @@ import type { Capabilities } from './capabilities.js';
 import type { Db } from './connection.js';
 
 export type ColumnType = 'text' | 'integer';
+
+/** Every column of a table with its type, so that a column added to the table must be added to its batches. */
+export type ColumnsOf<Row> = Record<keyof Row, ColumnType>;
 
 /** Column names, in order, with the SQL type of each: the shape of a bound batch. */
 export type BatchColumns<Row extends object = Record<string, unknown>> = { readonly [Name in keyof Row & string]?: ColumnType };

@@ -7,13 +7,10 @@
  */
 import { sql, type ExpressionBuilder } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';
-import { boundRows, inList, insertRows, type ColumnType } from '../db/bound-rows.js';
+import { boundRows, inList, insertRows, type ColumnsOf, type ColumnType } from '../db/bound-rows.js';
 import type { Db } from '../db/connection.js';
 import type { AttemptsTable, Database, DeliveriesTable, EventsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
-
-/** Every column of a table, so that a column added to the table must be added to its batch. */
-type ColumnsOf<Row> = Record<keyof Row, ColumnType>;
 
 const EVENT_COLUMNS = { id: 'text', type: 'text', ticket_id: 'text', payload: 'text', created_at: 'text' } as const satisfies ColumnsOf<EventsTable>;
 

@@ -1,5 +1,5 @@
 import type { Capabilities } from '../db/capabilities.js';
-import { insertRows, type ColumnType } from '../db/bound-rows.js';
+import { insertRows, type ColumnsOf } from '../db/bound-rows.js';
 import type { Db } from '../db/connection.js';
 import type { TicketsTable } from '../db/schema.js';
 import { pageNewestFirst } from '../shared/keyset.js';
@@ -50,7 +50,7 @@ const TICKET_COLUMNS = {
   custom_fields: 'text',
   created_at: 'text',
   updated_at: 'text',
-} as const satisfies Record<keyof TicketsTable, ColumnType>;
+} as const satisfies ColumnsOf<TicketsTable>;
 
 /** A group of new tickets in one statement (group commit). */
 export async function insertTickets(db: Db, capabilities: Capabilities, tickets: readonly Ticket[]): Promise<void> {

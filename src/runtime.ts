@@ -44,7 +44,7 @@ export interface Runtime {
 }
 
 export async function openMigratedDatabase(config: Config, logger?: Logger): Promise<DatabaseHandle> {
-  const database = openDatabase(config.database, (error) => logger?.warn({ err: error }, 'idle database connection lost'));
+  const database = openDatabase(config.database, (error) => logger?.warn({ err: error }, 'database connection lost'));
   try {
     await migrateToLatest(database.db, database.capabilities);
   } catch (error) {

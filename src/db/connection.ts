@@ -98,7 +98,7 @@ function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
   };
 }
 
-export function openDatabase(config: DatabaseConfig, onIdleError?: (error: Error) => void): DatabaseHandle {
+export function openDatabase(config: DatabaseConfig, onConnectionError?: (error: Error) => void): DatabaseHandle {
   if (config.kind === 'sqlite') {
     if (config.path !== ':memory:') mkdirSync(dirname(config.path), { recursive: true });
     const sqlite = new SQLite(config.path);
@@ -116,7 +116,11 @@ export function openDatabase(config: DatabaseConfig, onIdleError?: (error: Error
   // An idle client whose connection drops (PostgreSQL restarted, connection killed) emits
   // 'error' on the pool; unhandled, that would crash the process. The pool discards the client
   // and the next query opens a new connection.
-  pool.on('error', (error) => onIdleError?.(error));
+  pool.on('error', (error) => onConnectionError?.(error));
+  // The pool listens only to idle clients: a connection cut while a client is checked out
+  // between two queries (inside a transaction, say) would emit an 'error' nobody hears, and that
+  // would crash the process. The query under way fails on its own; this only keeps the process.
+  pool.on('connect', (client) => client.on('error', (error) => onConnectionError?.(error)));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return { db, capabilities: CAPABILITIES.postgres, close: () => db.destroy() };
 }

@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   unsupported_media_type: { status: 415, description: 'A POST or PUT whose content-type is not application/json.' },
   conflict: { status: 409, description: 'The request conflicts with the current state (duplicate, closed ticket).' },
   rate_limited: { status: 429, description: 'Too many requests.' },
+  unavailable: { status: 503, description: 'The database cannot be reached right now; nothing was done. Retry-After says when to try again.' },
   internal: { status: 500, description: 'An unexpected error; the log line with the same requestId has the cause.' },
   config_invalid: { status: 500, description: 'The server configuration is invalid (start-up only).' },
 } as const;

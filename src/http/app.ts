@@ -217,6 +217,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   app.setErrorHandler((error, request, reply) => {
     const appError = toAppError(error as Error);
     if (appError.code === 'internal') request.log.error({ err: error }, 'request failed');
+    if (appError.code === 'unavailable') request.log.warn({ err: error }, 'request refused: the database is unavailable');
     return sendError(request, reply, appError);
   });
 

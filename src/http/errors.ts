@@ -4,6 +4,7 @@
  * `internal`, logged with its cause, and never shown to the client.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isDatabaseUnavailable } from '../db/unavailable.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 
 interface AjvError {
@@ -55,12 +56,19 @@ export function toAppError(error: FastifyError | AppError | Error): AppError {
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) {
     return new AppError('invalid_json', 'The body is not valid JSON.', undefined, { cause: error });
   }
+  if (isDatabaseUnavailable(error)) {
+    return new AppError('unavailable', 'The database cannot be reached right now; nothing was done. Try again shortly.', undefined, { cause: error });
+  }
   return new AppError('internal', 'An unexpected error occurred.', undefined, { cause: error });
 }
+
+/** How long a client should wait before sending a request refused as `unavailable` again. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
   const body: Record<string, unknown> = { code: error.code, message: error.message };
   if (error.details && error.details.length > 0) body.details = error.details;
   body.requestId = request.id;
+  if (error.code === 'unavailable') reply.header('retry-after', UNAVAILABLE_RETRY_AFTER_SECONDS);
   return reply.status(error.status).send({ error: body });
 }

@@ -6,7 +6,7 @@ const codes = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
 
 describe('the error catalogue', () => {
   it('has the codes SPEC §1 requires, with their statuses', () => {
-    const beyondSpec: readonly ErrorCode[] = ['method_not_allowed', 'config_invalid', 'request_timeout', 'bad_request'];
+    const beyondSpec: readonly ErrorCode[] = ['method_not_allowed', 'config_invalid', 'request_timeout', 'bad_request', 'unavailable'];
     expect(Object.fromEntries(codes.filter((c) => !beyondSpec.includes(c)).map((c) => [c, ERROR_CATALOGUE[c].status]))).toEqual({
       unauthorized: 401,
       forbidden: 403,
@@ -22,6 +22,7 @@ describe('the error catalogue', () => {
     expect(ERROR_CATALOGUE.method_not_allowed.status).toBe(405);
     expect(ERROR_CATALOGUE.request_timeout.status).toBe(408);
     expect(ERROR_CATALOGUE.bad_request.status).toBe(400);
+    expect(ERROR_CATALOGUE.unavailable.status).toBe(503);
   });
 
   it('documents every code in docs/errors.md', () => {

@@ -11,23 +11,12 @@ import { insertDeliveries, insertEvents } from '../../src/delivery/deliveries.re
 import { newEventRow } from '../../src/delivery/outbox.js';
 import { createTestDatabase, selectedDialects, type TestDatabase } from '../helpers/databases.js';
 import { freePort, spawnHelpdesk, type HelpdeskProcess } from '../helpers/processes.js';
+import { seededRandom } from '../helpers/random.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'crash-operations-admin-token-0123456789';
 const DELIVERIES = 10_000;
 const MIGRATIONS = 2;
-
-/** mulberry32, seeded, so that a failing run can be repeated. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 for (const dialect of selectedDialects()) {
   const unavailable = dialect === 'postgres' && !inject('postgresAvailable');
@@ -44,7 +33,7 @@ for (const dialect of selectedDialects()) {
     }
 
     it('leaves a migration killed at any moment wholly applied or not at all, and the next run completes it', { timeout: 120_000 }, async () => {
-      const random = seeded(7);
+      const random = seededRandom(7);
       const outcomes: string[] = [];
       for (let kill = 0; kill < 5; kill += 1) {
         const database = await createTestDatabase(dialect);
@@ -104,7 +93,7 @@ for (const dialect of selectedDialects()) {
       };
       const recover = () => fetch(`${base}/webhooks/${webhookId}/recover`, { method: 'POST', headers, body: JSON.stringify({ since: new Date(Date.now() - 3_600_000).toISOString() }) });
 
-      const random = seeded(11);
+      const random = seededRandom(11);
       const outcomes: string[] = [];
       for (let kill = 0; kill < 5; kill += 1) {
         await failAll();

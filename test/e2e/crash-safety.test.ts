@@ -15,24 +15,13 @@ import { openDatabase } from '../../src/db/connection.js';
 import { createTestDatabase, selectedDialects, type TestDatabase } from '../helpers/databases.js';
 import { freePort, spawnHelpdesk, type HelpdeskProcess } from '../helpers/processes.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { seededRandom } from '../helpers/random.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'crash-safety-admin-token-0123456789';
 const CHANGES = 2_000;
 const KILLS = 5;
 const CONCURRENCY = 8;
-
-/** A small seeded generator (mulberry32), so that a failing run can be repeated. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Acknowledged {
   kind: 'created' | 'updated';
@@ -95,7 +84,7 @@ for (const dialect of selectedDialects()) {
 
       // The changes: each one a creation, or an update of a ticket created (and acknowledged)
       // before it. A change that fails (the server is down, or died under it) is not retried.
-      const random = seeded(20261202);
+      const random = seededRandom(20261202);
       const killAt = new Set(Array.from({ length: KILLS }, (_, i) => Math.floor(((i + 0.2 + 0.6 * random()) / KILLS) * CHANGES)));
       const acknowledged: Acknowledged[] = [];
       const ticketIds: string[] = [];

@@ -63,7 +63,7 @@ export function toAppError(error: FastifyError | AppError | Error): AppError {
 }
 
 /** How long a client should wait before sending a request refused as `unavailable` again. */
-export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
 
 export function sendError(request: FastifyRequest, reply: FastifyReply, error: AppError): FastifyReply {
   const body: Record<string, unknown> = { code: error.code, message: error.message };

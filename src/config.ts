@@ -2,6 +2,7 @@
  * Configuration: the one place that reads `process.env`. Parsed once at start, validated, frozen.
  * Every option is documented in docs/configuration.md.
  */
+import { dirname, join } from 'node:path';
 import { AppError } from './errors.js';
 import type { RateLimitPolicy } from './http/rate-limit.js';
 import { isCidr } from './outbound/address-policy.js';
@@ -9,6 +10,22 @@ import { isCidr } from './outbound/address-policy.js';
 export type DatabaseConfig =
   | { readonly kind: 'sqlite'; readonly path: string }
   | { readonly kind: 'postgres'; readonly connectionString: string };
+
+export const SECRET_KEY_BYTES = 32;
+
+/** 32 bytes as standard base64 (44 characters) or hex (64); null when it is neither. */
+export function decodeSecretKey(text: string): Buffer | null {
+  const trimmed = text.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(trimmed)) return Buffer.from(trimmed, 'hex');
+  if (/^[A-Za-z0-9+/]{43}=$/.test(trimmed)) return Buffer.from(trimmed, 'base64');
+  return null;
+}
+
+/** Where the key that seals signing secrets at rest comes from. */
+export type SecretKeySource =
+  | { readonly kind: 'value'; readonly key: Buffer }
+  /** Read from the file, or generated into it on a database that has no sealed secret yet. */
+  | { readonly kind: 'file'; readonly path: string };
 
 export interface Config {
   readonly port: number;
@@ -35,6 +52,7 @@ export interface Config {
   readonly requestTimeoutSeconds: number;
   /** Requests per API key (token bucket, per process); null when HELPDESK_RATE_LIMIT=off. */
   readonly rateLimit: RateLimitPolicy | null;
+  readonly secretKey: SecretKeySource;
   readonly version: string;
 }
 
@@ -131,6 +149,22 @@ function parseRateLimit(rate: string, burst: string | undefined): RateLimitPolic
   return Object.freeze({ perSecond, burst: burst === undefined ? Math.max(1, Math.round(2 * perSecond)) : Number(burst) });
 }
 
+/**
+ * HELPDESK_SECRET_KEY wins; otherwise HELPDESK_SECRET_KEY_FILE, by default `secret.key` beside
+ * the SQLite database, or in ./data for PostgreSQL (where the database is not a file).
+ */
+function parseSecretKey(value: string | undefined, file: string | undefined, database: DatabaseConfig): SecretKeySource {
+  if (value !== undefined) {
+    if (file !== undefined) fail('HELPDESK_SECRET_KEY_FILE', 'cannot be set together with HELPDESK_SECRET_KEY');
+    const key = decodeSecretKey(value);
+    if (!key) fail('HELPDESK_SECRET_KEY', 'must be 32 bytes as standard base64 (44 characters) or hex (64), e.g. from "openssl rand -base64 32"');
+    return Object.freeze({ kind: 'value', key });
+  }
+  if (file !== undefined && file.trim() === '') fail('HELPDESK_SECRET_KEY_FILE', 'must be a path');
+  const directory = database.kind === 'sqlite' ? dirname(database.path) : './data';
+  return Object.freeze({ kind: 'file', path: file ?? join(directory, 'secret.key') });
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const adminToken = env.HELPDESK_ADMIN_TOKEN ?? null;
   if (adminToken !== null && adminToken.length < 16) {
@@ -140,10 +174,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (adminToken !== null && /\s/.test(adminToken)) fail('HELPDESK_ADMIN_TOKEN', 'must not contain white space');
   const logLevel = env.HELPDESK_LOG_LEVEL ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) fail('HELPDESK_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  const database = parseDatabaseUrl(env.HELPDESK_DATABASE_URL ?? 'sqlite:./data/helpdesk.db');
   return Object.freeze({
     port: parsePort(env.HELPDESK_PORT ?? '8080'),
     host: env.HELPDESK_HOST ?? '127.0.0.1',
-    database: parseDatabaseUrl(env.HELPDESK_DATABASE_URL ?? 'sqlite:./data/helpdesk.db'),
+    database,
     adminToken,
     retrySchedule: Object.freeze(
       env.HELPDESK_RETRY_SCHEDULE === undefined
@@ -159,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', env.HELPDESK_SERVE_WORKER ?? 'true'),
     requestTimeoutSeconds: parseRequestTimeout(env.HELPDESK_REQUEST_TIMEOUT_SECONDS ?? '30'),
     rateLimit: parseRateLimit(env.HELPDESK_RATE_LIMIT ?? '100', env.HELPDESK_RATE_LIMIT_BURST),
+    secretKey: parseSecretKey(env.HELPDESK_SECRET_KEY, env.HELPDESK_SECRET_KEY_FILE, database),
     version: HELPDESK_VERSION,
   });
 }

@@ -21,6 +21,7 @@ import { TargetAddressPolicy } from './outbound/address-policy.js';
 import { OutboundHttp, type OutboundHttpOptions } from './outbound/http-client.js';
 import { systemClock, type Clock } from './shared/time.js';
 import { TicketsService } from './tickets/tickets.service.js';
+import { openSecretBox, type SecretBox } from './webhooks/secret-box.js';
 import { WebhooksService } from './webhooks/webhooks.service.js';
 
 export interface RuntimeOptions {
@@ -57,6 +58,13 @@ export async function openMigratedDatabase(config: Config, logger?: Logger): Pro
 export async function createRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const database = await openMigratedDatabase(config, options.logger);
+  let secrets: SecretBox;
+  try {
+    secrets = await openSecretBox(database.db, config.secretKey, options.logger);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
   const notifications = openNotificationChannel(config.database, database, options.logger.child({ component: 'notifications' }));
   const wakeup = new DeliveryWakeup(notifications);
   const auth = new AuthService(database.db, clock, config.adminToken);
@@ -65,7 +73,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const services = {
     auth,
     tickets: new TicketsService(database.db, database.capabilities, clock, wakeup, options.logger.child({ component: 'tickets' })),
-    webhooks: new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs)),
+    webhooks: new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs), secrets),
     deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup),
     metrics,
     rateLimiter: config.rateLimit ? new RateLimiter(config.rateLimit, clock) : null,
@@ -75,6 +83,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     db: database.db,
     capabilities: database.capabilities,
     http,
+    secrets,
     wakeup,
     logger: options.logger.child({ component: 'delivery' }),
     clock,

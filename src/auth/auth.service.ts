@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Db } from '../db/connection.js';
+import { readSetting, writeSetting } from '../db/settings.js';
 import { AppError } from '../errors.js';
 import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
@@ -84,7 +85,7 @@ export class AuthService {
   /** Who holds this bearer key, or null. */
   async authenticate(key: string): Promise<Principal | null> {
     if (this.adminToken !== null && constantTimeEqual(key, this.adminToken)) {
-      this.#adminTokenUserId ??= await users.readSetting(this.db, BOOTSTRAP_USER_SETTING);
+      this.#adminTokenUserId ??= await readSetting(this.db, BOOTSTRAP_USER_SETTING);
       if (this.#adminTokenUserId) return { userId: this.#adminTokenUserId, role: 'admin', keyId: BOOTSTRAP_KEY_ID };
     }
     const hash = hashKey(key);
@@ -110,7 +111,7 @@ export class AuthService {
 
   private async isBootstrapped(): Promise<boolean> {
     if (this.adminToken !== null) {
-      const userId = await users.readSetting(this.db, BOOTSTRAP_USER_SETTING);
+      const userId = await readSetting(this.db, BOOTSTRAP_USER_SETTING);
       return userId !== undefined && (await users.findUserById(this.db, userId)) !== undefined;
     }
     return (await users.countUsers(this.db)) > 0;
@@ -120,12 +121,12 @@ export class AuthService {
     return this.db.transaction().execute(async (trx) => {
       const service = new AuthService(trx, this.clock, this.adminToken);
       if (this.adminToken !== null) {
-        const existing = await users.readSetting(trx, BOOTSTRAP_USER_SETTING);
+        const existing = await readSetting(trx, BOOTSTRAP_USER_SETTING);
         if (existing && (await users.findUserById(trx, existing))) return { printedKey: null };
         // The first start's admin, if there was one before the token was set, is the token's user.
         const user =
           (await users.findUserByEmail(trx, BOOTSTRAP_ADMIN_EMAIL)) ?? (await service.insertUserRow('Administrator', BOOTSTRAP_ADMIN_EMAIL, 'admin'));
-        await users.writeSetting(trx, BOOTSTRAP_USER_SETTING, user.id);
+        await writeSetting(trx, BOOTSTRAP_USER_SETTING, user.id);
         return { printedKey: null };
       }
       if ((await users.countUsers(trx)) > 0) return { printedKey: null };

@@ -14,6 +14,7 @@ import type { Db } from '../db/connection.js';
 import type { OutboundHttp } from '../outbound/http-client.js';
 import { type Clock, toIso } from '../shared/time.js';
 import { TEST_EVENT_TYPE } from '../webhooks/webhook.js';
+import type { SecretBox } from '../webhooks/secret-box.js';
 import { findDeliveryTargets, type DeliveryTarget } from '../webhooks/webhooks.repository.js';
 import { AttemptRecorder } from './attempt-recorder.js';
 import { CircuitBreakers, type BreakerPolicy } from './circuit-breaker.js';
@@ -34,6 +35,8 @@ export interface DeliveryWorkerOptions {
   db: Db;
   capabilities: Capabilities;
   http: OutboundHttp;
+  /** Opens the webhooks' signing secrets, sealed at rest. */
+  secrets: SecretBox;
   wakeup: DeliveryWakeup;
   logger: Logger;
   clock: Clock;
@@ -229,7 +232,7 @@ export class DeliveryWorker {
     const now = toIso(claimedAt);
     let targets: Map<string, DeliveryTarget>;
     try {
-      targets = await findDeliveryTargets(this.#options.db, this.#options.capabilities, [...new Set(claimed.map((d) => d.webhookId))], now);
+      targets = await findDeliveryTargets(this.#options.db, this.#options.capabilities, this.#options.secrets, [...new Set(claimed.map((d) => d.webhookId))], now);
     } catch (error) {
       // Claimed but unreadable: back to the queue now rather than when the leases run out.
       this.#release(claimed.map((d) => d.id).filter((id) => !this.#held.has(id)));

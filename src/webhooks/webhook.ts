@@ -34,8 +34,11 @@ export interface Webhook {
 }
 
 export interface WebhookRecord extends Webhook {
-  /** The current secret; older ones still honoured live in webhook_secrets. */
-  signingSecret: string;
+  /**
+   * The current secret, sealed (secret-box.ts): only the sender opens it. Older ones still
+   * honoured live in webhook_secrets, sealed alike.
+   */
+  sealedSigningSecret: string;
   /** The first failed attempt since the last success (auto-disable after five days of it). */
   failingSince: string | null;
 }

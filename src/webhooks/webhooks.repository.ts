@@ -4,6 +4,7 @@ import type { Db } from '../db/connection.js';
 import type { WebhookSecretsTable, WebhooksTable } from '../db/schema.js';
 import { pageNewestFirst } from '../shared/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
+import { SecretBox } from './secret-box.js';
 import type { DisabledReason, WebhookRecord } from './webhook.js';
 
 function toRow(webhook: WebhookRecord): WebhooksTable {
@@ -13,7 +14,7 @@ function toRow(webhook: WebhookRecord): WebhooksTable {
     target_url: webhook.targetUrl,
     events: JSON.stringify(webhook.events),
     active: webhook.active ? 1 : 0,
-    signing_secret: webhook.signingSecret,
+    signing_secret: webhook.sealedSigningSecret,
     disabled_reason: webhook.disabledReason,
     disabled_at: webhook.disabledAt,
     failing_since: webhook.failingSince,
@@ -29,7 +30,7 @@ function fromRow(row: WebhooksTable): WebhookRecord {
     targetUrl: row.target_url,
     events: JSON.parse(row.events) as WebhookRecord['events'],
     active: row.active === 1,
-    signingSecret: row.signing_secret,
+    sealedSigningSecret: row.signing_secret,
     disabledReason: row.disabled_reason as WebhookRecord['disabledReason'],
     disabledAt: row.disabled_at,
     failingSince: row.failing_since,
@@ -108,14 +109,22 @@ export interface DeliveryTarget {
 
 /**
  * What the sender needs to sign and address the deliveries of a claim: one query for the
- * webhooks and one for their live previous secrets, whatever the size of the claim. A webhook
- * deleted meanwhile is absent from the map.
+ * webhooks and one for their live previous secrets, whatever the size of the claim, with the
+ * secrets opened. A webhook deleted meanwhile is absent from the map.
  */
-export async function findDeliveryTargets(db: Db, capabilities: Capabilities, ids: readonly string[], now: string): Promise<Map<string, DeliveryTarget>> {
+export async function findDeliveryTargets(
+  db: Db,
+  capabilities: Capabilities,
+  box: SecretBox,
+  ids: readonly string[],
+  now: string,
+): Promise<Map<string, DeliveryTarget>> {
   const targets = new Map<string, DeliveryTarget>();
   if (ids.length === 0) return targets;
   const rows = await db.selectFrom('webhooks').select(['id', 'target_url', 'signing_secret', 'active']).where(inList(capabilities, 'id', ids)).execute();
-  for (const row of rows) targets.set(row.id, { targetUrl: row.target_url, signingSecrets: [row.signing_secret], active: row.active === 1 });
+  for (const row of rows) {
+    targets.set(row.id, { targetUrl: row.target_url, signingSecrets: [box.open(row.signing_secret, row.id)], active: row.active === 1 });
+  }
   const previous = await db
     .selectFrom('webhook_secrets')
     .select(['webhook_id', 'secret'])
@@ -123,8 +132,37 @@ export async function findDeliveryTargets(db: Db, capabilities: Capabilities, id
     .where('expires_at', '>', now)
     .orderBy('expires_at', 'desc')
     .execute();
-  for (const row of previous) targets.get(row.webhook_id)?.signingSecrets.push(row.secret);
+  for (const row of previous) targets.get(row.webhook_id)?.signingSecrets.push(box.open(row.secret, row.webhook_id));
   return targets;
+}
+
+/**
+ * Seals the secrets a version before sealing stored in clear; returns how many. Each update
+ * matches the clear text it read, so two processes starting together seal a secret once.
+ */
+export async function sealSecretsInClear(db: Db, box: SecretBox): Promise<number> {
+  let sealed = 0;
+  const current = await db.selectFrom('webhooks').select(['id', 'signing_secret']).execute();
+  for (const row of current.filter((r) => !SecretBox.isSealed(r.signing_secret))) {
+    const result = await db
+      .updateTable('webhooks')
+      .set({ signing_secret: box.seal(row.signing_secret, row.id) })
+      .where('id', '=', row.id)
+      .where('signing_secret', '=', row.signing_secret)
+      .executeTakeFirst();
+    sealed += Number(result.numUpdatedRows);
+  }
+  const previous = await db.selectFrom('webhook_secrets').select(['webhook_id', 'secret']).execute();
+  for (const row of previous.filter((r) => !SecretBox.isSealed(r.secret))) {
+    const result = await db
+      .updateTable('webhook_secrets')
+      .set({ secret: box.seal(row.secret, row.webhook_id) })
+      .where('webhook_id', '=', row.webhook_id)
+      .where('secret', '=', row.secret)
+      .executeTakeFirst();
+    sealed += Number(result.numUpdatedRows);
+  }
+  return sealed;
 }
 
 /** After a successful attempt: the webhook is healthy, the five-day count stops. */

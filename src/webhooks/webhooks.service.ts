@@ -15,6 +15,7 @@ import {
   type WebhookEventType,
   type WebhookRecord,
 } from './webhook.js';
+import type { SecretBox } from './secret-box.js';
 import * as repository from './webhooks.repository.js';
 
 export interface WebhookInput {
@@ -30,18 +31,21 @@ export class WebhooksService {
     private readonly capabilities: Capabilities,
     private readonly clock: Clock,
     private readonly addressPolicy: TargetAddressPolicy,
+    private readonly secrets: SecretBox,
   ) {}
 
   async create(input: Required<Pick<WebhookInput, 'name' | 'targetUrl' | 'events'>> & WebhookInput): Promise<Webhook & { signingSecret: string }> {
     this.validate(input);
     const now = toIso(this.clock.now());
+    const id = newId('whk');
+    const signingSecret = newSigningSecret();
     const record: WebhookRecord = {
-      id: newId('whk'),
+      id,
       name: input.name,
       targetUrl: input.targetUrl,
       events: input.events,
       active: input.active ?? true,
-      signingSecret: newSigningSecret(),
+      sealedSigningSecret: this.secrets.seal(signingSecret, id),
       disabledReason: null,
       disabledAt: null,
       failingSince: null,
@@ -50,7 +54,7 @@ export class WebhooksService {
     };
     await repository.insertWebhook(this.db, record);
     // The creation response carries the secret, this once.
-    return { ...presentWebhook(record), signingSecret: record.signingSecret };
+    return { ...presentWebhook(record), signingSecret };
   }
 
   async get(id: string): Promise<Webhook> {
@@ -104,15 +108,16 @@ export class WebhooksService {
       if (expireCurrentInSeconds > 0) {
         await repository.insertPreviousSecret(trx, {
           webhook_id: id,
-          secret: before.signingSecret,
+          secret: before.sealedSigningSecret,
           expires_at: toIso(nowMs + expireCurrentInSeconds * 1000),
           created_at: now,
         });
       }
       await repository.prunePreviousSecrets(trx, id, toIso(nowMs), MAX_LIVE_SECRETS - 1);
-      const after: WebhookRecord = { ...before, signingSecret: newSigningSecret(), updatedAt: now };
+      const signingSecret = newSigningSecret();
+      const after: WebhookRecord = { ...before, sealedSigningSecret: this.secrets.seal(signingSecret, id), updatedAt: now };
       await repository.updateWebhook(trx, after);
-      return { ...presentWebhook(after), signingSecret: after.signingSecret };
+      return { ...presentWebhook(after), signingSecret };
     });
   }
 

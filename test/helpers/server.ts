@@ -14,6 +14,8 @@ import { createTestDatabase, type TestDatabase } from './databases.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const API = '/helpdesk/api/v1';
+/** The key that seals signing secrets in test databases (a restart must reuse it). */
+export const SECRET_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export interface ApiResponse {
   status: number;
@@ -63,6 +65,8 @@ export async function startTestServer(dialect: DialectName, options: TestServerO
     // Suites send hundreds of requests a second with one key; the limiter still runs (its
     // headers are on every response) but only the rate-limit suite sets a limit it can reach.
     HELPDESK_RATE_LIMIT: '1000000',
+    // A suite about the key file sets HELPDESK_SECRET_KEY_FILE, which excludes a key value.
+    ...(options.env?.HELPDESK_SECRET_KEY_FILE === undefined ? { HELPDESK_SECRET_KEY: SECRET_KEY } : {}),
     HELPDESK_LOG_LEVEL: process.env.HELPDESK_TEST_LOG_LEVEL ?? 'silent',
     ...options.env,
   });

@@ -7,7 +7,8 @@ import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startReceiver, type Receiver, type ReceivedRequest } from '../helpers/receiver.js';
-import { startTestServer, type ApiResponse, type TestServer } from '../helpers/server.js';
+import { SecretBox } from '../../src/webhooks/secret-box.js';
+import { SECRET_KEY, startTestServer, type ApiResponse, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const SECRET = /^whsec_[A-Za-z0-9+/]{43}=$/;
@@ -109,7 +110,8 @@ describeEachDialect('signing secret rotation', (dialect) => {
 
     // The old secret is kept for a day by default.
     const kept = await server.runtime.database.db.selectFrom('webhook_secrets').select(['secret', 'expires_at']).where('webhook_id', '=', webhook.id).execute();
-    expect(kept.map((k) => k.secret)).toEqual([webhook.signingSecret]);
+    // Sealed at rest: only the server's key opens it.
+    expect(kept.map((k) => new SecretBox(Buffer.from(SECRET_KEY, 'base64')).open(k.secret, webhook.id))).toEqual([webhook.signingSecret]);
     const expiresIn = Date.parse(kept[0]!.expires_at) - Date.parse(rotatedWebhook.updatedAt);
     expect(Math.abs(expiresIn - 86_400_000)).toBeLessThan(5_000);
 

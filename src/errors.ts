@@ -22,6 +22,8 @@ export const ERROR_CATALOGUE = {
   payload_too_large: { status: 413, description: 'The body is over 1 MiB.' },
   unsupported_media_type: { status: 415, description: 'A POST or PUT whose content-type is not application/json.' },
   conflict: { status: 409, description: 'The request conflicts with the current state (duplicate, closed ticket).' },
+  idempotency_key_in_use: { status: 409, description: 'A request with this Idempotency-Key is still running; retry after Retry-After seconds.' },
+  idempotency_key_reused: { status: 422, description: 'This Idempotency-Key was used with another request (method, path or body).' },
   rate_limited: { status: 429, description: 'Too many requests.' },
   unavailable: { status: 503, description: 'The database cannot be reached right now; nothing was done. Retry-After says when to try again.' },
   internal: { status: 500, description: 'An unexpected error; the log line with the same requestId has the cause.' },

@@ -16,6 +16,7 @@ import { DeliveryWakeup } from './delivery/wakeup.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/worker.js';
 import { buildApp } from './http/app.js';
 import { RateLimiter } from './http/rate-limit.js';
+import { IdempotencyService } from './idempotency/idempotency.service.js';
 import { Metrics } from './metrics/metrics.js';
 import { TargetAddressPolicy } from './outbound/address-policy.js';
 import { OutboundHttp, type OutboundHttpOptions } from './outbound/http-client.js';
@@ -70,9 +71,11 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const auth = new AuthService(database.db, clock, config.adminToken);
   // The worker reports to the metrics; the metrics read the worker's breakers when scraped.
   const metrics: Metrics | null = config.metricsEnabled ? new Metrics(database.db, (): Map<string, BreakerState> => worker.breakers.states()) : null;
+  const idempotency = new IdempotencyService(database.db, clock, secrets);
   const services = {
     auth,
-    tickets: new TicketsService(database.db, database.capabilities, clock, wakeup, options.logger.child({ component: 'tickets' })),
+    idempotency,
+    tickets: new TicketsService(database.db, database.capabilities, clock, wakeup, idempotency, options.logger.child({ component: 'tickets' })),
     webhooks: new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs), secrets),
     deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup),
     metrics,

@@ -2,12 +2,14 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import type { Capabilities } from './capabilities.js';
 import { initialSchema } from './migrations/0001-initial.js';
 import { webhookDueIndex } from './migrations/0002-webhook-due-index.js';
+import { idempotencyKeys } from './migrations/0003-idempotency-keys.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
   return {
     '0001-initial': initialSchema(capabilities),
     '0002-webhook-due-index': webhookDueIndex,
+    '0003-idempotency-keys': idempotencyKeys,
   };
 }
 

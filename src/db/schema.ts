@@ -106,6 +106,21 @@ export interface AttemptsTable {
   response_body: string | null;
 }
 
+export interface IdempotencyKeysTable {
+  /** The API key the requests came with: keys of different callers never meet. */
+  scope: string;
+  key: string;
+  /** SHA-256 of the method, path and body: the same key with another request is refused. */
+  fingerprint: string;
+  /** While set (and no response is stored), a request with the key is under way. */
+  locked_until: string | null;
+  response_status: number | null;
+  /** The response body, sealed (it may carry a secret shown once). */
+  response_body: string | null;
+  created_at: string;
+  expires_at: string;
+}
+
 export interface SettingsTable {
   key: string;
   value: string;
@@ -121,4 +136,5 @@ export interface Database {
   deliveries: DeliveriesTable;
   attempts: AttemptsTable;
   settings: SettingsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }

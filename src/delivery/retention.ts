@@ -2,10 +2,12 @@
  * Keeps the delivery log to its retention period (HELPDESK_RETENTION_DAYS, 30 by default):
  * finished deliveries, their attempts and payloads are deleted in the background, in small
  * batches, once at start and then every few minutes. Pending deliveries are never pruned.
+ * Idempotency keys past their 24 hours go in the same pass.
  */
 import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
 import { type Clock, toIso } from '../shared/time.js';
+import { pruneExpiredKeys } from '../idempotency/idempotency.repository.js';
 import { pruneFinished } from './deliveries.repository.js';
 
 export interface RetentionOptions {
@@ -40,7 +42,7 @@ export class RetentionPruner {
   async pruneOnce(): Promise<number> {
     const { db, clock, retentionDays, batchSize = 1000 } = this.options;
     const before = toIso(clock.now() - retentionDays * 24 * 60 * 60 * 1000);
-    let total = 0;
+    let total = await pruneExpiredKeys(db, toIso(clock.now()));
     for (;;) {
       const removed = await pruneFinished(db, before, batchSize);
       total += removed;

@@ -7,6 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import type { Logger } from 'pino';
 import type { AuthService, Principal, Role } from '../auth/auth.service.js';
 import { registerDeliveryLogRoutes } from '../delivery/delivery-log.routes.js';
+import type { IdempotencyService } from '../idempotency/idempotency.service.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DeliveryLogService } from '../delivery/delivery-log.service.js';
 import { registerAuthRoutes } from '../auth/auth.routes.js';
@@ -17,6 +18,7 @@ import type { TicketsService } from '../tickets/tickets.service.js';
 import { registerWebhookRoutes } from '../webhooks/webhooks.routes.js';
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { sendError, toAppError } from './errors.js';
+import { registerIdempotency } from './idempotency.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export const API_BASE = '/helpdesk/api/v1';
@@ -55,6 +57,7 @@ export interface Services {
   metrics: Metrics | null;
   /** Absent when HELPDESK_RATE_LIMIT=off. */
   rateLimiter: RateLimiter | null;
+  idempotency: IdempotencyService;
 }
 
 function hasBody(request: FastifyRequest): boolean {
@@ -196,6 +199,8 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   app.addHook('preValidation', async (request) => {
     if (request.routeOptions.config.bodyOptional && !hasBody(request)) request.body = {};
   });
+
+  registerIdempotency(app, services.idempotency);
 
   const defaultJsonParser = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT_BYTES }, (request, body, done) => {

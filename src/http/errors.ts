@@ -70,5 +70,7 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: A
   if (error.details && error.details.length > 0) body.details = error.details;
   body.requestId = request.id;
   if (error.code === 'unavailable') reply.header('retry-after', UNAVAILABLE_RETRY_AFTER_SECONDS);
+  // The request holding the key is answered within moments, or its lock runs out.
+  if (error.code === 'idempotency_key_in_use') reply.header('retry-after', 1);
   return reply.status(error.status).send({ error: body });
 }

@@ -44,7 +44,7 @@ export function registerTicketRoutes(api: FastifyInstance, tickets: TicketsServi
   const config = { roles: AGENT_OR_ADMIN };
 
   api.post<{ Body: { ticket: NewTicket } }>('/tickets', { config, schema: { body: createSchema } }, async (request, reply) =>
-    reply.status(201).send({ ticket: await tickets.create(request.body.ticket) }),
+    reply.status(201).send({ ticket: await tickets.create(request.body.ticket, request.idempotency) }),
   );
 
   api.get<{ Querystring: { limit?: string; cursor?: string; status?: string; assigneeId?: string } }>(

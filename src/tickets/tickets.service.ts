@@ -7,6 +7,8 @@ import type { DeliveryWakeup } from '../delivery/wakeup.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { isEmail } from '../auth/auth.service.js';
 import { findUserById } from '../auth/users.repository.js';
+import { storeResponses, type StoredResponse } from '../idempotency/idempotency.repository.js';
+import type { IdempotencyClaim, IdempotencyService } from '../idempotency/idempotency.service.js';
 import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
 import { type Clock, nextChangeTime, toIso } from '../shared/time.js';
@@ -37,6 +39,12 @@ function withoutNulls(fields: Record<string, CustomFieldValue>): Record<string, 
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== null));
 }
 
+/** A ticket to create, and the response to store for its Idempotency-Key, if it came with one. */
+interface Creation {
+  ticket: Ticket;
+  idempotentResponse: StoredResponse | null;
+}
+
 /** Most tickets created in one transaction. */
 const MAX_CREATIONS_PER_COMMIT = 256;
 
@@ -47,13 +55,14 @@ export class TicketsService {
    * with one read of the subscriptions and one commit. Measured on `POST /tickets` under 64
    * connections, it is what takes the fixed cost of a transaction off every request.
    */
-  readonly #creations: GroupCommit<Ticket, boolean>;
+  readonly #creations: GroupCommit<Creation, boolean>;
 
   constructor(
     private readonly db: Db,
     private readonly capabilities: Capabilities,
     private readonly clock: Clock,
     private readonly wakeup: DeliveryWakeup,
+    private readonly idempotency: IdempotencyService,
     logger: Logger,
   ) {
     this.#creations = new GroupCommit({
@@ -62,8 +71,12 @@ export class TicketsService {
       logger,
       maxBatch: MAX_CREATIONS_PER_COMMIT,
       gatherMs: 0,
-      write: async (trx, tickets) => {
+      write: async (trx, creations) => {
+        const tickets = creations.map((creation) => creation.ticket);
         await repository.insertTickets(trx, capabilities, tickets);
+        // In the ticket's own transaction: a retry after a crash right after the commit replays
+        // the creation instead of making a second ticket (and a second round of events).
+        await storeResponses(trx, creations.flatMap((creation) => (creation.idempotentResponse ? [creation.idempotentResponse] : [])));
         const events = tickets.map((ticket) => ({ type: 'ticket.created' as const, ticketId: ticket.id, data: { ticket }, at: ticket.createdAt }));
         const queued = await recordEvents(trx, capabilities, events);
         // Per ticket, whether deliveries were queued (the same subscriptions for every one):
@@ -73,7 +86,7 @@ export class TicketsService {
     });
   }
 
-  async create(input: NewTicket): Promise<Ticket> {
+  async create(input: NewTicket, idempotency: IdempotencyClaim | null = null): Promise<Ticket> {
     await this.checkReferences(this.db, input);
     const now = toIso(this.clock.now());
     const ticket: Ticket = {
@@ -89,7 +102,9 @@ export class TicketsService {
       createdAt: now,
       updatedAt: now,
     };
-    if (await this.#creations.submit(ticket)) this.wakeup.notify();
+    // The response the route sends, stored for the key (the route adds nothing to it).
+    const idempotentResponse = idempotency ? this.idempotency.sealedResponse(idempotency, 201, JSON.stringify({ ticket })) : null;
+    if (await this.#creations.submit({ ticket, idempotentResponse })) this.wakeup.notify();
     return ticket;
   }
 

@@ -14,6 +14,7 @@ import { WEBHOOK_EVENT_TYPES } from '../../src/webhooks/webhook.js';
 import type { RouteEntry } from '../../src/http/app.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { type ApiResponse, startTestServer, type TestServer } from '../helpers/server.js';
+import { ALL_TABLES } from '../helpers/tables.js';
 
 /** Per resource wrapper, the fields its schemas know: random values under real names go deepest. */
 const FIELDS: Record<string, readonly string[]> = {
@@ -111,7 +112,7 @@ describeEachDialect('hostile input', (dialect) => {
     const db = server.runtime.database.db;
     const row = await db
       .selectNoFrom((eb) => [
-        ...(['users', 'api_keys', 'tickets', 'webhooks', 'webhook_secrets', 'events', 'deliveries', 'attempts', 'settings'] as const).map((table) =>
+        ...ALL_TABLES.map((table) =>
           eb.selectFrom(table).select((inner) => inner.fn.countAll<number | string>().as('n')).as(`${table}_count`),
         ),
         ...(['users', 'tickets', 'webhooks', 'deliveries'] as const).map((table) => eb.selectFrom(table).select((inner) => inner.fn.max('updated_at').as('m')).as(`${table}_changed`)),

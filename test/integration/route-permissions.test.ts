@@ -8,8 +8,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RouteEntry } from '../../src/http/app.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { ALL_TABLES } from '../helpers/tables.js';
 
-const TABLES = ['users', 'api_keys', 'tickets', 'webhooks', 'webhook_secrets', 'events', 'deliveries', 'attempts', 'settings'] as const;
 
 /** A concrete path for a route: every `:param` an id that exists nowhere. */
 function concretePath(route: RouteEntry): string {
@@ -39,7 +39,7 @@ describeEachDialect('route permissions', (dialect) => {
   async function rowCounts(): Promise<Record<string, number>> {
     const db = server.runtime.database.db;
     const counts: Record<string, number> = {};
-    for (const table of TABLES) {
+    for (const table of ALL_TABLES) {
       const row = await db.selectFrom(table).select((eb) => eb.fn.countAll<number | string>().as('n')).executeTakeFirstOrThrow();
       counts[table] = Number(row.n);
     }

@@ -14,8 +14,8 @@ import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startReceiver, type Receiver, type ReceivedRequest } from '../helpers/receiver.js';
 import { ADMIN_TOKEN, SECRET_KEY, startTestServer, type TestServer } from '../helpers/server.js';
+import { ALL_TABLES } from '../helpers/tables.js';
 
-const TABLES = ['users', 'api_keys', 'tickets', 'webhooks', 'webhook_secrets', 'events', 'deliveries', 'attempts', 'settings'] as const;
 
 function verifies(secret: string, request: ReceivedRequest): boolean {
   try {
@@ -43,7 +43,7 @@ function formsOfKey(base64: string): Buffer[] {
 
 async function dumpRows(server: TestServer): Promise<string> {
   const db = server.runtime.database.db;
-  const tables = await Promise.all(TABLES.map(async (table) => JSON.stringify(await db.selectFrom(table).selectAll().execute())));
+  const tables = await Promise.all(ALL_TABLES.map(async (table) => JSON.stringify(await db.selectFrom(table).selectAll().execute())));
   return tables.join('\n');
 }
 
@@ -77,6 +77,12 @@ describeEachDialect('secrets at rest', (dialect) => {
       const first = await subscribe(server, 'first');
       const second = await subscribe(server, 'second');
       const secrets = [first.signingSecret, second.signingSecret];
+      // A response that carried a secret, kept for its Idempotency-Key.
+      const third = await server.request('POST', '/webhooks', {
+        body: { webhook: { name: 'third', targetUrl: receiver.url('/third'), events: ['ticket.updated'] } },
+        headers: { 'idempotency-key': 'secret-bearing-response' },
+      });
+      expect(third.status).toBe(201);
       for (let i = 0; i < 2; i += 1) {
         const rotated = await server.request('POST', `/webhooks/${first.id}/rotate-secret`, { body: { expireCurrentInSeconds: 3600 } });
         expect(rotated.status).toBe(200);
@@ -92,7 +98,7 @@ describeEachDialect('secrets at rest', (dialect) => {
 
       const needles: { what: string; bytes: Buffer }[] = [
         ...[ADMIN_TOKEN, agent.key, admin.key].map((key) => ({ what: 'an API key', bytes: Buffer.from(key) })),
-        ...secrets.flatMap((secret) => formsOfSecret(secret).map((bytes) => ({ what: 'a signing secret', bytes }))),
+        ...[...secrets, third.body.webhook.signingSecret as string].flatMap((secret) => formsOfSecret(secret).map((bytes) => ({ what: 'a signing secret', bytes }))),
         ...formsOfKey(SECRET_KEY).map((bytes) => ({ what: 'the secret key', bytes })),
       ];
       const rows = Buffer.from(await dumpRows(server));
@@ -101,7 +107,7 @@ describeEachDialect('secrets at rest', (dialect) => {
 
       const stored = await server.runtime.database.db.selectFrom('webhooks').select('signing_secret').execute();
       const previous = await server.runtime.database.db.selectFrom('webhook_secrets').select('secret').execute();
-      expect(stored.length + previous.length).toBe(4);
+      expect(stored.length + previous.length).toBe(5);
       for (const value of [...stored.map((r) => r.signing_secret), ...previous.map((r) => r.secret)]) expect(SecretBox.isSealed(value)).toBe(true);
 
       if (dialect === 'sqlite') {

@@ -6,7 +6,7 @@ const codes = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
 
 describe('the error catalogue', () => {
   it('has the codes SPEC §1 requires, with their statuses', () => {
-    const beyondSpec: readonly ErrorCode[] = ['method_not_allowed', 'config_invalid', 'request_timeout', 'bad_request', 'unavailable'];
+    const beyondSpec: readonly ErrorCode[] = ['method_not_allowed', 'config_invalid', 'request_timeout', 'bad_request', 'unavailable', 'idempotency_key_in_use', 'idempotency_key_reused'];
     expect(Object.fromEntries(codes.filter((c) => !beyondSpec.includes(c)).map((c) => [c, ERROR_CATALOGUE[c].status]))).toEqual({
       unauthorized: 401,
       forbidden: 403,
@@ -23,6 +23,8 @@ describe('the error catalogue', () => {
     expect(ERROR_CATALOGUE.request_timeout.status).toBe(408);
     expect(ERROR_CATALOGUE.bad_request.status).toBe(400);
     expect(ERROR_CATALOGUE.unavailable.status).toBe(503);
+    expect(ERROR_CATALOGUE.idempotency_key_in_use.status).toBe(409);
+    expect(ERROR_CATALOGUE.idempotency_key_reused.status).toBe(422);
   });
 
   it('documents every code in docs/errors.md', () => {

@@ -24,6 +24,20 @@ class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
   }
+
+  /**
+   * On some errors (a full disk, an I/O error, out of memory) SQLite rolls the transaction back
+   * by itself. Kysely's ROLLBACK then fails with "no transaction is active", and that error
+   * would replace the one that says what happened (found by the disk-full suite: a 500 instead
+   * of a 503).
+   */
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    try {
+      await connection.executeQuery(CompiledQuery.raw('rollback'));
+    } catch (error) {
+      if (!/no transaction is active/.test((error as Error).message)) throw error;
+    }
+  }
 }
 
 /**

@@ -8,7 +8,6 @@
  */
 import { readdirSync } from 'node:fs';
 import { createHmac } from 'node:crypto';
-import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/connection.js';
@@ -19,6 +18,7 @@ import { freePort, spawnHelpdesk, type HelpdeskProcess } from '../helpers/proces
 import { seededRandom } from '../helpers/random.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/wait.js';
+import { verifies } from '../helpers/signatures.js';
 
 const TOKEN = 'crash-operations-admin-token-0123456789';
 const DELIVERIES = 10_000;
@@ -35,19 +35,6 @@ function sign(secret: string, request: ReceivedRequest): string {
   const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
   const signed = `${request.headers['webhook-id']}.${request.headers['webhook-timestamp']}.${request.body}`;
   return `v1,${createHmac('sha256', key).update(signed).digest('base64')}`;
-}
-
-function verifies(secret: string, request: ReceivedRequest): boolean {
-  try {
-    new StandardWebhook(secret).verify(request.body, {
-      'webhook-id': request.headers['webhook-id']!,
-      'webhook-timestamp': request.headers['webhook-timestamp']!,
-      'webhook-signature': request.headers['webhook-signature']!,
-    });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 for (const dialect of selectedDialects()) {

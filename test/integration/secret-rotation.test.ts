@@ -3,30 +3,16 @@
  * signature for it beside the new one, so receivers verifying with either (through a standard
  * Standard Webhooks library) keep accepting deliveries; at most 10 secrets are live.
  */
-import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startReceiver, type Receiver, type ReceivedRequest } from '../helpers/receiver.js';
 import { SecretBox } from '../../src/webhooks/secret-box.js';
 import { SECRET_KEY, startTestServer, type ApiResponse, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
+import { verifies } from '../helpers/signatures.js';
 
 const SECRET = /^whsec_[A-Za-z0-9+/]{43}=$/;
 const WEEK_SECONDS = 604_800;
-
-/** Whether the request verifies with the secret, through the Standard Webhooks library. */
-function verifies(secret: string, request: ReceivedRequest): boolean {
-  try {
-    new StandardWebhook(secret).verify(request.body, {
-      'webhook-id': request.headers['webhook-id']!,
-      'webhook-timestamp': request.headers['webhook-timestamp']!,
-      'webhook-signature': request.headers['webhook-signature']!,
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function signatures(request: ReceivedRequest): string[] {
   return request.headers['webhook-signature']!.split(' ');

@@ -7,7 +7,6 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretBox } from '../../src/webhooks/secret-box.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
@@ -15,20 +14,8 @@ import { describeEachDialect } from '../helpers/dialects.js';
 import { startReceiver, type Receiver, type ReceivedRequest } from '../helpers/receiver.js';
 import { ADMIN_TOKEN, SECRET_KEY, startTestServer, type TestServer } from '../helpers/server.js';
 import { ALL_TABLES } from '../helpers/tables.js';
+import { verifies } from '../helpers/signatures.js';
 
-
-function verifies(secret: string, request: ReceivedRequest): boolean {
-  try {
-    new StandardWebhook(secret).verify(request.body, {
-      'webhook-id': request.headers['webhook-id']!,
-      'webhook-timestamp': request.headers['webhook-timestamp']!,
-      'webhook-signature': request.headers['webhook-signature']!,
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Every way a signing secret could be written down: as given, its base64 part, its raw bytes. */
 function formsOfSecret(secret: string): Buffer[] {

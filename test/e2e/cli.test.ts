@@ -8,7 +8,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { freePort, spawnHelpdesk, type Exit } from '../helpers/processes.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
-import { ADMIN_TOKEN, startTestServer } from '../helpers/server.js';
+import { ADMIN_TOKEN, SECRET_KEY, startTestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const TOKEN = 'e2e-admin-token-0123456789';
@@ -137,17 +137,24 @@ describe('the helpdesk program', () => {
         HELPDESK_DATABASE_URL: db.url,
         HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
         HELPDESK_ADMIN_TOKEN: ADMIN_TOKEN,
+        // The key the API process sealed the signing secret with: without it the worker refuses to start.
+        HELPDESK_SECRET_KEY: SECRET_KEY,
         HELPDESK_LOG_LEVEL: 'warn',
         NODE_EXTRA_CA_CERTS: inject('tls').caPath,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
     cleanups.push(async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
     });
-    const [request] = await target.waitForRequests(1);
+    const [request] = await Promise.race([
+      target.waitForRequests(1),
+      exited.then((how) => Promise.reject(new Error(`the worker exited (${JSON.stringify(how)}): ${stderr}`))),
+    ]);
     expect(() => new StandardWebhook(webhook.body.webhook.signingSecret).verify(request!.body, request!.headers)).not.toThrow();
     // Idle, it keeps running until told to stop.
     expect(child.exitCode).toBeNull();

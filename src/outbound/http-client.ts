@@ -5,8 +5,8 @@
  * checked on the address actually connected to (a host name that resolves to 127.0.0.1 is
  * refused just like the literal), so DNS tricks cannot bypass it.
  */
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import { rootCertificates } from 'node:tls';
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions, type LookupOptions } from 'node:dns';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, request } from 'undici';
 import { literalAddress, TargetAddressPolicy } from './address-policy.js';
 
@@ -45,14 +45,41 @@ export interface OutboundHttpOptions {
    * operators use NODE_EXTRA_CA_CERTS.
    */
   extraCaCertificates?: readonly string[];
+  /**
+   * How host names are resolved: node's dns.lookup unless given. A test seam, so that the
+   * DNS-rebinding test can put a DNS server of its own behind it, one whose answer changes
+   * between queries, and show that the address checked is the address connected to. Never set
+   * in production: operators change resolution through the system's resolver.
+   */
+  lookup?: ResolveAll;
 }
 
+/** The shape of dns.lookup called with `all: true`: every address of the answer. */
+export type ResolveAll = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
 const BLOCKED_CODE = 'HELPDESK_BLOCKED_ADDRESS';
+const DNS_CODE = 'HELPDESK_DNS_FAILED';
 
 class BlockedAddressError extends Error {
   readonly code = BLOCKED_CODE;
   constructor(host: string, address: string) {
     super(`refused to connect to ${host} (${address}): blocked address range`);
+  }
+}
+
+/**
+ * The name could not be resolved, whatever the resolver's own code says: a resolver that is not
+ * the system's (c-ares, say) reports ECONNREFUSED or ETIMEOUT for its DNS server, which must not
+ * read as the target refusing the connection, nor go unclassified.
+ */
+class LookupFailedError extends Error {
+  readonly code = DNS_CODE;
+  constructor(host: string, cause?: unknown) {
+    super(`could not resolve ${host}`, { cause });
   }
 }
 
@@ -63,10 +90,10 @@ type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | Lo
  * address from this answer: there is no second lookup for a rebinding DNS server to answer
  * differently.
  */
-function guardedLookup(policy: TargetAddressPolicy) {
+function guardedLookup(policy: TargetAddressPolicy, resolveAll: ResolveAll) {
   return (hostname: string, options: LookupOptions, callback: LookupCallback): void => {
-    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
-      if (error) return callback(error, []);
+    resolveAll(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error || addresses.length === 0) return callback(new LookupFailedError(hostname, error ?? undefined), []);
       const allowed = addresses.filter((entry) => !policy.refuses(entry.address));
       if (allowed.length === 0) return callback(new BlockedAddressError(hostname, addresses[0]?.address ?? '?'), []);
       if (options.all) return callback(null, allowed);
@@ -94,6 +121,7 @@ function errorCodes(error: unknown): string[] {
 export function classifyNetworkError(error: unknown): AttemptError | null {
   const codes = errorCodes(error);
   if (codes.includes(BLOCKED_CODE)) return 'blocked_address';
+  if (codes.includes(DNS_CODE)) return 'dns';
   if (codes.some((c) => c === 'TimeoutError' || c === 'AbortError' || c.startsWith('UND_ERR_') && c.includes('TIMEOUT') || c === 'ETIMEDOUT')) return 'timeout';
   if (codes.some((c) => TLS_CODES.test(c))) return 'tls';
   if (codes.some((c) => c === 'ENOTFOUND' || c === 'EAI_AGAIN' || c === 'EAI_FAIL' || c === 'EAI_NODATA')) return 'dns';
@@ -116,6 +144,8 @@ export class OutboundHttp {
     this.#policy = new TargetAddressPolicy(options.allowPrivateTargets, options.allowedTargetCidrs);
     this.#totalTimeoutMs = options.totalTimeoutMs ?? 15_000;
     this.#maxResponseBytes = options.maxResponseBytes ?? 20 * 1024;
+    // Private targets allowed and the system's resolver: the socket resolves as it would anyway.
+    const lookup = options.allowPrivateTargets && !options.lookup ? null : guardedLookup(this.#policy, options.lookup ?? dnsLookup);
     this.#agent = new Agent({
       connections: options.connectionsPerOrigin ?? 64,
       keepAliveTimeout: 30_000,
@@ -123,8 +153,10 @@ export class OutboundHttp {
       bodyTimeout: this.#totalTimeoutMs,
       connect: {
         timeout: options.connectTimeoutMs ?? 5_000,
-        ...(options.allowPrivateTargets ? {} : { lookup: guardedLookup(this.#policy) }),
-        ...(options.extraCaCertificates ? { ca: [...rootCertificates, ...options.extraCaCertificates] } : {}),
+        ...(lookup ? { lookup } : {}),
+        // One context, built once: given as `ca`, the 140-odd roots were parsed again for every
+        // connection (measured: 60 ms of CPU and 2 MB each, 50 new connections in 4.5 s).
+        ...(options.extraCaCertificates ? { secureContext: createSecureContext({ ca: [...rootCertificates, ...options.extraCaCertificates] }) } : {}),
       },
     });
   }
@@ -149,7 +181,7 @@ export class OutboundHttp {
       const response = await request(parsed, { dispatcher: this.#agent, method: 'POST', headers, body, signal: abort.signal });
       const statusCode = response.statusCode;
       // The status line decides; a body that stalls or breaks off only shortens what is kept.
-      const responseBody = await this.#readBounded(response.body).catch(() => null);
+      const responseBody = await this.#readBounded(response.body);
       return {
         statusCode,
         headers: flattenHeaders(response.headers),
@@ -167,18 +199,25 @@ export class OutboundHttp {
     }
   }
 
-  /** Keeps the first bytes of the body; past the bound the connection is dropped, not drained. */
+  /**
+   * Keeps the first bytes of the body; past the bound the connection is dropped, not drained. A
+   * body that breaks off (a reset) or is still coming when the time is up keeps what arrived.
+   */
   async #readBounded(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of body) {
-      const room = this.#maxResponseBytes - size;
-      chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-      size += Math.min(chunk.length, room);
-      if (size >= this.#maxResponseBytes) {
-        body.destroy();
-        break;
+    try {
+      for await (const chunk of body) {
+        const room = this.#maxResponseBytes - size;
+        chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+        size += Math.min(chunk.length, room);
+        if (size >= this.#maxResponseBytes) {
+          body.destroy();
+          break;
+        }
       }
+    } catch {
+      // The receiver's failure, not ours: what it sent before is its answer.
     }
     return withoutNul(Buffer.concat(chunks).toString('utf8'));
   }

@@ -102,7 +102,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     logger: options.logger.child({ component: 'retention' }),
     retentionDays: config.retentionDays,
   });
-  const app = await buildApp(services, options.logger, { requestTimeoutMs: config.requestTimeoutSeconds * 1000 });
+  const app = await buildApp(services, options.logger, { requestTimeoutMs: config.requestTimeoutSeconds * 1000, version: config.version });
   return {
     database,
     app,

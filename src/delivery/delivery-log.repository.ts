@@ -78,3 +78,43 @@ export async function recoverFailedDeliveries(db: Db, webhookId: string, since: 
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
+
+export interface WebhookStatsRows {
+  attempts: { total: number; succeeded: number };
+  deliveries: Record<DeliveriesTable['status'], number>;
+  lastDelivery: DeliveryRow | undefined;
+}
+
+/**
+ * A webhook's health since a time: its attempts (a failing endpoint shows as failing while its
+ * deliveries are still pending), the deliveries created since by status, and the delivery
+ * attempted last, whenever that was.
+ */
+export async function webhookStats(db: Db, webhookId: string, since: string): Promise<WebhookStatsRows> {
+  const attempts = await db
+    .selectFrom('attempts')
+    .innerJoin('deliveries', 'deliveries.id', 'attempts.delivery_id')
+    .select((eb) => [eb.fn.countAll<number | string>().as('total'), eb.fn.count<number | string>('attempts.id').filterWhere('attempts.error', 'is', null).as('succeeded')])
+    .where('deliveries.webhook_id', '=', webhookId)
+    .where('attempts.attempted_at', '>=', since)
+    .executeTakeFirstOrThrow();
+  const byStatus = await db
+    .selectFrom('deliveries')
+    .select((eb) => ['status', eb.fn.countAll<number | string>().as('n')])
+    .where('webhook_id', '=', webhookId)
+    .where('created_at', '>=', since)
+    .groupBy('status')
+    .execute();
+  const lastDelivery = await db
+    .selectFrom('deliveries')
+    .select(DELIVERY_COLUMNS)
+    .where('webhook_id', '=', webhookId)
+    .where('last_attempt_at', 'is not', null)
+    .orderBy('last_attempt_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const deliveries = { pending: 0, succeeded: 0, failed: 0 };
+  for (const row of byStatus) deliveries[row.status] = Number(row.n);
+  return { attempts: { total: Number(attempts.total), succeeded: Number(attempts.succeeded) }, deliveries, lastDelivery };
+}

@@ -1,9 +1,78 @@
 import type { FastifyInstance } from 'fastify';
-import { ADMIN, pageQueryProperties } from '../http/schemas.js';
+import { ADMIN, idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
 import { parsePageRequest } from '../shared/pagination.js';
 import type { DeliveryLogService } from './delivery-log.service.js';
 
+/** Times a client sends: milliseconds optional. */
 const ISO_TIME = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$';
+
+export const ATTEMPT_ERRORS = ['timeout', 'connection_refused', 'connection_reset', 'dns', 'tls', 'blocked_address', 'redirect', 'http_status'] as const;
+
+const deliveryProperties = {
+  id: idOf('msg'),
+  webhookId: idOf('whk'),
+  event: { type: 'string', description: 'The event type, or `webhook.test`.' },
+  status: { type: 'string', enum: ['pending', 'succeeded', 'failed'] },
+  attemptCount: { type: 'integer', minimum: 0 },
+  lastAttemptAt: isoTimeOrNull,
+  nextAttemptAt: { ...isoTimeOrNull, description: 'When the next attempt is due; null once it succeeded or failed.' },
+  lastStatusCode: { type: ['integer', 'null'] },
+  createdAt: isoTime,
+} as const;
+
+/** One event sent to one webhook (SPEC §8); its id is the `webhook-id` header of every attempt. */
+export const deliverySchema = {
+  $id: 'Delivery',
+  type: 'object',
+  additionalProperties: false,
+  required: Object.keys(deliveryProperties),
+  properties: deliveryProperties,
+} as const;
+
+export const attemptSchema = {
+  $id: 'Attempt',
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'at', 'statusCode', 'durationMs', 'error', 'responseHeaders', 'responseBody'],
+  properties: {
+    id: idOf('att'),
+    at: isoTime,
+    statusCode: { type: ['integer', 'null'], description: 'Null when no answer came.' },
+    durationMs: { type: 'integer', minimum: 0 },
+    error: { type: ['string', 'null'], enum: [...ATTEMPT_ERRORS, null], description: 'Null on success.' },
+    responseHeaders: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
+    responseBody: { type: ['string', 'null'], description: 'At most the first 20 KiB of the answer, as UTF-8.' },
+  },
+} as const;
+
+export const deliveryDetailSchema = {
+  $id: 'DeliveryDetail',
+  type: 'object',
+  additionalProperties: false,
+  required: [...Object.keys(deliveryProperties), 'payload', 'attempts'],
+  properties: {
+    ...deliveryProperties,
+    payload: { type: 'object', description: 'The body sent: `{"event", "timestamp", "data"}` (see the `webhooks` of this document).' },
+    attempts: { type: 'array', items: ref('Attempt'), description: 'Oldest first.' },
+  },
+} as const;
+
+const oneDelivery = wrapped('delivery', ref('Delivery'));
+
+const count = { type: 'integer', minimum: 0 } as const;
+const statsSchema = wrapped('stats', {
+  type: 'object',
+  additionalProperties: false,
+  required: ['since', 'attempts', 'successRate', 'deliveries', 'lastDelivery'],
+  properties: {
+    since: isoTime,
+    attempts: { type: 'object', additionalProperties: false, required: ['total', 'succeeded', 'failed'], properties: { total: count, succeeded: count, failed: count }, description: 'Attempts made since `since`, redeliveries included.' },
+    successRate: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'Succeeded attempts over all attempts since `since`; null when there was none.' },
+    deliveries: { type: 'object', additionalProperties: false, required: ['pending', 'succeeded', 'failed'], properties: { pending: count, succeeded: count, failed: count }, description: 'Deliveries created since `since`, by status.' },
+    lastDelivery: { oneOf: [ref('Delivery'), { type: 'null' }], description: 'The delivery attempted last, whenever that was.' },
+  },
+});
+const statsQuery = { type: 'object', additionalProperties: false, properties: { since: { type: 'string', pattern: ISO_TIME, description: 'Default: 24 hours ago.' } } } as const;
 
 const webhookParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
 const deliveryParams = {
@@ -34,6 +103,13 @@ const recoverBody = {
   },
 } as const;
 
+const recoveredSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['recovered'],
+  properties: { recovered: { type: 'integer', minimum: 0, description: 'How many deliveries were queued again.' } },
+} as const;
+
 /** Action bodies whose fields are all optional: none at all, or an empty object. */
 const emptyBody = { type: 'object', additionalProperties: false, properties: {} } as const;
 
@@ -44,7 +120,7 @@ export function registerDeliveryLogRoutes(api: FastifyInstance, deliveries: Deli
 
   api.get<{ Params: { id: string }; Querystring: ListQuery }>(
     '/webhooks/:id/deliveries',
-    { config, schema: { params: webhookParams, querystring: listQuery } },
+    { config, schema: { summary: "List a webhook's deliveries, newest first", tags: ['deliveries'], params: webhookParams, querystring: listQuery, response: { 200: pageOf('deliveries', 'Delivery') } } },
     async (request) => {
       const { status, event, since, until } = request.query;
       const filter = {
@@ -58,27 +134,33 @@ export function registerDeliveryLogRoutes(api: FastifyInstance, deliveries: Deli
     },
   );
 
+  api.get<{ Params: { id: string }; Querystring: { since?: string } }>(
+    '/webhooks/:id/stats',
+    { config, schema: { summary: "A webhook's health: attempts, success rate and deliveries since a time, and its last delivery", tags: ['deliveries'], params: webhookParams, querystring: statsQuery, response: { 200: statsSchema } } },
+    async (request) => ({ stats: await deliveries.stats(request.params.id, request.query) }),
+  );
+
   api.get<{ Params: { id: string; deliveryId: string } }>(
     '/webhooks/:id/deliveries/:deliveryId',
-    { config, schema: { params: deliveryParams } },
+    { config, schema: { summary: 'Retrieve a delivery with its payload and every attempt', tags: ['deliveries'], params: deliveryParams, response: { 200: wrapped('delivery', ref('DeliveryDetail')) } } },
     async (request) => ({ delivery: await deliveries.get(request.params.id, request.params.deliveryId) }),
   );
 
   api.post<{ Params: { id: string; deliveryId: string } }>(
     '/webhooks/:id/deliveries/:deliveryId/redeliver',
-    { config: { ...config, bodyOptional: true }, schema: { params: deliveryParams, body: emptyBody } },
+    { config: { ...config, bodyOptional: true }, schema: { summary: 'Redeliver: one attempt now, same webhook-id, no new schedule', tags: ['deliveries'], params: deliveryParams, body: emptyBody, response: { 202: oneDelivery } } },
     async (request, reply) => reply.status(202).send({ delivery: await deliveries.redeliver(request.params.id, request.params.deliveryId) }),
   );
 
   api.post<{ Params: { id: string }; Body: { since: string; until?: string } }>(
     '/webhooks/:id/recover',
-    { config, schema: { params: webhookParams, body: recoverBody } },
+    { config: { ...config, errors: ['conflict'] }, schema: { summary: 'Queue every failed delivery of a time window again', tags: ['deliveries'], params: webhookParams, body: recoverBody, response: { 202: recoveredSchema } } },
     async (request, reply) => reply.status(202).send({ recovered: await deliveries.recover(request.params.id, request.body) }),
   );
 
   api.post<{ Params: { id: string } }>(
     '/webhooks/:id/test',
-    { config: { ...config, bodyOptional: true }, schema: { params: webhookParams, body: emptyBody } },
+    { config: { ...config, bodyOptional: true }, schema: { summary: 'Send a webhook.test event (to an inactive webhook too)', tags: ['deliveries'], params: webhookParams, body: emptyBody, response: { 202: oneDelivery } } },
     async (request, reply) => reply.status(202).send({ delivery: await deliveries.sendTest(request.params.id) }),
   );
 }

@@ -39,6 +39,19 @@ export interface Attempt {
   responseBody: string | null;
 }
 
+/** What the console's webhook table shows (docs/api.md, `GET /webhooks/:id/stats`). */
+export interface WebhookStats {
+  since: string;
+  attempts: { total: number; succeeded: number; failed: number };
+  /** Succeeded attempts over all attempts since `since`; null when there was none. */
+  successRate: number | null;
+  deliveries: { pending: number; succeeded: number; failed: number };
+  lastDelivery: Delivery | null;
+}
+
+/** The window of `GET /webhooks/:id/stats` when no `since` is given. */
+export const STATS_WINDOW_MS = 24 * 60 * 60 * 1000;
+
 export interface DeliveryDetail extends Delivery {
   payload: unknown;
   attempts: Attempt[];
@@ -104,6 +117,21 @@ export class DeliveryLogService {
         responseHeaders: a.response_headers === null ? null : (JSON.parse(a.response_headers) as Record<string, string>),
         responseBody: a.response_body,
       })),
+    };
+  }
+
+  /** The webhook's attempts and deliveries since a time (the last 24 h unless given), and its last delivery. */
+  async stats(webhookId: string, window: { since?: string }): Promise<WebhookStats> {
+    await this.webhook(webhookId);
+    const since = instants(window).since ?? toIso(this.clock.now() - STATS_WINDOW_MS);
+    const rows = await log.webhookStats(this.db, webhookId, since);
+    const { total, succeeded } = rows.attempts;
+    return {
+      since,
+      attempts: { total, succeeded, failed: total - succeeded },
+      successRate: total === 0 ? null : succeeded / total,
+      deliveries: rows.deliveries,
+      lastDelivery: rows.lastDelivery ? presentDelivery(rows.lastDelivery) : null,
     };
   }
 

@@ -6,19 +6,20 @@ import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthService, Principal, Role } from '../auth/auth.service.js';
-import { registerDeliveryLogRoutes } from '../delivery/delivery-log.routes.js';
+import { attemptSchema, deliveryDetailSchema, deliverySchema, registerDeliveryLogRoutes } from '../delivery/delivery-log.routes.js';
 import type { IdempotencyService } from '../idempotency/idempotency.service.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { DeliveryLogService } from '../delivery/delivery-log.service.js';
-import { registerAuthRoutes } from '../auth/auth.routes.js';
+import { apiKeyResourceSchema, newApiKeySchema, registerAuthRoutes, userResourceSchema } from '../auth/auth.routes.js';
 import { AppError, ERROR_CATALOGUE } from '../errors.js';
 import { newId } from '../shared/ids.js';
-import { registerTicketRoutes } from '../tickets/tickets.routes.js';
+import { registerTicketRoutes, ticketSchema } from '../tickets/tickets.routes.js';
 import type { TicketsService } from '../tickets/tickets.service.js';
-import { registerWebhookRoutes } from '../webhooks/webhooks.routes.js';
+import { registerWebhookRoutes, webhookSchema, webhookWithSecretSchema } from '../webhooks/webhooks.routes.js';
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { sendError, toAppError } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
+import { registerOpenApi } from './openapi.js';
 import type { RateLimiter } from './rate-limit.js';
 
 export const API_BASE = '/helpdesk/api/v1';
@@ -108,7 +109,22 @@ function patternOf(url: string): RegExp {
 export interface AppOptions {
   /** Headers and body must have arrived within this (slowloris), or the answer is 408. */
   requestTimeoutMs: number;
+  /** The server's version, for the OpenAPI document. */
+  version: string;
 }
+
+/** The resources the API answers with, referred to by `$id` from the routes' response schemas. */
+const RESOURCE_SCHEMAS = [
+  ticketSchema,
+  webhookSchema,
+  webhookWithSecretSchema,
+  userResourceSchema,
+  apiKeyResourceSchema,
+  newApiKeySchema,
+  deliverySchema,
+  attemptSchema,
+  deliveryDetailSchema,
+];
 
 /**
  * What Node's HTTP parser refuses before Fastify sees a request: a request that did not arrive
@@ -146,6 +162,11 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   });
 
   app.decorateRequest('principal', null);
+
+  // Response schemas describe (the OpenAPI document, and the tests check every answer against
+  // them); answers are serialised as they are, never trimmed to a schema (src/http/schemas.ts).
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  for (const schema of RESOURCE_SCHEMAS) app.addSchema(schema);
 
   const routeTable: (RouteEntry & { pattern: RegExp })[] = [];
   app.decorate('routeTable', routeTable);
@@ -235,12 +256,25 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
     return sendError(request, reply, error);
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  await registerOpenApi(app, { apiBase: API_BASE, version: options.version });
+
+  const healthSchema = {
+    summary: 'Health: 200 once the server accepts requests',
+    tags: ['operations'],
+    response: { 200: { type: 'object', additionalProperties: false, required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } },
+  };
+  app.get('/healthz', { schema: healthSchema }, async () => ({ status: 'ok' }));
 
   const metrics = services.metrics;
   if (metrics) {
     // No API key: scrapers are configured by address; turn it off with HELPDESK_METRICS=false.
-    app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+    const metricsSchema = {
+      summary: 'Prometheus metrics (turned off by HELPDESK_METRICS=false)',
+      tags: ['operations'],
+      produces: ['text/plain'],
+      response: { 200: { type: 'string', description: 'Prometheus text format.' } },
+    };
+    app.get('/metrics', { schema: metricsSchema }, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
   }
 
   await app.register(

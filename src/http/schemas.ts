@@ -1,7 +1,14 @@
-/** JSON Schema pieces shared by the routes. Query values arrive as strings and stay strings. */
+/**
+ * JSON Schema pieces shared by the routes. Query values arrive as strings and stay strings.
+ *
+ * Request schemas validate (Ajv, through Fastify). Response schemas, and the resource schemas
+ * they refer to by `$id`, describe: they feed the OpenAPI document (src/http/openapi.ts) and the
+ * test suite checks every response against them; they are not used to serialise, so that a field
+ * missing from a schema shows up as a failing test instead of vanishing from answers.
+ */
 export const pageQueryProperties = {
-  limit: { type: 'string' },
-  cursor: { type: 'string' },
+  limit: { type: 'string', description: 'Page size, 1..100 (default 50).' },
+  cursor: { type: 'string', description: 'The `nextCursor` of the previous page.' },
 } as const;
 
 export const pageQuerySchema = {
@@ -20,6 +27,34 @@ export const idParamsSchema = {
 export function wrapped(name: string, schema: object): object {
   return { type: 'object', additionalProperties: false, required: [name], properties: { [name]: schema } };
 }
+
+/** A reference to a resource schema registered with `addSchema` (src/http/app.ts). */
+export function ref(id: string): { $ref: string } {
+  return { $ref: `${id}#` };
+}
+
+/** `{"tickets": [...], "nextCursor": "..." | null}` (SPEC §1). */
+export function pageOf(name: string, itemId: string): object {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: [name, 'nextCursor'],
+    properties: { [name]: { type: 'array', items: ref(itemId) }, nextCursor: { type: ['string', 'null'] } },
+  };
+}
+
+/** ISO 8601 UTC with milliseconds, as every time the API answers with (SPEC §1). */
+export const ISO_TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$';
+export const isoTime = { type: 'string', pattern: ISO_TIME_PATTERN } as const;
+export const isoTimeOrNull = { type: ['string', 'null'], pattern: ISO_TIME_PATTERN } as const;
+
+/** An id with its type prefix (SPEC §1). */
+export function idOf(prefix: string): { type: 'string'; pattern: string } {
+  return { type: 'string', pattern: `^${prefix}_` };
+}
+
+/** A 204 answer: no body. */
+export const noContent = { type: 'null', description: 'No content.' } as const;
 
 export const ADMIN = ['admin'] as const;
 export const AGENT_OR_ADMIN = ['agent', 'admin'] as const;

@@ -11,6 +11,7 @@ import type { DestinationStream } from 'pino';
 import { createLogger } from '../../src/logger.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.js';
 import { createTestDatabase, type TestDatabase } from './databases.js';
+import { OpenApiResponseChecker } from './openapi-check.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 export const API = '/helpdesk/api/v1';
@@ -83,6 +84,7 @@ export async function startTestServer(dialect: DialectName, options: TestServerO
   await runtime.app.ready();
   if (options.startWorker !== false) runtime.worker.start();
 
+  let checker: OpenApiResponseChecker | undefined;
   const request = async (method: string, path: string, opts: RequestOptions = {}): Promise<ApiResponse> => {
     const headers: Record<string, string> = { ...opts.headers };
     const key = opts.key === undefined ? ADMIN_TOKEN : opts.key;
@@ -93,8 +95,13 @@ export async function startTestServer(dialect: DialectName, options: TestServerO
       payload = JSON.stringify(opts.body);
       headers['content-type'] ??= 'application/json';
     }
-    const response = await runtime.app.inject({ method: method as 'GET', url: path.startsWith('/') && !path.startsWith(API) && path !== '/healthz' ? `${API}${path}` : path, headers, ...(payload === undefined ? {} : { payload }) });
+    const url = path.startsWith('/') && !path.startsWith(API) && path !== '/healthz' ? `${API}${path}` : path;
+    const response = await runtime.app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload }) });
     const text = response.body;
+    // Every answer of the suite is checked against the published OpenAPI document.
+    checker ??= new OpenApiResponseChecker(runtime.app.swagger());
+    const problem = checker.problem({ method: method.toUpperCase(), url, status: response.statusCode, contentType: response.headers['content-type'] as string | undefined, body: text });
+    if (problem !== null) throw new Error(`The answer does not match the OpenAPI document: ${problem}`);
     return { status: response.statusCode, body: text === '' ? undefined : JSON.parse(text), headers: response.headers };
   };
 

@@ -28,8 +28,13 @@ const CONNECT_TIMEOUT_MS = 2_000;
 const SCHEDULE_S = [0.2, 0.4, 0.8];
 const ATTEMPTS = SCHEDULE_S.length + 1;
 const JITTER = 0.2;
-/** How late a retry may start after it fell due (a claim, on a loaded 2-core machine). */
-const LATE_MS = 1_000;
+/**
+ * How late a retry may start after it fell due: the commit of the attempt before it and a claim.
+ * Alone they take milliseconds; with the rest of `npm test` beside them on 2 cores (crash suites
+ * hammering the same PostgreSQL, fsyncs of other SQLite files) CI saw 1.5 s. The lower bounds
+ * (never before the schedule's delay less the jitter, or before Retry-After) are what is exact.
+ */
+const LATE_MS = 2_500;
 /** A delivery to the healthy target lands within this of the change that queued it. */
 const PROMPT_MS = 2_000;
 /** Timers fire late under load; an attempt cut by a timeout ends within this after it. */
@@ -217,7 +222,7 @@ describeEachDialect('receiver faults', (dialect) => {
   }
 
   /** The whole schedule spent on one kind of failure: ATTEMPTS attempts, then failed, nothing next. */
-  function expectScheduleSpent(delivery: DeliveryDetail, failure: Partial<Attempt>, maxDurationMs: number): void {
+  function expectScheduleSpent(delivery: DeliveryDetail, failure: Partial<Attempt>, maxDurationMs: number, floorsMs: number[] = []): void {
     expect(delivery).toMatchObject({ status: 'failed', attemptCount: ATTEMPTS, nextAttemptAt: null });
     expect(delivery.attempts).toHaveLength(ATTEMPTS);
     for (const attempt of delivery.attempts) {
@@ -226,7 +231,7 @@ describeEachDialect('receiver faults', (dialect) => {
     }
     // The first attempt is immediate.
     expect(Date.parse(delivery.attempts[0]!.at) - Date.parse(delivery.createdAt)).toBeLessThan(LATE_MS);
-    expectSchedule(delivery.attempts);
+    expectSchedule(delivery.attempts, floorsMs);
   }
 
   function report(line: string): void {
@@ -444,8 +449,7 @@ describeEachDialect('receiver faults', (dialect) => {
     expect(Date.parse(dated!.attempts[1]!.at)).toBeGreaterThanOrEqual(retryAt);
 
     const [limitedDelivery] = await settled(limitedId, 'the 429s to spend the schedule', finished, 25_000);
-    expectScheduleSpent(limitedDelivery!, { statusCode: 429, error: 'http_status', responseBody: 'slow down' }, 1_000);
-    expectSchedule(limitedDelivery!.attempts, [1000, 1000, 1000]);
+    expectScheduleSpent(limitedDelivery!, { statusCode: 429, error: 'http_status', responseBody: 'slow down' }, 1_000, [1000, 1000, 1000]);
     expect(limited.requests).toHaveLength(ATTEMPTS);
     const gaps = limitedDelivery!.attempts.slice(1).map((a, i) => Date.parse(a.at) - Date.parse(limitedDelivery!.attempts[i]!.at));
     report(

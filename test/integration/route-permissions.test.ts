@@ -2,14 +2,20 @@
  * Walks the router table, so that a route added later is covered without anyone remembering to:
  * every route of the API needs an API key (401 without one, or with an unknown or revoked one),
  * an agent key reaches only the routes open to agents (403 elsewhere), and none of those
- * refusals changes a row. Only `/healthz` and `/metrics` answer without a key.
+ * refusals changes a row. Only `/healthz`, `/metrics`, the OpenAPI document and the static pages
+ * (Swagger UI, the admin console) answer without a key.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RouteEntry } from '../../src/http/app.js';
 import { describeEachDialect } from '../helpers/dialects.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { API, startTestServer, type TestServer } from '../helpers/server.js';
 import { ALL_TABLES } from '../helpers/tables.js';
 
+
+/** Swagger UI at /docs and the admin console at /admin: static files, open like any web page. */
+function isStaticPage(route: RouteEntry): boolean {
+  return /^\/(docs|admin)(\/|$)/.test(route.url);
+}
 
 /** A concrete path for a route: every `:param` an id that exists nowhere. */
 function concretePath(route: RouteEntry): string {
@@ -52,10 +58,20 @@ describeEachDialect('route permissions', (dialect) => {
     return server.request(route.method, concretePath(route), { key, ...body });
   }
 
-  it('has routes to walk, and only the health and metrics endpoints need no key', () => {
+  it('has routes to walk, and only health, metrics, the API description and the static pages need no key', () => {
     expect(routes.length).toBeGreaterThan(20);
-    const open = routes.filter((r) => r.roles === null).map((r) => `${r.method} ${r.url}`);
-    expect(open.sort()).toEqual(['GET /healthz', 'GET /metrics', 'HEAD /healthz', 'HEAD /metrics']);
+    const open = routes.filter((r) => r.roles === null && !isStaticPage(r)).map((r) => `${r.method} ${r.url}`);
+    expect(open.sort()).toEqual([
+      'GET /healthz',
+      `GET ${API}/openapi.json`,
+      'GET /metrics',
+      'HEAD /healthz',
+      `HEAD ${API}/openapi.json`,
+      'HEAD /metrics',
+    ]);
+    // The pages hold no data: every call they make goes through the API, with a key.
+    expect(routes.filter(isStaticPage).length).toBeGreaterThan(0);
+    expect(routes.filter(isStaticPage).every((r) => r.roles === null && (r.method === 'GET' || r.method === 'HEAD'))).toBe(true);
   });
 
   it('answers 401 on every API route without a key, with an unknown key and with a revoked key, and changes nothing', async () => {

@@ -1,4 +1,5 @@
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -15,6 +16,11 @@ export default tseslint.config(
     // The benchmark scripts are plain Node programs that poll and sample on timers.
     files: ['bench/**/*.mjs'],
     languageOptions: { globals: { fetch: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' } },
+  },
+  {
+    // The admin console runs in the browser.
+    files: ['admin/src/**/*.{ts,tsx}'],
+    languageOptions: { globals: globals.browser },
   },
   {
     // Config is parsed once, in one place.

@@ -19,6 +19,7 @@ import { registerWebhookRoutes, webhookSchema, webhookWithSecretSchema } from '.
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { sendError, toAppError } from './errors.js';
 import { registerIdempotency } from './idempotency.js';
+import { registerAdminConsole } from './admin-console.js';
 import { registerOpenApi } from './openapi.js';
 import type { RateLimiter } from './rate-limit.js';
 
@@ -257,6 +258,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   });
 
   await registerOpenApi(app, { apiBase: API_BASE, version: options.version });
+  await registerAdminConsole(app);
 
   const healthSchema = {
     summary: 'Health: 200 once the server accepts requests',

@@ -172,6 +172,14 @@ export async function registerOpenApi(app: FastifyInstance, options: { apiBase: 
     // must work offline and tell nobody what the API looks like.
     uiConfig: { validatorUrl: null, tryItOutEnabled: false, persistAuthorization: false },
     staticCSP: true,
+    // Its default policy upgrades every request to https and allows fonts, styles and images
+    // from anywhere on https: the server may well be plain http on 127.0.0.1, and the page
+    // needs nothing from elsewhere.
+    transformStaticCSP: (header) =>
+      header
+        .replace(/\s*upgrade-insecure-requests;?/, '')
+        .replaceAll(' https:', '')
+        .replace(' validator.swagger.io', ''),
   });
   const documentSchema = {
     summary: 'This document (OpenAPI 3.1)',

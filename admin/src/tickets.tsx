@@ -8,13 +8,12 @@ export function TicketsPage() {
   const [tickets, setTickets] = useState<Ticket[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   usePolling(
-    async () => {
-      try {
-        setTickets((await api<{ tickets: Ticket[] }>('GET', '/tickets?limit=50')).tickets);
-      } catch (caught) {
-        setError((caught as Error).message);
-      }
+    async () => (await api<{ tickets: Ticket[] }>('GET', '/tickets?limit=50')).tickets,
+    (loaded) => {
+      setTickets(loaded);
+      setError(null);
     },
+    (caught) => setError((caught as Error).message),
     10_000,
     [],
   );

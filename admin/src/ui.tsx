@@ -174,16 +174,22 @@ export function isoToLocalInput(iso: string): string {
   return `${time.getFullYear()}-${pad(time.getMonth() + 1)}-${pad(time.getDate())}T${pad(time.getHours())}:${pad(time.getMinutes())}`;
 }
 
-/** Calls `load` now and every `everyMs` while the page is open; a failure is shown, not thrown. */
-export function usePolling(load: () => Promise<void>, everyMs: number, deps: unknown[]): void {
+/**
+ * Fetches now and every `everyMs` while the page is open, and hands each result to `show`, or
+ * its failure to `failed`; when `deps` change (a new filter, say) it starts over. A response to
+ * an earlier round that arrives after the restart is dropped: out of order, it would show the
+ * list of the old filter under the new one.
+ */
+export function usePolling<T>(fetch: () => Promise<T>, show: (value: T) => void, failed: (error: unknown) => void, everyMs: number, deps: unknown[]): void {
   useEffect(() => {
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = async () => {
       try {
-        await load();
-      } catch {
-        // Shown by the page's own error state; polling goes on.
+        const value = await fetch();
+        if (!stopped) show(value);
+      } catch (error) {
+        if (!stopped) failed(error);
       }
       if (!stopped) timer = setTimeout(tick, everyMs);
     };

@@ -17,13 +17,9 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
   const [secret, setSecret] = useState<string | null>(null);
 
   usePolling(
-    async () => {
-      try {
-        setWebhook((await api<{ webhook: Webhook }>('GET', `/webhooks/${webhookId}`)).webhook);
-      } catch (caught) {
-        setError((caught as Error).message);
-      }
-    },
+    async () => (await api<{ webhook: Webhook }>('GET', `/webhooks/${webhookId}`)).webhook,
+    setWebhook,
+    (caught) => setError((caught as Error).message),
     REFRESH_MS * 5,
     [webhookId],
   );
@@ -135,14 +131,12 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
     return params.toString();
   };
   usePolling(
-    async () => {
-      try {
-        setDeliveries((await api<{ deliveries: Delivery[] }>('GET', `/webhooks/${webhook.id}/deliveries?${query()}`)).deliveries);
-        setError(null);
-      } catch (caught) {
-        setError((caught as Error).message);
-      }
+    async () => (await api<{ deliveries: Delivery[] }>('GET', `/webhooks/${webhook.id}/deliveries?${query()}`)).deliveries,
+    (loaded) => {
+      setDeliveries(loaded);
+      setError(null);
     },
+    (caught) => setError((caught as Error).message),
     REFRESH_MS,
     [webhook.id, filter.status, filter.event, filter.since],
   );
@@ -288,14 +282,21 @@ function headersSent(webhook: Webhook, delivery: Delivery, attempt: Attempt | un
 function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Delivery }) {
   const { api } = useSession();
   const [detail, setDetail] = useState<DeliveryDetail | null>(null);
+  const [error, setError] = useState<string | null>(null);
   usePolling(
-    async () => setDetail((await api<{ delivery: DeliveryDetail }>('GET', `/webhooks/${webhook.id}/deliveries/${delivery.id}`)).delivery),
+    async () => (await api<{ delivery: DeliveryDetail }>('GET', `/webhooks/${webhook.id}/deliveries/${delivery.id}`)).delivery,
+    (loaded) => {
+      setDetail(loaded);
+      setError(null);
+    },
+    (caught) => setError((caught as Error).message),
     REFRESH_MS,
     [delivery.id, delivery.attemptCount, delivery.status],
   );
-  if (!detail) return <p>Loading…</p>;
+  if (!detail) return <p>{error ?? 'Loading…'}</p>;
   return (
     <div class="delivery-panel">
+      {error && <p class="form-error" role="alert">{error}</p>}
       <h3>Payload</h3>
       <pre>{JSON.stringify(detail.payload, null, 2)}</pre>
       <h3>Headers sent</h3>

@@ -15,15 +15,15 @@ export function WebhooksPage() {
 
   usePolling(
     async () => {
-      try {
-        const { webhooks } = await api<{ webhooks: Webhook[] }>('GET', '/webhooks?limit=100');
-        const stats = await Promise.all(webhooks.map((w) => api<{ stats: WebhookStats }>('GET', `/webhooks/${w.id}/stats`).then((r) => r.stats, () => null)));
-        setRows(webhooks.map((webhook, i) => ({ webhook, stats: stats[i] ?? null })));
-        setError(null);
-      } catch (caught) {
-        setError((caught as Error).message);
-      }
+      const { webhooks } = await api<{ webhooks: Webhook[] }>('GET', '/webhooks?limit=100');
+      const stats = await Promise.all(webhooks.map((w) => api<{ stats: WebhookStats }>('GET', `/webhooks/${w.id}/stats`).then((r) => r.stats, () => null)));
+      return webhooks.map((webhook, i) => ({ webhook, stats: stats[i] ?? null }));
     },
+    (loaded) => {
+      setRows(loaded);
+      setError(null);
+    },
+    (caught) => setError((caught as Error).message),
     10_000,
     [],
   );

@@ -146,7 +146,16 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     await page.goto(`${origin}/admin/#/webhooks/${webhookId}`);
     // The test server's schedule is 0.05, 0.1 and 0.2 s: four attempts, then failed.
     await expect.poll(() => rows.first().textContent(), { timeout: SHOWS_WITHIN_MS }).toMatch(/ticket\.updated.*failed.*4.*500/);
-    const failedRow = rows.first();
+    // Filtered by status, then by event: only the matching deliveries are listed.
+    // (Each wait is for the rows of the new filter, not a count the old one may also give.)
+    await page.getByLabel('Status', { exact: true }).selectOption('failed');
+    await expect.poll(() => rows.allTextContents(), { timeout: SHOWS_WITHIN_MS }).toEqual([expect.stringMatching(/ticket\.updated.*failed/)]);
+    await page.getByLabel('Status', { exact: true }).selectOption('');
+    await page.getByLabel('Event').selectOption('ticket.created');
+    await expect.poll(() => rows.allTextContents(), { timeout: SHOWS_WITHIN_MS }).toEqual([expect.stringMatching(/ticket\.created.*succeeded/)]);
+    await page.getByLabel('Event').selectOption('');
+    await expect.poll(() => rows.allTextContents(), { timeout: SHOWS_WITHIN_MS }).toEqual([expect.stringMatching(/ticket\.updated/), expect.stringMatching(/ticket\.created/)]);
+    const failedRow = page.locator('tr[data-delivery-id]', { hasText: 'ticket.updated' });
     const deliveryId = await failedRow.getAttribute('data-delivery-id');
     await failedRow.getByRole('button', { name: 'Details' }).click();
     const panel = page.locator(`#delivery-${deliveryId}`);
@@ -197,6 +206,14 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     await page.getByRole('button', { name: 'Activate' }).waitFor();
     expect((await server.request('GET', `/webhooks/${id}`)).body.webhook.active).toBe(false);
 
+    // Recovering an inactive webhook's deliveries is refused by the API; the page says why.
+    await page.getByRole('button', { name: 'Recover failed' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/inactive/);
+    await page.getByRole('button', { name: 'Activate' }).click();
+    await page.getByRole('button', { name: 'Deactivate' }).waitFor();
+    await page.getByRole('button', { name: 'Recover failed' }).click();
+    await expect.poll(() => page.getByRole('status').textContent()).toMatch(/^0 failed deliveries queued again/);
+
     await page.getByRole('button', { name: 'Rotate secret' }).click();
     const dialog = page.getByRole('dialog', { name: 'New signing secret' });
     const rotated = await dialog.getByLabel('Signing secret').inputValue();
@@ -244,10 +261,16 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
       await page.locator('form').waitFor();
       expect({ hash, unlabelled: await unlabelled() }).toEqual({ hash, unlabelled: [] });
     }
-    // The ticket form, by keyboard: focus the subject, type, submit with Enter.
+    // The ticket form, by keyboard: focus the subject, type, submit with Enter. The API refuses
+    // the email (the form leaves that rule to it): its error shows next to the field.
     await page.getByLabel('Subject').focus();
     await page.keyboard.type('Typed, not clicked');
+    await page.getByLabel('Requester email').fill('not-an-email');
     await page.keyboard.press('Enter');
+    await expect.poll(() => page.locator('#requesterEmail-error').textContent()).toMatch(/email/);
+    expect(await page.getByLabel('Requester email').getAttribute('aria-invalid')).toBe('true');
+    await page.getByLabel('Requester email').fill('');
+    await page.getByLabel('Requester email').press('Enter');
     await page.getByRole('link', { name: 'Typed, not clicked' }).waitFor();
     const tickets = (await server.request('GET', '/tickets?limit=100')).body.tickets as { subject: string }[];
     expect(tickets.some((t) => t.subject === 'Typed, not clicked')).toBe(true);

@@ -1,7 +1,7 @@
 /** Tickets: a list, and a form to create or edit one, so that an admin can make an event happen. */
 import { useEffect, useState } from 'preact/hooks';
 import { TICKET_PRIORITIES, TICKET_STATUSES, type Ticket } from './api.js';
-import { errorsFrom, FieldError, FormError, formatTime, navigate, noErrors, StatusBadge, usePolling, useSession, type FormErrors } from './ui.js';
+import { ColumnHeads, errorsFrom, FieldError, FormError, formatTime, navigate, noErrors, StatusBadge, usePolling, useSession, type FormErrors } from './ui.js';
 
 export function TicketsPage() {
   const { api } = useSession();
@@ -33,15 +33,7 @@ export function TicketsPage() {
       ) : (
         <table>
           <caption class="visually-hidden">The 50 newest tickets</caption>
-          <thead>
-            <tr>
-              <th scope="col">Subject</th>
-              <th scope="col">Status</th>
-              <th scope="col">Priority</th>
-              <th scope="col">Tags</th>
-              <th scope="col">Updated</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Subject', 'Status', 'Priority', 'Tags', 'Updated']} />
           <tbody>
             {tickets.map((ticket) => (
               <tr key={ticket.id}>

@@ -202,6 +202,21 @@ export function usePolling<T>(fetch: () => Promise<T>, show: (value: T) => void,
   }, deps);
 }
 
+/** A table's header row; the columns in `hidden` are named for screen readers only. */
+export function ColumnHeads({ names, hidden = [] }: { names: string[]; hidden?: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {names.map((name) => (
+          <th scope="col" key={name}>
+            {hidden.includes(name) ? <span class="visually-hidden">{name}</span> : name}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 export function StatusBadge({ status }: { status: string }) {
   return <span class={`badge badge-${status}`}>{status}</span>;
 }

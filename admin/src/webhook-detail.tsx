@@ -5,7 +5,7 @@
  */
 import { useState } from 'preact/hooks';
 import { EVENT_TYPES, type Attempt, type Delivery, type DeliveryDetail, type Webhook } from './api.js';
-import { ConfirmDialog, errorsFrom, formatTime, isoToLocalInput, localInputToIso, navigate, SecretDialog, StatusBadge, usePolling, useSession } from './ui.js';
+import { ColumnHeads, ConfirmDialog, errorsFrom, formatTime, isoToLocalInput, localInputToIso, navigate, SecretDialog, StatusBadge, usePolling, useSession } from './ui.js';
 
 const REFRESH_MS = 2_000;
 
@@ -200,19 +200,7 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
       ) : (
         <table>
           <caption class="visually-hidden">Deliveries of {webhook.name}, newest first</caption>
-          <thead>
-            <tr>
-              <th scope="col">Created</th>
-              <th scope="col">Event</th>
-              <th scope="col">Status</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Last answer</th>
-              <th scope="col">Next attempt</th>
-              <th scope="col">
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Created', 'Event', 'Status', 'Attempts', 'Last answer', 'Next attempt', 'Actions']} hidden={['Actions']} />
           <tbody>
             {deliveries.map((delivery) => (
               <DeliveryRow key={delivery.id} webhook={webhook} delivery={delivery} open={open === delivery.id} onToggle={() => setOpen(open === delivery.id ? null : delivery.id)} />

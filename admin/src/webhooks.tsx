@@ -1,7 +1,7 @@
 /** The webhooks table: every webhook with its health over the last 24 hours. */
 import { useState } from 'preact/hooks';
 import type { Webhook, WebhookStats } from './api.js';
-import { formatRate, formatTime, StatusBadge, usePolling, useSession } from './ui.js';
+import { ColumnHeads, formatRate, formatTime, StatusBadge, usePolling, useSession } from './ui.js';
 
 interface Row {
   webhook: Webhook;
@@ -44,17 +44,7 @@ export function WebhooksPage() {
       ) : (
         <table>
           <caption class="visually-hidden">Webhooks, newest first, with their success rate over the last 24 hours</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Target</th>
-              <th scope="col">Events</th>
-              <th scope="col">Active</th>
-              <th scope="col">Disabled reason</th>
-              <th scope="col">Success (24 h)</th>
-              <th scope="col">Last delivery</th>
-            </tr>
-          </thead>
+          <ColumnHeads names={['Name', 'Target', 'Events', 'Active', 'Disabled reason', 'Success (24 h)', 'Last delivery']} />
           <tbody>
             {rows.map(({ webhook, stats }) => (
               <tr key={webhook.id}>

@@ -239,7 +239,7 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     expect((await server.request('GET', `/webhooks/${id}`)).status).toBe(404);
   }, 60_000);
 
-  it('labels every control, and can be worked with the keyboard alone', async () => {
+  it('labels every control, keeps text readable (contrast 4.5:1), and can be worked with the keyboard alone', async () => {
     await page.goto(`${origin}/admin/`);
     // Tab to the key field, type, Enter: signed in.
     await page.keyboard.press('Tab');
@@ -256,11 +256,40 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
           })
           .map((el) => el.outerHTML.slice(0, 120)),
       );
-    for (const hash of ['#/webhooks/new', '#/tickets/new']) {
+    // WCAG AA: text at least 4.5 times as light as its background, or the other way round.
+    const lowContrast = () =>
+      page.evaluate(() => {
+        const channels = (color: string) => (color.match(/[\d.]+/g) ?? []).map(Number);
+        const luminance = ([r, g, b]: number[]) => {
+          const linear = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+          return 0.2126 * linear(r!) + 0.7152 * linear(g!) + 0.0722 * linear(b!);
+        };
+        const background = (element: Element | null): number[] => {
+          for (let at = element; at; at = at.parentElement) {
+            const color = channels(getComputedStyle(at).backgroundColor);
+            if (color.length === 3 || (color[3] ?? 0) > 0) return color;
+          }
+          return [255, 255, 255];
+        };
+        const texts = [...document.querySelectorAll('h1, h2, p, a, button, label, legend, th, td, dt, dd, .badge, .hint')].filter(
+          (el) => el.textContent?.trim() && (el as HTMLElement).offsetParent !== null,
+        );
+        const ratios = texts.map((el) => {
+          const [a, b] = [luminance(channels(getComputedStyle(el).color)), luminance(background(el))];
+          return { text: el.textContent!.trim().slice(0, 40), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+        });
+        return { checked: ratios.length, low: ratios.filter((entry) => entry.ratio < 4.5) };
+      });
+    for (const hash of ['#/webhooks', '#/webhooks/new', '#/tickets', '#/tickets/new']) {
       await page.goto(`${origin}/admin/${hash}`);
-      await page.locator('form').waitFor();
+      await page.locator(hash.endsWith('new') ? 'form' : 'h1').waitFor();
       expect({ hash, unlabelled: await unlabelled() }).toEqual({ hash, unlabelled: [] });
+      const contrast = await lowContrast();
+      expect(contrast.checked).toBeGreaterThan(5);
+      expect({ hash, lowContrast: contrast.low }).toEqual({ hash, lowContrast: [] });
     }
+    await page.goto(`${origin}/admin/#/tickets/new`);
+    await page.locator('form').waitFor();
     // The ticket form, by keyboard: focus the subject, type, submit with Enter. The API refuses
     // the email (the form leaves that rule to it): its error shows next to the field.
     await page.getByLabel('Subject').focus();

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { ATTEMPT_ERRORS } from '../outbound/http-client.js';
 import { ADMIN, idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
 import { parsePageRequest } from '../shared/pagination.js';
 import type { DeliveryLogService } from './delivery-log.service.js';
@@ -6,7 +7,6 @@ import type { DeliveryLogService } from './delivery-log.service.js';
 /** Times a client sends: milliseconds optional. */
 const ISO_TIME = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$';
 
-export const ATTEMPT_ERRORS = ['timeout', 'connection_refused', 'connection_reset', 'dns', 'tls', 'blocked_address', 'redirect', 'http_status'] as const;
 
 const deliveryProperties = {
   id: idOf('msg'),

@@ -10,15 +10,10 @@ import { createSecureContext, rootCertificates } from 'node:tls';
 import { Agent, request } from 'undici';
 import { literalAddress, TargetAddressPolicy } from './address-policy.js';
 
-export type AttemptError =
-  | 'timeout'
-  | 'connection_refused'
-  | 'connection_reset'
-  | 'dns'
-  | 'tls'
-  | 'blocked_address'
-  | 'redirect'
-  | 'http_status';
+/** The kinds of failed attempt (SPEC §8), as recorded and as the OpenAPI document lists them. */
+export const ATTEMPT_ERRORS = ['timeout', 'connection_refused', 'connection_reset', 'dns', 'tls', 'blocked_address', 'redirect', 'http_status'] as const;
+
+export type AttemptError = (typeof ATTEMPT_ERRORS)[number];
 
 export interface OutboundResponse {
   statusCode: number | null;

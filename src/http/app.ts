@@ -99,7 +99,7 @@ function firstInvalidText(body: unknown): string | null {
 }
 
 /** `/webhooks/:id` → a regular expression matching concrete paths, for telling 405 from 404. */
-function patternOf(url: string): RegExp {
+export function patternOf(url: string): RegExp {
   const escaped = url
     .split('/')
     .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))

@@ -79,7 +79,7 @@ interface RouteFacts {
 }
 
 /** Every error the route can answer with, from what the HTTP layer checks and in what order. */
-export function errorCodesOf(route: RouteFacts): ErrorCode[] {
+function errorCodesOf(route: RouteFacts): ErrorCode[] {
   const codes: ErrorCode[] = ['validation_failed', 'request_timeout'];
   if (route.roles) {
     codes.push('unauthorized', 'rate_limited');

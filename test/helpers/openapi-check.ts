@@ -6,6 +6,7 @@
  * document, or an error status a route was not documented to give, fails the test that met it.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { patternOf } from '../../src/http/app.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the document is arbitrary JSON
 type Json = any;
@@ -19,17 +20,16 @@ interface Operation {
 
 const DOCUMENT_ID = 'helpdesk-openapi.json';
 
-/** `/webhooks/{id}` → a pattern for concrete paths. */
-function patternOf(template: string): RegExp {
-  const escaped = template
-    .split('/')
-    .map((segment) => (/^\{[^}]+\}$/.test(segment) ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-    .join('/');
-  return new RegExp(`^${escaped}/?$`);
+/** `/webhooks/{id}` → the router's `/webhooks/:id`, and the pattern the router matches it by. */
+const patternOfTemplate = (template: string): RegExp => patternOf(template.replace(/\{([^}]+)\}/g, ':$1'));
+
+/** Swagger UI at /docs and the admin console at /admin: static pages, outside the document. */
+export function isStaticPage(url: string): boolean {
+  return /^\/(docs|admin)(\/|$)/.test(url);
 }
 
 /** A JSON pointer segment. */
-const pointer = (segment: string) => segment.replaceAll('~', '~0').replaceAll('/', '~1');
+export const pointer = (segment: string) => segment.replaceAll('~', '~0').replaceAll('/', '~1');
 
 export interface ResponseCheck {
   method: string;
@@ -51,7 +51,7 @@ export class OpenApiResponseChecker {
     this.#ajv.addSchema(document, DOCUMENT_ID);
     for (const [template, item] of Object.entries<Json>(document.paths)) {
       for (const [method, operation] of Object.entries<Json>(item)) {
-        this.#operations.push({ method: method.toUpperCase(), template, pattern: patternOf(template), responses: operation.responses });
+        this.#operations.push({ method: method.toUpperCase(), template, pattern: patternOfTemplate(template), responses: operation.responses });
       }
     }
   }
@@ -72,7 +72,7 @@ export class OpenApiResponseChecker {
     if (!operation) {
       // No such operation: the answer is a documented error (404, 405, ...), in the error shape.
       if (answer.status < 400) return `${what}: the document has no ${answer.method} ${path}`;
-      return this.#check(`${DOCUMENT_ID}#/components/schemas/Error`, answer, what);
+      return this.#check('#/components/schemas/Error', answer, what);
     }
     const key = this.#responseKey(operation, answer.status);
     if (key === null) return this.#statusProblem(operation, answer, what);
@@ -81,7 +81,7 @@ export class OpenApiResponseChecker {
     const mediaType = (answer.contentType ?? '').split(';')[0]!.trim();
     if (!(mediaType in content)) return `${what}: content-type ${answer.contentType} not documented (${Object.keys(content).join(', ')})`;
     if (mediaType !== 'application/json') return null;
-    const schemaPath = `${DOCUMENT_ID}#/paths/${pointer(operation.template)}/${operation.method.toLowerCase()}/responses/${key}/content/${pointer(mediaType)}/schema`;
+    const schemaPath = `#/paths/${pointer(operation.template)}/${operation.method.toLowerCase()}/responses/${key}/content/${pointer(mediaType)}/schema`;
     return this.#check(schemaPath, answer, what);
   }
 
@@ -96,12 +96,19 @@ export class OpenApiResponseChecker {
     return `${what}: status not documented for ${operation.method} ${operation.template} (documented: ${Object.keys(operation.responses).join(', ')})`;
   }
 
-  #check(schemaRef: string, answer: ResponseCheck, what: string): string | null {
+  /** A validator for the schema at a JSON pointer into the document (`#/webhooks/...`). */
+  validatorAt(documentPointer: string): ValidateFunction {
+    const schemaRef = `${DOCUMENT_ID}${documentPointer}`;
     let validate = this.#validators.get(schemaRef);
     if (!validate) {
       validate = this.#ajv.compile({ $ref: schemaRef });
       this.#validators.set(schemaRef, validate);
     }
+    return validate;
+  }
+
+  #check(documentPointer: string, answer: ResponseCheck, what: string): string | null {
+    const validate = this.validatorAt(documentPointer);
     let body: unknown;
     try {
       body = JSON.parse(answer.body);

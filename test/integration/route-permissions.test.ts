@@ -8,14 +8,13 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RouteEntry } from '../../src/http/app.js';
 import { describeEachDialect } from '../helpers/dialects.js';
+import { isStaticPage } from '../helpers/openapi-check.js';
 import { API, startTestServer, type TestServer } from '../helpers/server.js';
 import { ALL_TABLES } from '../helpers/tables.js';
 
 
 /** Swagger UI at /docs and the admin console at /admin: static files, open like any web page. */
-function isStaticPage(route: RouteEntry): boolean {
-  return /^\/(docs|admin)(\/|$)/.test(route.url);
-}
+const isStaticRoute = (route: RouteEntry) => isStaticPage(route.url);
 
 /** A concrete path for a route: every `:param` an id that exists nowhere. */
 function concretePath(route: RouteEntry): string {
@@ -60,7 +59,7 @@ describeEachDialect('route permissions', (dialect) => {
 
   it('has routes to walk, and only health, metrics, the API description and the static pages need no key', () => {
     expect(routes.length).toBeGreaterThan(20);
-    const open = routes.filter((r) => r.roles === null && !isStaticPage(r)).map((r) => `${r.method} ${r.url}`);
+    const open = routes.filter((r) => r.roles === null && !isStaticRoute(r)).map((r) => `${r.method} ${r.url}`);
     expect(open.sort()).toEqual([
       'GET /healthz',
       `GET ${API}/openapi.json`,
@@ -70,8 +69,8 @@ describeEachDialect('route permissions', (dialect) => {
       'HEAD /metrics',
     ]);
     // The pages hold no data: every call they make goes through the API, with a key.
-    expect(routes.filter(isStaticPage).length).toBeGreaterThan(0);
-    expect(routes.filter(isStaticPage).every((r) => r.roles === null && (r.method === 'GET' || r.method === 'HEAD'))).toBe(true);
+    expect(routes.filter(isStaticRoute).length).toBeGreaterThan(0);
+    expect(routes.filter(isStaticRoute).every((r) => r.roles === null && (r.method === 'GET' || r.method === 'HEAD'))).toBe(true);
   });
 
   it('answers 401 on every API route without a key, with an unknown key and with a revoked key, and changes nothing', async () => {

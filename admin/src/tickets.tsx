@@ -1,22 +1,11 @@
 /** Tickets: a list, and a form to create or edit one, so that an admin can make an event happen. */
 import { useEffect, useState } from 'preact/hooks';
 import { TICKET_PRIORITIES, TICKET_STATUSES, type Ticket } from './api.js';
-import { ColumnHeads, errorsFrom, FieldError, FormError, formatTime, navigate, noErrors, StatusBadge, usePolling, useSession, type FormErrors } from './ui.js';
+import { ColumnHeads, errorsFrom, FieldError, FormError, formatTime, navigate, noErrors, StatusBadge, usePolled, useSession, type FormErrors } from './ui.js';
 
 export function TicketsPage() {
   const { api } = useSession();
-  const [tickets, setTickets] = useState<Ticket[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  usePolling(
-    async () => (await api<{ tickets: Ticket[] }>('GET', '/tickets?limit=50')).tickets,
-    (loaded) => {
-      setTickets(loaded);
-      setError(null);
-    },
-    (caught) => setError((caught as Error).message),
-    10_000,
-    [],
-  );
+  const { value: tickets, error } = usePolled(async () => (await api<{ tickets: Ticket[] }>('GET', '/tickets?limit=50')).tickets, 10_000, []);
   return (
     <section aria-labelledby="tickets-title">
       <div class="title-row">

@@ -202,6 +202,23 @@ export function usePolling<T>(fetch: () => Promise<T>, show: (value: T) => void,
   }, deps);
 }
 
+/** The latest result of a poll (null until the first) and the message of its latest failure, cleared by the next success. */
+export function usePolled<T>(fetch: () => Promise<T>, everyMs: number, deps: unknown[]): { value: T | null; error: string | null } {
+  const [value, setValue] = useState<T | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  usePolling(
+    fetch,
+    (loaded) => {
+      setValue(loaded);
+      setError(null);
+    },
+    (caught) => setError((caught as Error).message),
+    everyMs,
+    deps,
+  );
+  return { value, error };
+}
+
 /** A table's header row; the columns in `hidden` are named for screen readers only. */
 export function ColumnHeads({ names, hidden = [] }: { names: string[]; hidden?: string[] }) {
   return (

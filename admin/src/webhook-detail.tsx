@@ -5,7 +5,7 @@
  */
 import { useState } from 'preact/hooks';
 import { EVENT_TYPES, type Attempt, type Delivery, type DeliveryDetail, type Webhook } from './api.js';
-import { ColumnHeads, ConfirmDialog, errorsFrom, formatTime, isoToLocalInput, localInputToIso, navigate, SecretDialog, StatusBadge, usePolling, useSession } from './ui.js';
+import { ColumnHeads, ConfirmDialog, errorsFrom, formatTime, isoToLocalInput, localInputToIso, navigate, SecretDialog, StatusBadge, usePolled, usePolling, useSession } from './ui.js';
 
 const REFRESH_MS = 2_000;
 
@@ -117,9 +117,9 @@ interface Filter {
 function Deliveries({ webhook }: { webhook: Webhook }) {
   const { api, notify } = useSession();
   const [filter, setFilter] = useState<Filter>({ status: '', event: '', since: '' });
-  const [deliveries, setDeliveries] = useState<Delivery[] | null>(null);
   const [open, setOpen] = useState<string | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  // What the recover form was told; apart from the list's own failures, which a refresh clears.
+  const [recoverError, setRecoverError] = useState<string | null>(null);
   const [recoverSince, setRecoverSince] = useState(() => isoToLocalInput(new Date(Date.now() - 24 * 3600 * 1000).toISOString()));
 
   const query = () => {
@@ -130,13 +130,8 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
     if (since) params.set('since', since);
     return params.toString();
   };
-  usePolling(
+  const { value: deliveries, error } = usePolled(
     async () => (await api<{ deliveries: Delivery[] }>('GET', `/webhooks/${webhook.id}/deliveries?${query()}`)).deliveries,
-    (loaded) => {
-      setDeliveries(loaded);
-      setError(null);
-    },
-    (caught) => setError((caught as Error).message),
     REFRESH_MS,
     [webhook.id, filter.status, filter.event, filter.since],
   );
@@ -144,12 +139,13 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
   const recover = async (event: Event) => {
     event.preventDefault();
     const since = localInputToIso(recoverSince);
-    if (!since) return setError('Choose the time to recover from.');
+    if (!since) return setRecoverError('Choose the time to recover from.');
+    setRecoverError(null);
     try {
       const { recovered } = await api<{ recovered: number }>('POST', `/webhooks/${webhook.id}/recover`, { since });
       notify(`${recovered} failed ${recovered === 1 ? 'delivery' : 'deliveries'} queued again.`);
     } catch (caught) {
-      setError(errorsFrom(caught, 'recover').form ?? (caught as Error).message);
+      setRecoverError(errorsFrom(caught, 'recover').form ?? (caught as Error).message);
     }
   };
 
@@ -189,6 +185,7 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
         </div>
         <button type="submit">Recover failed</button>
       </form>
+      {recoverError && <p class="form-error" role="alert">{recoverError}</p>}
       {error && <p class="form-error" role="alert">{error}</p>}
       <p class="hint" aria-hidden="true">
         Refreshed every {REFRESH_MS / 1000} s.
@@ -269,15 +266,8 @@ function headersSent(webhook: Webhook, delivery: Delivery, attempt: Attempt | un
 
 function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Delivery }) {
   const { api } = useSession();
-  const [detail, setDetail] = useState<DeliveryDetail | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  usePolling(
+  const { value: detail, error } = usePolled(
     async () => (await api<{ delivery: DeliveryDetail }>('GET', `/webhooks/${webhook.id}/deliveries/${delivery.id}`)).delivery,
-    (loaded) => {
-      setDetail(loaded);
-      setError(null);
-    },
-    (caught) => setError((caught as Error).message),
     REFRESH_MS,
     [delivery.id, delivery.attemptCount, delivery.status],
   );

@@ -1,7 +1,6 @@
 /** The webhooks table: every webhook with its health over the last 24 hours. */
-import { useState } from 'preact/hooks';
 import type { Webhook, WebhookStats } from './api.js';
-import { ColumnHeads, formatRate, formatTime, StatusBadge, usePolling, useSession } from './ui.js';
+import { ColumnHeads, formatRate, formatTime, StatusBadge, usePolled, useSession } from './ui.js';
 
 interface Row {
   webhook: Webhook;
@@ -10,20 +9,12 @@ interface Row {
 
 export function WebhooksPage() {
   const { api } = useSession();
-  const [rows, setRows] = useState<Row[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  usePolling(
-    async () => {
+  const { value: rows, error } = usePolled(
+    async (): Promise<Row[]> => {
       const { webhooks } = await api<{ webhooks: Webhook[] }>('GET', '/webhooks?limit=100');
       const stats = await Promise.all(webhooks.map((w) => api<{ stats: WebhookStats }>('GET', `/webhooks/${w.id}/stats`).then((r) => r.stats, () => null)));
       return webhooks.map((webhook, i) => ({ webhook, stats: stats[i] ?? null }));
     },
-    (loaded) => {
-      setRows(loaded);
-      setError(null);
-    },
-    (caught) => setError((caught as Error).message),
     10_000,
     [],
   );

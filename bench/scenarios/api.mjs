@@ -105,12 +105,16 @@ async function load(port, seconds) {
  */
 async function serveBare() {
   const { default: Fastify } = await import('fastify');
-  const { API_BASE } = await import('../../dist/http/app.js');
-  const { registerTicketRoutes } = await import('../../dist/tickets/tickets.routes.js');
-  // The validator options of src/http/app.ts, so both servers validate the body the same way.
+  const { API_BASE } = await import('../../dist/api/app.js');
+  const { registerTicketRoutes, ticketSchema } = await import('../../dist/tickets/tickets.routes.js');
+  // The validator options of src/api/app.ts, so both servers validate the body the same way.
   const app = Fastify({
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true, allowUnionTypes: true } },
   });
+  // As in src/api/app.ts: the response schemas refer to the Ticket resource by $id, and answers
+  // are serialised as they are.
+  app.addSchema(ticketSchema);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   let next = 0;
   const tickets = {
     create: async (input) => {

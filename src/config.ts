@@ -4,7 +4,6 @@
  */
 import { dirname, join } from 'node:path';
 import { AppError } from './errors.js';
-import type { RateLimitPolicy } from './http/rate-limit.js';
 import { isCidr } from './outbound/address-policy.js';
 
 export type DatabaseConfig =
@@ -12,6 +11,14 @@ export type DatabaseConfig =
   | { readonly kind: 'postgres'; readonly connectionString: string };
 
 export const SECRET_KEY_BYTES = 32;
+
+/** Requests per API key: a token bucket (src/http/rate-limit.ts). */
+export interface RateLimitPolicy {
+  /** Tokens added per second: the sustained rate. */
+  readonly perSecond: number;
+  /** The bucket's size: requests a key may send at once after a quiet spell. */
+  readonly burst: number;
+}
 
 /** 32 bytes as standard base64 (44 characters) or hex (64); null when it is neither. */
 export function decodeSecretKey(text: string): Buffer | null {
@@ -31,7 +38,7 @@ export interface Config {
   readonly port: number;
   readonly host: string;
   readonly database: DatabaseConfig;
-  /** A bootstrap admin key valid while set (SPEC §2); never stored. */
+  /** A bootstrap admin key valid while set (docs/configuration.md); never stored. */
   readonly adminToken: string | null;
   /** Delays in seconds before each retry; its length + 1 is the number of attempts. */
   readonly retrySchedule: readonly number[];

@@ -4,25 +4,28 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { buildApp } from './api/app.js';
 import { AuthService } from './auth/auth.service.js';
 import type { Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/connection.js';
 import { migrateToLatest } from './db/migrate.js';
 import { openNotificationChannel } from './db/notifications.js';
 import type { BreakerState } from './delivery/circuit-breaker.js';
-import { DeliveryLogService } from './delivery/delivery-log.service.js';
-import { RetentionPruner } from './delivery/retention.js';
+import { deliveryUserAgent } from './delivery/delivery-headers.js';
+import { Outbox } from './delivery/outbox.js';
 import { DeliveryWakeup } from './delivery/wakeup.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/worker.js';
-import { buildApp } from './http/app.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { IdempotencyService } from './idempotency/idempotency.service.js';
 import { Metrics } from './metrics/metrics.js';
 import { TargetAddressPolicy } from './outbound/address-policy.js';
 import { OutboundHttp, type OutboundHttpOptions } from './outbound/http-client.js';
+import { RetentionPruner } from './retention/retention.js';
+import { openSecretBox, type SecretBox } from './secrets/secret-box.js';
 import { systemClock, type Clock } from './shared/time.js';
 import { TicketsService } from './tickets/tickets.service.js';
-import { openSecretBox, type SecretBox } from './webhooks/secret-box.js';
+import { DeliveryLogService } from './webhooks/delivery-log.service.js';
+import { webhookDirectory } from './webhooks/webhook-directory.js';
 import { WebhooksService } from './webhooks/webhooks.service.js';
 
 export interface RuntimeOptions {
@@ -60,8 +63,12 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const clock = options.clock ?? systemClock;
   const database = await openMigratedDatabase(config, options.logger);
   let secrets: SecretBox;
+  let webhooksService: WebhooksService;
   try {
     secrets = await openSecretBox(database.db, config.secretKey, options.logger);
+    webhooksService = new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs), secrets);
+    const sealed = await webhooksService.sealSecretsInClear();
+    if (sealed > 0) options.logger.info({ sealed }, 'signing secrets stored in clear were sealed');
   } catch (error) {
     await database.close();
     throw error;
@@ -72,11 +79,14 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   // The worker reports to the metrics; the metrics read the worker's breakers when scraped.
   const metrics: Metrics | null = config.metricsEnabled ? new Metrics(database.db, (): Map<string, BreakerState> => worker.breakers.states()) : null;
   const idempotency = new IdempotencyService(database.db, clock, secrets);
+  // The delivery engine sees webhooks through this port only.
+  const webhooks = webhookDirectory(database.capabilities, secrets);
+  const outbox = new Outbox(database.capabilities, webhooks);
   const services = {
     auth,
     idempotency,
-    tickets: new TicketsService(database.db, database.capabilities, clock, wakeup, idempotency, options.logger.child({ component: 'tickets' })),
-    webhooks: new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs), secrets),
+    tickets: new TicketsService(database.db, database.capabilities, clock, outbox, wakeup, idempotency, options.logger.child({ component: 'tickets' })),
+    webhooks: webhooksService,
     deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup),
     metrics,
     rateLimiter: config.rateLimit ? new RateLimiter(config.rateLimit, clock) : null,
@@ -86,12 +96,12 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     db: database.db,
     capabilities: database.capabilities,
     http,
-    secrets,
+    webhooks,
     wakeup,
     logger: options.logger.child({ component: 'delivery' }),
     clock,
     retrySchedule: config.retrySchedule,
-    userAgent: `Helpdesk-Webhooks/${config.version}`,
+    userAgent: deliveryUserAgent(config.version),
     leaseMs: config.deliveryLeaseSeconds * 1000,
     ...(metrics ? { observer: metrics } : {}),
     ...options.worker,

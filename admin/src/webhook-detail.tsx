@@ -251,7 +251,7 @@ function DeliveryRow(props: { webhook: Webhook; delivery: Delivery; open: boolea
   );
 }
 
-/** The headers of an attempt, as the worker sends them (SPEC §5); the signature is not stored. */
+/** The headers of an attempt, as the worker sends them (docs/delivery.md); the signature is not stored. */
 function headersSent(webhook: Webhook, delivery: Delivery, attempt: Attempt | undefined): [string, string][] {
   return [
     ['content-type', 'application/json'],

@@ -1,7 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { ADMIN, idOf, idParamsSchema, isoTime, noContent, pageOf, pageQuerySchema, ref, wrapped } from '../http/schemas.js';
+import { idOf, idParamsSchema, isoTime, noContent, pageOf, pageQuerySchema, ref, wrapped } from '../http/schemas.js';
+import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
-import type { AuthService, Role } from './auth.service.js';
+import { ROLES, type Role } from '../shared/principal.js';
+import type { AuthService } from './auth.service.js';
 
 const userSchema = wrapped('user', {
   type: 'object',
@@ -10,7 +12,7 @@ const userSchema = wrapped('user', {
   properties: {
     name: { type: 'string', minLength: 1, maxLength: 200 },
     email: { type: 'string', minLength: 3, maxLength: 254 },
-    role: { type: 'string', enum: ['admin', 'agent'] },
+    role: { type: 'string', enum: ROLES },
   },
 });
 
@@ -33,7 +35,7 @@ export const userResourceSchema = {
     id: idOf('usr'),
     name: { type: 'string' },
     email: { type: 'string' },
-    role: { type: 'string', enum: ['admin', 'agent'] },
+    role: { type: 'string', enum: ROLES },
     createdAt: isoTime,
     updatedAt: isoTime,
   },

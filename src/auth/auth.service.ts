@@ -12,15 +12,8 @@ import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
 import { type Clock, toIso } from '../shared/time.js';
 import * as apiKeys from './api-keys.repository.js';
 import * as users from './users.repository.js';
+import type { Principal, Role } from '../shared/principal.js';
 
-export type Role = 'admin' | 'agent';
-
-export interface Principal {
-  readonly userId: string;
-  readonly role: Role;
-  /** The API key used: its id, or BOOTSTRAP_KEY_ID for HELPDESK_ADMIN_TOKEN (rate limits go by it). */
-  readonly keyId: string;
-}
 
 /** The key id of HELPDESK_ADMIN_TOKEN, which is not stored as a key. */
 export const BOOTSTRAP_KEY_ID = 'bootstrap';

@@ -1,7 +1,7 @@
 import type { Db } from '../db/connection.js';
 import type { UsersTable } from '../db/schema.js';
 import type { Cursor } from '../shared/pagination.js';
-import { pageNewestFirst } from '../shared/keyset.js';
+import { pageNewestFirst } from '../db/keyset.js';
 
 export type UserRow = UsersTable;
 

@@ -3,8 +3,8 @@
  * statement's text is the same for one row or a thousand. On SQLite the statement cache is keyed
  * by text: an IN list or a multi-row VALUES of every length missed it and was prepared afresh
  * (and Kysely compiled a node per value); on PostgreSQL a short statement over arrays plans in
- * well under a millisecond, whatever the batch (a UNION ALL of a SELECT per row took 8 ms for 50
- * rows).
+ * well under a millisecond, whatever the batch, where a UNION ALL of a SELECT per row took
+ * longer to plan than to run.
  *
  * PostgreSQL binds one array per column and reads them back with `unnest`. SQLite has no arrays:
  * the batch is bound as one JSON text and read back with `json_each`, which stores exactly the

@@ -89,7 +89,7 @@ function enableWal(sqlite: SQLite.Database): void {
 const STATEMENT_CACHE_SIZE = 256;
 
 /**
- * Kysely's SQLite driver prepares every statement on every call, which measured as a sixth of
+ * Kysely's SQLite driver prepares every statement on every call, a large share of
  * the worker's CPU under load. The hot queries repeat the same SQL text, so the prepared
  * statements are kept, by text, in a small LRU cache. Reuse is safe: the driver runs each
  * statement to completion (all/run) before the next.

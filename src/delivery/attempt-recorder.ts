@@ -9,15 +9,15 @@
  *
  * The batching is GroupCommit's. On SQLite a write runs synchronously, so nothing finishes
  * "while it is under way": the first result of a batch waits GATHER_MS for the ones right
- * behind it instead (measured: 5,000 deliveries took 5,192 transactions without it).
+ * behind it instead; without that wait nearly every attempt took a transaction of its own
+ * (docs/benchmarks.md).
  */
 import type { Logger } from 'pino';
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { GroupCommit } from '../db/group-commit.js';
-import { applyAttemptsToWebhooks, type AttemptVerdict } from '../webhooks/webhook-health.js';
-import type { DisabledReason } from '../webhooks/webhook.js';
-import { recordAttempts, type AttemptRecord } from './deliveries.repository.js';
+import { recordAttempts, type AttemptRecord } from './attempts.repository.js';
+import type { AttemptVerdict, DeactivationReason, WebhookDirectory } from './webhook-directory.js';
 
 export interface RecordedResult {
   record: AttemptRecord;
@@ -30,11 +30,11 @@ const MAX_BATCH = 256;
 const GATHER_MS = 5;
 
 export class AttemptRecorder {
-  readonly #group: GroupCommit<RecordedResult, DisabledReason | null>;
+  readonly #group: GroupCommit<RecordedResult, DeactivationReason | null>;
   readonly #db: Db;
-  readonly #write: (trx: Db, results: readonly RecordedResult[]) => Promise<(DisabledReason | null)[]>;
+  readonly #write: (trx: Db, results: readonly RecordedResult[]) => Promise<(DeactivationReason | null)[]>;
 
-  constructor(db: Db, capabilities: Capabilities, logger: Logger) {
+  constructor(db: Db, capabilities: Capabilities, webhooks: WebhookDirectory, logger: Logger) {
     this.#db = db;
     this.#write = async (trx, results) => {
       await recordAttempts(
@@ -43,14 +43,14 @@ export class AttemptRecorder {
         results.map((r) => r.record),
       );
       const verdicts = results.flatMap((r) => (r.verdict ? [{ webhookId: r.webhookId, verdict: r.verdict, at: r.record.now }] : []));
-      const disabled = await applyAttemptsToWebhooks(trx, verdicts);
+      const disabled = await webhooks.applyVerdicts(trx, verdicts);
       return results.map((r) => disabled.get(r.webhookId) ?? null);
     };
     this.#group = new GroupCommit({ name: 'attempt', db, logger, maxBatch: MAX_BATCH, gatherMs: GATHER_MS, write: this.#write });
   }
 
   /** Resolves once the result is committed, with the reason its webhook was just deactivated, if it was. */
-  record(result: RecordedResult): Promise<DisabledReason | null> {
+  record(result: RecordedResult): Promise<DeactivationReason | null> {
     return this.#group.submit(result);
   }
 

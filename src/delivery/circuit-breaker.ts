@@ -22,8 +22,9 @@ export const DEFAULT_BREAKER_POLICY: BreakerPolicy = Object.freeze({
 
 /**
  * The window is counted in this many buckets, oldest first, rather than one entry per attempt:
- * at a thousand attempts a second, a five-minute list of outcomes held 300,000 objects per host
- * and was filtered on every attempt (measured: RSS and CPU growing through a long drain).
+ * at a thousand attempts a second, a five-minute list of outcomes would hold hundreds of
+ * thousands of objects per host and be filtered on every attempt, growing memory and CPU
+ * through a long drain.
  */
 const BUCKETS_PER_WINDOW = 60;
 

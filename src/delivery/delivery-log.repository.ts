@@ -4,7 +4,7 @@
  */
 import type { Db } from '../db/connection.js';
 import type { AttemptsTable, DeliveriesTable } from '../db/schema.js';
-import { pageNewestFirst } from '../shared/keyset.js';
+import { pageNewestFirst } from '../db/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
 
 export type DeliveryRow = Pick<

@@ -9,14 +9,8 @@
  * gets the limit once per process. There is one bucket per key used since the process started
  * (a revoked key's stays until a restart), so the memory it takes is bounded by the keys made.
  */
+import type { RateLimitPolicy } from '../config.js';
 import type { Clock } from '../shared/time.js';
-
-export interface RateLimitPolicy {
-  /** Tokens added per second: the sustained rate. */
-  readonly perSecond: number;
-  /** The bucket's size: requests a key may send at once after a quiet spell. */
-  readonly burst: number;
-}
 
 export interface RateLimitVerdict {
   readonly allowed: boolean;

@@ -2,7 +2,7 @@
  * JSON Schema pieces shared by the routes. Query values arrive as strings and stay strings.
  *
  * Request schemas validate (Ajv, through Fastify). Response schemas, and the resource schemas
- * they refer to by `$id`, describe: they feed the OpenAPI document (src/http/openapi.ts) and the
+ * they refer to by `$id`, describe: they feed the OpenAPI document (src/api/openapi.ts) and the
  * test suite checks every response against them; they are not used to serialise, so that a field
  * missing from a schema shows up as a failing test instead of vanishing from answers.
  */
@@ -33,7 +33,7 @@ export function ref(id: string): { $ref: string } {
   return { $ref: `${id}#` };
 }
 
-/** `{"tickets": [...], "nextCursor": "..." | null}` (SPEC §1). */
+/** `{"tickets": [...], "nextCursor": "..." | null}` (docs/api.md, "Conventions"). */
 export function pageOf(name: string, itemId: string): object {
   return {
     type: 'object',
@@ -43,12 +43,12 @@ export function pageOf(name: string, itemId: string): object {
   };
 }
 
-/** ISO 8601 UTC with milliseconds, as every time the API answers with (SPEC §1). */
+/** ISO 8601 UTC with milliseconds, as every time the API answers with (docs/api.md, "Conventions"). */
 export const ISO_TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$';
 export const isoTime = { type: 'string', pattern: ISO_TIME_PATTERN } as const;
 export const isoTimeOrNull = { type: ['string', 'null'], pattern: ISO_TIME_PATTERN } as const;
 
-/** An id with its type prefix (SPEC §1). */
+/** An id with its type prefix (docs/api.md, "Conventions"). */
 export function idOf(prefix: string): { type: 'string'; pattern: string } {
   return { type: 'string', pattern: `^${prefix}_` };
 }
@@ -56,5 +56,3 @@ export function idOf(prefix: string): { type: 'string'; pattern: string } {
 /** A 204 answer: no body. */
 export const noContent = { type: 'null', description: 'No content.' } as const;
 
-export const ADMIN = ['admin'] as const;
-export const AGENT_OR_ADMIN = ['agent', 'admin'] as const;

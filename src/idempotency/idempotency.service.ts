@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import type { Db } from '../db/connection.js';
 import { AppError } from '../errors.js';
 import { type Clock, toIso } from '../shared/time.js';
-import type { SecretBox } from '../webhooks/secret-box.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 import * as repository from './idempotency.repository.js';
 
 /** How long a key is kept after its first request. */

@@ -1,4 +1,8 @@
-/** The ticket resource (SPEC §3) and the events a change to it makes (SPEC §4). */
+/**
+ * The ticket resource (docs/api.md, "Tickets") and the events a change to it makes
+ * (docs/api.md, "Events and payloads").
+ */
+import type { TicketEventType } from '../events/event-types.js';
 
 export const TICKET_STATUSES = ['open', 'pending', 'on_hold', 'resolved', 'closed'] as const;
 export const TICKET_PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
@@ -52,15 +56,9 @@ export interface FieldChange {
   to: unknown;
 }
 
-export type EventType =
-  | 'ticket.created'
-  | 'ticket.updated'
-  | 'ticket.deleted'
-  | 'ticket.assignment.changed'
-  | 'ticket.resolved';
-
+/** An event of a ticket change, before it is recorded (its time is the change's). */
 export interface PendingEvent {
-  type: EventType;
+  type: TicketEventType;
   ticketId: string;
   data: Record<string, unknown>;
 }
@@ -118,7 +116,7 @@ export function changedFields(before: Ticket, after: Ticket): Partial<Record<Edi
   return changes;
 }
 
-/** The events of one update, in SPEC §4 order; none when nothing changed. */
+/** The events of one update, in the documented order (docs/api.md); none when nothing changed. */
 export function eventsForUpdate(before: Ticket, after: Ticket): PendingEvent[] {
   const updatedFields = changedFields(before, after);
   if (Object.keys(updatedFields).length === 0) return [];

@@ -2,7 +2,7 @@ import type { Capabilities } from '../db/capabilities.js';
 import { insertRows, type ColumnsOf } from '../db/bound-rows.js';
 import type { Db } from '../db/connection.js';
 import type { TicketsTable } from '../db/schema.js';
-import { pageNewestFirst } from '../shared/keyset.js';
+import { pageNewestFirst } from '../db/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
 import type { Ticket } from './ticket.js';
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { AGENT_OR_ADMIN, idOf, idParamsSchema, isoTime, noContent, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
+import { idOf, idParamsSchema, isoTime, noContent, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
+import { AGENT_OR_ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
 import { TICKET_PRIORITIES, TICKET_STATUSES, type TicketPatch } from './ticket.js';
 import type { NewTicket, TicketsService } from './tickets.service.js';
@@ -23,7 +24,7 @@ const ticketFields = {
   },
 } as const;
 
-/** The ticket as the API answers with it (SPEC §3); `Ticket` in the OpenAPI document. */
+/** The ticket as the API answers with it (docs/api.md, "Tickets"); `Ticket` in the OpenAPI document. */
 export const ticketSchema = {
   $id: 'Ticket',
   type: 'object',

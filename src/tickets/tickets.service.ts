@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { GroupCommit } from '../db/group-commit.js';
-import { recordEvents } from '../delivery/outbox.js';
+import type { Outbox } from '../delivery/outbox.js';
 import type { DeliveryWakeup } from '../delivery/wakeup.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { isEmail } from '../auth/auth.service.js';
@@ -51,9 +51,9 @@ const MAX_CREATIONS_PER_COMMIT = 256;
 export class TicketsService {
   /**
    * Creations are group-committed: the tickets created in one turn of the event loop, or while
-   * the previous group is being written, go in together, each table in one INSERT,
-   * with one read of the subscriptions and one commit. Measured on `POST /tickets` under 64
-   * connections, it is what takes the fixed cost of a transaction off every request.
+   * the previous group is being written, go in together, each table in one INSERT, with one read
+   * of the subscriptions and one commit, so that the fixed cost of a transaction is paid once
+   * per group instead of once per request (docs/benchmarks.md).
    */
   readonly #creations: GroupCommit<Creation, boolean>;
 
@@ -61,6 +61,7 @@ export class TicketsService {
     private readonly db: Db,
     private readonly capabilities: Capabilities,
     private readonly clock: Clock,
+    private readonly outbox: Outbox,
     private readonly wakeup: DeliveryWakeup,
     private readonly idempotency: IdempotencyService,
     logger: Logger,
@@ -78,7 +79,7 @@ export class TicketsService {
         // the creation instead of making a second ticket (and a second round of events).
         await storeResponses(trx, creations.flatMap((creation) => (creation.idempotentResponse ? [creation.idempotentResponse] : [])));
         const events = tickets.map((ticket) => ({ type: 'ticket.created' as const, ticketId: ticket.id, data: { ticket }, at: ticket.createdAt }));
-        const queued = await recordEvents(trx, capabilities, events);
+        const queued = await outbox.record(trx, events);
         // Per ticket, whether deliveries were queued (the same subscriptions for every one):
         // each caller then wakes the worker, and the wake-ups of one group coalesce.
         return tickets.map(() => queued > 0);
@@ -134,7 +135,7 @@ export class TicketsService {
       if (violation) throw AppError.conflict(`The ticket is closed: only its tags may change (not ${violation}).`);
       if (after === before) return { ticket: before, queued: 0 };
       await repository.updateTicket(trx, after);
-      return { ticket: after, queued: await recordEvents(trx, this.capabilities, eventsForUpdate(before, after).map((event) => ({ ...event, at: now }))) };
+      return { ticket: after, queued: await this.outbox.record(trx, eventsForUpdate(before, after).map((event) => ({ ...event, at: now }))) };
     });
     if (queued > 0) this.wakeup.notify();
     return ticket;
@@ -145,7 +146,7 @@ export class TicketsService {
       const ticket = await repository.findTicketForChange(trx, this.capabilities, id);
       if (!ticket) throw AppError.notFound('Ticket');
       const now = nextChangeTime(this.clock, ticket.updatedAt);
-      const count = await recordEvents(trx, this.capabilities, [{ type: 'ticket.deleted', ticketId: id, data: { ticket }, at: now }]);
+      const count = await this.outbox.record(trx, [{ type: 'ticket.deleted', ticketId: id, data: { ticket }, at: now }]);
       await repository.deleteTicket(trx, id);
       return count;
     });

@@ -6,19 +6,12 @@
  */
 import type { Db } from '../db/connection.js';
 import { failPendingDeliveries } from '../delivery/deliveries.repository.js';
+import type { AttemptVerdictAt } from '../delivery/webhook-directory.js';
 import { toIso } from '../shared/time.js';
 import type { DisabledReason } from './webhook.js';
 import { clearFailingSince, disableWebhook, markFailing } from './webhooks.repository.js';
 
 export const FAILING_DISABLE_AFTER_MS = 5 * 24 * 60 * 60 * 1000;
-
-export type AttemptVerdict = 'succeeded' | 'failed' | 'gone';
-
-export interface AttemptVerdictAt {
-  webhookId: string;
-  verdict: AttemptVerdict;
-  at: string;
-}
 
 /**
  * Applies a batch of attempt results, in the order they finished, to their webhooks. Must run

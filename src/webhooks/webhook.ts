@@ -1,31 +1,21 @@
 /** The webhook resource of the published reference, and the rules for its target URL. */
 import { randomBytes } from 'node:crypto';
+import type { DeactivationReason } from '../delivery/webhook-directory.js';
+import type { TicketEventType } from '../events/event-types.js';
 import { literalAddress, type TargetAddressPolicy } from '../outbound/address-policy.js';
 
-export const WEBHOOK_EVENT_TYPES = [
-  'ticket.created',
-  'ticket.updated',
-  'ticket.deleted',
-  'ticket.assignment.changed',
-  'ticket.resolved',
-] as const;
-
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
-
-/** The event of `POST /webhooks/:id/test`; unlike ticket events, sent to an inactive webhook too. */
-export const TEST_EVENT_TYPE = 'webhook.test';
-
-export type DisabledReason = 'gone' | 'failing';
+/** Why the delivery engine deactivated a webhook: a `410 Gone`, or five days of failures. */
+export type DisabledReason = DeactivationReason;
 
 /**
- * The reference's webhook object, plus `disabledReason` and `disabledAt` (SPEC §7), set only when
+ * The reference's webhook object, plus `disabledReason` and `disabledAt` (docs/api.md), set only when
  * the delivery engine deactivated it: after a `410 Gone`, or five days of failures.
  */
 export interface Webhook {
   id: string;
   name: string;
   targetUrl: string;
-  events: WebhookEventType[];
+  events: TicketEventType[];
   active: boolean;
   disabledReason: DisabledReason | null;
   disabledAt: string | null;
@@ -50,7 +40,7 @@ export function newSigningSecret(): string {
 
 export const MAX_TARGET_URL_LENGTH = 2048;
 
-/** The current secret and those a rotation left live (SPEC §8). */
+/** The current secret and those a rotation left live (docs/api.md, "Rotating the signing secret"). */
 export const MAX_LIVE_SECRETS = 10;
 /** How long a previous secret stays valid after a rotation, at most (seven days). */
 export const MAX_SECRET_OVERLAP_SECONDS = 604_800;

@@ -1,10 +1,11 @@
 import type { Capabilities } from '../db/capabilities.js';
+import type { DeliveryTarget } from '../delivery/webhook-directory.js';
 import { inList } from '../db/bound-rows.js';
 import type { Db } from '../db/connection.js';
 import type { WebhookSecretsTable, WebhooksTable } from '../db/schema.js';
-import { pageNewestFirst } from '../shared/keyset.js';
+import { pageNewestFirst } from '../db/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
-import { SecretBox } from './secret-box.js';
+import { SecretBox } from '../secrets/secret-box.js';
 import type { DisabledReason, WebhookRecord } from './webhook.js';
 
 function toRow(webhook: WebhookRecord): WebhooksTable {
@@ -98,13 +99,6 @@ export async function prunePreviousSecrets(db: Db, webhookId: string, now: strin
     .execute();
   const dropped = live.slice(keep).map((row) => row.secret);
   if (dropped.length > 0) await db.deleteFrom('webhook_secrets').where('webhook_id', '=', webhookId).where('secret', 'in', dropped).execute();
-}
-
-export interface DeliveryTarget {
-  targetUrl: string;
-  /** The current secret first, then the previous ones still live: each signs every delivery. */
-  signingSecrets: string[];
-  active: boolean;
 }
 
 /**

@@ -1,13 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import { ADMIN, idOf, idParamsSchema, isoTime, isoTimeOrNull, noContent, pageOf, pageQuerySchema, ref, wrapped } from '../http/schemas.js';
+import { idOf, idParamsSchema, isoTime, isoTimeOrNull, noContent, pageOf, pageQuerySchema, ref, wrapped } from '../http/schemas.js';
+import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
-import { MAX_SECRET_OVERLAP_SECONDS, MAX_TARGET_URL_LENGTH, WEBHOOK_EVENT_TYPES } from './webhook.js';
+import { TICKET_EVENT_TYPES } from '../events/event-types.js';
+import { MAX_SECRET_OVERLAP_SECONDS, MAX_TARGET_URL_LENGTH } from './webhook.js';
 import type { WebhookInput, WebhooksService } from './webhooks.service.js';
 
 const webhookFields = {
   name: { type: 'string', minLength: 1, maxLength: 200 },
   targetUrl: { type: 'string', minLength: 1, maxLength: MAX_TARGET_URL_LENGTH },
-  events: { type: 'array', minItems: 1, items: { type: 'string', enum: WEBHOOK_EVENT_TYPES } },
+  events: { type: 'array', minItems: 1, items: { type: 'string', enum: TICKET_EVENT_TYPES } },
   active: { type: 'boolean' },
 } as const;
 
@@ -23,7 +25,7 @@ const webhookProperties = {
   updatedAt: isoTime,
 } as const;
 
-/** The webhook object of the published reference, plus `disabledReason` and `disabledAt` (SPEC §7). */
+/** The webhook object of the published reference, plus `disabledReason` and `disabledAt` (docs/api.md). */
 export const webhookSchema = {
   $id: 'Webhook',
   type: 'object',

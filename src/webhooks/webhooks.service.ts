@@ -2,6 +2,7 @@ import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { failPendingDeliveries } from '../delivery/deliveries.repository.js';
 import { AppError, type ErrorDetail } from '../errors.js';
+import type { TicketEventType } from '../events/event-types.js';
 import type { TargetAddressPolicy } from '../outbound/address-policy.js';
 import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
@@ -12,16 +13,15 @@ import {
   presentWebhook,
   targetUrlProblem,
   type Webhook,
-  type WebhookEventType,
   type WebhookRecord,
 } from './webhook.js';
-import type { SecretBox } from './secret-box.js';
+import type { SecretBox } from '../secrets/secret-box.js';
 import * as repository from './webhooks.repository.js';
 
 export interface WebhookInput {
   name?: string;
   targetUrl?: string;
-  events?: WebhookEventType[];
+  events?: TicketEventType[];
   active?: boolean;
 }
 
@@ -119,6 +119,11 @@ export class WebhooksService {
       await repository.updateWebhook(trx, after);
       return { ...presentWebhook(after), signingSecret };
     });
+  }
+
+  /** Seals the secrets a version before sealing stored in clear (at start); returns how many. */
+  sealSecretsInClear(): Promise<number> {
+    return repository.sealSecretsInClear(this.db, this.secrets);
   }
 
   /** Deleting a webhook deletes its deliveries (foreign key cascade). */

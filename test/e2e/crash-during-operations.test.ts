@@ -25,7 +25,7 @@ const DELIVERIES = 10_000;
 /** Every migration of the program, counted from its sources so a new one needs no edit here. */
 const MIGRATIONS = readdirSync(new URL('../../src/db/migrations', import.meta.url)).filter((f) => f.endsWith('.ts')).length;
 const ROTATION_KILLS = 10;
-/** Live secrets at most (SPEC §8). */
+/** Live secrets at most (docs/api.md, "Rotating the signing secret"). */
 const MAX_LIVE_SECRETS = 10;
 /** The key that seals signing secrets at rest: every restart must be given the same one. */
 const SECRET_KEY = Buffer.alloc(32, 11).toString('base64');

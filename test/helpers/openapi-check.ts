@@ -6,7 +6,7 @@
  * document, or an error status a route was not documented to give, fails the test that met it.
  */
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import { patternOf } from '../../src/http/app.js';
+import { patternOf } from '../../src/api/app.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the document is arbitrary JSON
 type Json = any;

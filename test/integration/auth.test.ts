@@ -1,5 +1,5 @@
 /**
- * SPEC §2, identity and permission: who may call what, users, API keys (shown once, stored
+ * docs/api.md "Authentication and roles", identity and permission: who may call what, users, API keys (shown once, stored
  * hashed), and the bootstrap admin token.
  */
 import { createHash } from 'node:crypto';
@@ -36,7 +36,7 @@ function expectValidation(response: ApiResponse, path: string): void {
   expect(response.body.error.details.map((d: { path: string }) => d.path)).toContain(path);
 }
 
-/** Newest first: createdAt, then id, descending (SPEC §1). */
+/** Newest first: createdAt, then id, descending (docs/api.md, "Conventions"). */
 function isNewestFirst(items: { createdAt: string; id: string }[]): boolean {
   return items.every((item, i) => {
     const next = items[i + 1];
@@ -50,7 +50,7 @@ function uniqueEmail(tag = 'user'): string {
   return `${tag}-${emailCounter}-${Date.now()}@example.com`;
 }
 
-/** The routes that are admin only (SPEC §2), with a body where the method takes one. */
+/** The routes that are admin only (docs/api.md, "Authentication and roles"), with a body where the method takes one. */
 const ADMIN_ROUTES: { method: string; path: string; body?: unknown }[] = [
   { method: 'GET', path: '/webhooks' },
   { method: 'POST', path: '/webhooks', body: { webhook: { name: 'x', targetUrl: 'https://example.com/hook', events: ['ticket.created'] } } },

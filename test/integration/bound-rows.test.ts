@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { inList, insertRows } from '../../src/db/bound-rows.js';
 import type { AttemptsTable } from '../../src/db/schema.js';
-import { ATTEMPT_COLUMNS, insertDeliveries, insertEvents } from '../../src/delivery/deliveries.repository.js';
+import { ATTEMPT_COLUMNS } from '../../src/delivery/attempts.repository.js';
+import { insertDeliveries, insertEvents } from '../../src/delivery/deliveries.repository.js';
 import { newEventRow } from '../../src/delivery/outbox.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';

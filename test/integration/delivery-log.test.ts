@@ -1,11 +1,11 @@
 /**
- * Delivery management (SPEC §8): the delivery log of a webhook and one delivery with its
+ * Delivery management (docs/api.md, "Delivery management"): the delivery log of a webhook and one delivery with its
  * attempts, redelivery, recovery of failed deliveries and the test event, against real HTTPS
  * receivers.
  */
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import type { Delivery } from '../../src/delivery/delivery-log.service.js';
+import type { Delivery } from '../../src/webhooks/delivery-log.service.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startReceiver, type Receiver, type ReceivedRequest, type Reply } from '../helpers/receiver.js';
 import { startTestServer, type ApiResponse, type TestServer } from '../helpers/server.js';
@@ -36,7 +36,7 @@ function expectError(response: ApiResponse, status: number, code: string): void 
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** Newest first: createdAt, then id, descending (SPEC §1). */
+/** Newest first: createdAt, then id, descending (docs/api.md, "Conventions"). */
 function newestFirst(a: Delivery, b: Delivery): number {
   if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;

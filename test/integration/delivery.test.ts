@@ -60,7 +60,7 @@ describeEachDialect('delivery', (dialect) => {
     expect(updated.status).toBe(200);
     const after = updated.body.ticket;
     const requests = await receiver.waitForRequests(4);
-    // First attempts start in queue order, but may arrive in any order (SPEC §5): put the
+    // First attempts start in queue order, but may arrive in any order (docs/delivery.md): put the
     // payloads in queue order (the deliveries' seq) before comparing.
     const queued = await server.runtime.database.db
       .selectFrom('deliveries')

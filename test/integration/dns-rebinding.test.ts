@@ -1,5 +1,5 @@
 /**
- * SSRF through DNS rebinding (SPEC §5: "a hostname is checked on the address actually connected
+ * SSRF through DNS rebinding (docs/delivery.md, "Outbound safety": "a hostname is checked on the address actually connected
  * to, so DNS tricks cannot bypass it"). A DNS server of the test's own answers `localhost` with
  * 127.0.0.2 (let through by `allowedTargetCidrs: ['127.0.0.2/32']`, the stand-in for a public
  * address) and 127.0.0.1 (loopback: blocked) in turn, with TTL 0. A receiver listens on

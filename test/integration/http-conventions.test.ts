@@ -1,5 +1,5 @@
 /**
- * SPEC §1, the conventions every endpoint shares: request ids, the error body, content types,
+ * docs/api.md "Conventions", the conventions every endpoint shares: request ids, the error body, content types,
  * body size, unknown paths and methods, query parameters and pagination input. The HTTP layer is
  * the same whatever the database, so SQLite is enough here.
  */

@@ -4,12 +4,14 @@
  * are per API key and kept 24 h.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { RetentionPruner } from '../../src/delivery/retention.js';
+import { RetentionPruner } from '../../src/retention/retention.js';
 import { DeliveryWakeup } from '../../src/delivery/wakeup.js';
 import { IdempotencyService, LOCK_MS, requestFingerprint } from '../../src/idempotency/idempotency.service.js';
 import { createLogger } from '../../src/logger.js';
 import { TicketsService } from '../../src/tickets/tickets.service.js';
-import { SecretBox } from '../../src/webhooks/secret-box.js';
+import { SecretBox } from '../../src/secrets/secret-box.js';
+import { Outbox } from '../../src/delivery/outbox.js';
+import { webhookDirectory } from '../../src/webhooks/webhook-directory.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { API, SECRET_KEY, startTestServer, type ApiResponse, type TestServer } from '../helpers/server.js';
@@ -142,8 +144,10 @@ describeEachDialect('Idempotency-Key', (dialect) => {
   it('stores a ticket creation’s response in the ticket’s own transaction, so a crash after the commit replays', async () => {
     const { db, capabilities } = server.runtime.database;
     const clock = { now: () => now };
-    const idempotency = new IdempotencyService(db, clock, new SecretBox(Buffer.from(SECRET_KEY, 'base64')));
-    const tickets = new TicketsService(db, capabilities, clock, new DeliveryWakeup(), idempotency, createLogger('silent'));
+    const box = new SecretBox(Buffer.from(SECRET_KEY, 'base64'));
+    const idempotency = new IdempotencyService(db, clock, box);
+    const outbox = new Outbox(capabilities, webhookDirectory(capabilities, box));
+    const tickets = new TicketsService(db, capabilities, clock, outbox, new DeliveryWakeup(), idempotency, createLogger('silent'));
     const key = newKey();
     const body = { ticket: { subject: 'crash after commit' } };
     const start = await idempotency.start('bootstrap', key, requestFingerprint('POST', `${API}/tickets`, body));

@@ -12,7 +12,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { HELPDESK_VERSION } from '../../src/config.js';
 import { ERROR_CATALOGUE } from '../../src/errors.js';
-import { TEST_EVENT_TYPE, WEBHOOK_EVENT_TYPES } from '../../src/webhooks/webhook.js';
+import { TEST_EVENT_TYPE, TICKET_EVENT_TYPES } from '../../src/events/event-types.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { isStaticPage, OpenApiResponseChecker, pointer } from '../helpers/openapi-check.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -122,8 +122,8 @@ describeEachDialect('OpenAPI document', (dialect) => {
   });
 
   it("describes, in `webhooks`, the payload every event type is delivered with, and real deliveries match it", async () => {
-    expect(Object.keys(document.webhooks).sort()).toEqual([...WEBHOOK_EVENT_TYPES, TEST_EVENT_TYPE].sort());
-    const created = await server.request('POST', '/webhooks', { body: { webhook: { name: 'all', targetUrl: receiver.url(), events: [...WEBHOOK_EVENT_TYPES] } } });
+    expect(Object.keys(document.webhooks).sort()).toEqual([...TICKET_EVENT_TYPES, TEST_EVENT_TYPE].sort());
+    const created = await server.request('POST', '/webhooks', { body: { webhook: { name: 'all', targetUrl: receiver.url(), events: [...TICKET_EVENT_TYPES] } } });
     expect(created.status).toBe(201);
     const assignee = await server.keyFor('agent');
     const ticket = await server.request('POST', '/tickets', { body: { ticket: { subject: 'documented', customFields: { tier: 'gold' } } } });
@@ -143,7 +143,7 @@ describeEachDialect('OpenAPI document', (dialect) => {
       for (const header of operation.parameters.filter((p: Json) => p.in === 'header' && p.required)) expect(request.headers[header.name]).toBeTruthy();
       seen.add(payload.event);
     }
-    expect([...seen].sort()).toEqual([...WEBHOOK_EVENT_TYPES, TEST_EVENT_TYPE].sort());
+    expect([...seen].sort()).toEqual([...TICKET_EVENT_TYPES, TEST_EVENT_TYPE].sort());
   });
 
   it('shows the document in Swagger UI at /docs, from local files only', async () => {

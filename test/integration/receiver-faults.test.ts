@@ -1,7 +1,7 @@
 /**
  * A fault-injecting HTTPS receiver (issue 5): every way a target can misbehave, driven through
  * the real worker over real sockets to real HTTPS receivers trusted through the test CA. For
- * each fault: the attempt recorded as SPEC §5 and §8 document it (error kind, status code, the
+ * each fault: the attempt recorded as docs/delivery.md documents it (error kind, status code, the
  * response kept bounded, duration), the next attempt where the schedule puts it, and a second,
  * healthy webhook whose deliveries keep landing promptly while the fault is held. The two that
  * send a lot (a 10 MB answer, an answer that never ends) run 200 deliveries each with the
@@ -14,13 +14,13 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import type { Attempt, DeliveryDetail } from '../../src/delivery/delivery-log.service.js';
+import type { Attempt, DeliveryDetail } from '../../src/webhooks/delivery-log.service.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startReceiver, startTcpServer, untrustedCertificate, type Receiver, type ReceiverOptions, type Reply, type TcpServer } from '../helpers/receiver.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
-/** Stands for the real 15 s in all (SPEC §5): a 15 s hang exceeds it as a 3.5 s hang exceeds this. */
+/** Stands for the real 15 s in all (docs/delivery.md): a 15 s hang exceeds it as a 3.5 s hang exceeds this. */
 const TOTAL_TIMEOUT_MS = 3_000;
 /** Stands for the real 5 s to connect. */
 const CONNECT_TIMEOUT_MS = 2_000;
@@ -378,7 +378,7 @@ describeEachDialect('receiver faults', (dialect) => {
     const latency = await healthyLandsWhile(() => trickle.unanswered > 0, 'the endless trickle');
 
     const [delivery] = await settled(webhookId, 'the trickle to be cut', finished);
-    // SPEC §5: the status line decides; the body is read for at most the total timeout.
+    // docs/delivery.md: the status line decides; the body is read for at most the total timeout.
     expect(delivery).toMatchObject({ status: 'succeeded', attemptCount: 1 });
     const attempt = delivery!.attempts[0]!;
     expect(attempt).toMatchObject({ statusCode: 200, error: null });

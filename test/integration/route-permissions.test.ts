@@ -6,7 +6,7 @@
  * (Swagger UI, the admin console) answer without a key.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { RouteEntry } from '../../src/http/app.js';
+import type { RouteEntry } from '../../src/api/app.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { isStaticPage } from '../helpers/openapi-check.js';
 import { API, startTestServer, type TestServer } from '../helpers/server.js';
@@ -101,7 +101,7 @@ describeEachDialect('route permissions', (dialect) => {
         expect({ name, status: response.status, code: response.body?.error?.code }).toEqual({ name, status: 403, code: route.method === 'HEAD' ? undefined : 'forbidden' });
       }
     }
-    // Tickets are the agents' (SPEC §2); everything else is the admins'.
+    // Tickets are the agents' (docs/api.md, "Authentication and roles"); everything else is the admins'.
     expect(agentRoutes.length).toBeGreaterThan(0);
     expect(agentRoutes.every((name) => name.includes('/tickets'))).toBe(true);
     expect(await rowCounts()).toEqual(before);

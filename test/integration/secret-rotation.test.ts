@@ -1,12 +1,12 @@
 /**
- * Signing-secret rotation (SPEC §8): while a previous secret is live every delivery carries a
+ * Signing-secret rotation (docs/api.md, "Rotating the signing secret"): while a previous secret is live every delivery carries a
  * signature for it beside the new one, so receivers verifying with either (through a standard
  * Standard Webhooks library) keep accepting deliveries; at most 10 secrets are live.
  */
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startReceiver, type Receiver, type ReceivedRequest } from '../helpers/receiver.js';
-import { SecretBox } from '../../src/webhooks/secret-box.js';
+import { SecretBox } from '../../src/secrets/secret-box.js';
 import { SECRET_KEY, startTestServer, type ApiResponse, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 import { verifies } from '../helpers/signatures.js';

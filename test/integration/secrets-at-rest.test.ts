@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SecretBox } from '../../src/webhooks/secret-box.js';
+import { SecretBox } from '../../src/secrets/secret-box.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { startReceiver, type Receiver, type ReceivedRequest } from '../helpers/receiver.js';

@@ -1,5 +1,5 @@
 /**
- * SPEC §3 (tickets) and §4 (the events a change makes), read back from the events table. A
+ * docs/api.md, "Tickets" and "Events and payloads" (the events a change makes), read back from the events table. A
  * catch-all webhook (the worker is not started, so nothing is sent) gives every event a delivery
  * whose `seq` is the queue order, which is the order the events were made in.
  */

@@ -1,5 +1,5 @@
 /**
- * What a target's answers do (SPEC §5, §8): a 410 deactivates its webhook, five days of failures
+ * What a target's answers do (docs/delivery.md): a 410 deactivates its webhook, five days of failures
  * too; Retry-After is a floor on the next delay; a circuit breaker pauses a target that keeps
  * failing without spending its deliveries' schedules; a target that hangs never delays another.
  */

@@ -1,6 +1,6 @@
 /**
  * The Webhooks API of the published reference (seed/webhooks-api.txt), field for field, with
- * what SPEC §1, §5 and §7 add: validation, the outbound address rule at create/update time, and
+ * what docs/api.md and docs/delivery.md add: validation, the outbound address rule at create/update time, and
  * what deactivating or deleting a webhook does to its deliveries.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { describeEachDialect } from '../helpers/dialects.js';
 import { startTestServer, type ApiResponse, type TestServer } from '../helpers/server.js';
 
 const ALL_EVENTS = ['ticket.created', 'ticket.updated', 'ticket.deleted', 'ticket.assignment.changed', 'ticket.resolved'];
-// The reference's fields, plus SPEC §7's additions of the delivery engine (disabledReason, disabledAt).
+// The reference's fields, plus the additions (docs/api.md, "Webhooks") of the delivery engine (disabledReason, disabledAt).
 const CREATE_KEYS = ['active', 'createdAt', 'disabledAt', 'disabledReason', 'events', 'id', 'name', 'signingSecret', 'targetUrl', 'updatedAt'];
 const PUBLIC_KEYS = CREATE_KEYS.filter((key) => key !== 'signingSecret');
 const ISO_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

@@ -1,5 +1,5 @@
 /**
- * The address guard of SPEC §5: which literal addresses a delivery may never connect to, and the
+ * The address guard of docs/delivery.md ("Outbound safety"): which literal addresses a delivery may never connect to, and the
  * IPv6 parser it relies on to see through the IPv4-mapped, NAT64 and 6to4 forms.
  */
 import { isIP } from 'node:net';

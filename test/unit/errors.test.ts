@@ -5,7 +5,7 @@ import { AppError, ERROR_CATALOGUE, type ErrorCode } from '../../src/errors.js';
 const codes = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
 
 describe('the error catalogue', () => {
-  it('has the codes SPEC §1 requires, with their statuses', () => {
+  it('has the codes docs/errors.md documents, with their statuses', () => {
     const beyondSpec: readonly ErrorCode[] = ['method_not_allowed', 'config_invalid', 'request_timeout', 'bad_request', 'unavailable', 'idempotency_key_in_use', 'idempotency_key_reused'];
     expect(Object.fromEntries(codes.filter((c) => !beyondSpec.includes(c)).map((c) => [c, ERROR_CATALOGUE[c].status]))).toEqual({
       unauthorized: 401,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { decodeSecretKey, loadConfig } from '../../src/config.js';
-import { SecretBox } from '../../src/webhooks/secret-box.js';
+import { SecretBox } from '../../src/secrets/secret-box.js';
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 

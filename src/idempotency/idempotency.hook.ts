@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors.js';
-import { idempotencyKeyProblem, requestFingerprint, type IdempotencyClaim, type IdempotencyService } from '../idempotency/idempotency.service.js';
+import { idempotencyKeyProblem, requestFingerprint, type IdempotencyClaim, type IdempotencyService } from './idempotency.service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

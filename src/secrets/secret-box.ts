@@ -1,8 +1,8 @@
 /**
- * Signing secrets at rest. The database holds each webhook's secrets sealed with AES-256-GCM
- * under the server's secret key (HELPDESK_SECRET_KEY, or a key file generated on first start),
- * so a copy of the database, a backup or a read-only SQL injection yields no secret that could
- * forge a delivery. The key never enters the database; only its id does, so that a process
+ * Secrets at rest. The database holds each webhook's signing secrets (and the stored answers of
+ * Idempotency-Keys, which may carry one) sealed with AES-256-GCM under the server's secret key
+ * (HELPDESK_SECRET_KEY, or a key file generated on first start), so a copy of the database, a
+ * backup or a read-only SQL injection yields no secret that could forge a delivery. The key never enters the database; only its id does, so that a process
  * started with another key refuses to run instead of signing with secrets it cannot read.
  */
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
@@ -13,7 +13,6 @@ import { decodeSecretKey, SECRET_KEY_BYTES, type SecretKeySource } from '../conf
 import type { Db } from '../db/connection.js';
 import { insertSettingIfAbsent, readSetting } from '../db/settings.js';
 import { AppError } from '../errors.js';
-import { sealSecretsInClear } from './webhooks.repository.js';
 
 const SEALED_PREFIX = 'hdsec1';
 const IV_BYTES = 12;
@@ -94,8 +93,8 @@ function generateKeyFile(path: string): Buffer {
 /**
  * The box for this database: the configured key, or the key file's, or, on a database that has
  * never held a sealed secret, a key generated into the file. The database records the key's id
- * on first use; a later start with another key is refused. Secrets written in clear by a version
- * before sealing are sealed here.
+ * on first use; a later start with another key is refused. (Secrets that a version before
+ * sealing wrote in clear are sealed by their owner: WebhooksService.sealSecretsInClear.)
  */
 export async function openSecretBox(db: Db, source: SecretKeySource, logger: Logger): Promise<SecretBox> {
   const recordedKeyId = await readSetting(db, KEY_ID_SETTING);
@@ -116,7 +115,5 @@ export async function openSecretBox(db: Db, source: SecretKeySource, logger: Log
       `the secret key (id ${box.keyId}) is not the one this database's signing secrets are sealed with (id ${keyId}): set HELPDESK_SECRET_KEY or the key file to the original key`,
     );
   }
-  const sealed = await sealSecretsInClear(db, box);
-  if (sealed > 0) logger.info({ sealed }, 'signing secrets stored in clear were sealed');
   return box;
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ATTEMPT_ERRORS } from '../outbound/http-client.js';
-import { ADMIN, idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
+import { idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
+import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
 import type { DeliveryLogService } from './delivery-log.service.js';
 
@@ -20,7 +21,7 @@ const deliveryProperties = {
   createdAt: isoTime,
 } as const;
 
-/** One event sent to one webhook (SPEC §8); its id is the `webhook-id` header of every attempt. */
+/** One event sent to one webhook (docs/api.md, "Delivery management"); its id is the `webhook-id` header of every attempt. */
 export const deliverySchema = {
   $id: 'Delivery',
   type: 'object',

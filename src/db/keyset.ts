@@ -1,6 +1,6 @@
 import type { ExpressionBuilder, SelectQueryBuilder } from 'kysely';
-import type { Database } from '../db/schema.js';
-import type { Cursor } from './pagination.js';
+import type { Database } from './schema.js';
+import type { Cursor } from '../shared/pagination.js';
 
 type Listable = 'users' | 'api_keys' | 'tickets' | 'webhooks' | 'deliveries';
 

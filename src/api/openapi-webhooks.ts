@@ -1,12 +1,16 @@
 /**
  * What Helpdesk sends to a webhook's target, for the `webhooks` section of the OpenAPI 3.1
- * document: the payload of every event type (SPEC §4, §8) and the Standard Webhooks headers it
- * comes with (SPEC §5). The payload schemas are registered like the resource schemas, so the
+ * document: the payload of every event type (docs/api.md, "Events and payloads") and the headers it comes
+ * with (docs/delivery.md). The payload schemas are registered like the resource schemas, so the
  * `Ticket` they carry is the one the API answers with.
  */
-import { WEBHOOK_EVENT_TYPES, TEST_EVENT_TYPE } from '../webhooks/webhook.js';
+import { DEFAULT_RETRY_SCHEDULE_SECONDS } from '../config.js';
+import { DELIVERY_HEADERS } from '../delivery/delivery-headers.js';
+import { JITTER, RETRY_AFTER_CAP_SECONDS } from '../delivery/retry-policy.js';
+import { EVENT_TYPES, TEST_EVENT_TYPE, type EventType } from '../events/event-types.js';
+import { idOf, isoTime, ref } from '../http/schemas.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOTAL_TIMEOUT_MS } from '../outbound/http-client.js';
 import { EDITABLE_FIELDS } from '../tickets/ticket.js';
-import { idOf, isoTime, ref } from './schemas.js';
 
 const fieldChange = {
   type: 'object',
@@ -85,7 +89,8 @@ export const eventPayloadSchemas = [
   ),
 ] as const;
 
-const PAYLOAD_OF: Record<string, string> = {
+/** The payload schema of each event type: an event type added without one fails the typecheck. */
+const PAYLOAD_OF: Record<EventType, string> = {
   'ticket.created': 'TicketEvent',
   'ticket.resolved': 'TicketEvent',
   'ticket.deleted': 'TicketEvent',
@@ -94,35 +99,33 @@ const PAYLOAD_OF: Record<string, string> = {
   [TEST_EVENT_TYPE]: 'WebhookTestEvent',
 };
 
-const header = (name: string, description: string) => ({ name, in: 'header', required: true, description, schema: { type: 'string' } });
+const HEADER_PARAMETERS = Object.values(DELIVERY_HEADERS).map(({ name, description }) => ({ name, in: 'header', required: true, description, schema: { type: 'string' } }));
 
-const DELIVERY_HEADERS = [
-  header('webhook-id', 'The delivery id (`msg_`): the same on every attempt of one delivery, to de-duplicate on.'),
-  header('webhook-timestamp', 'Unix seconds of this attempt; refuse ones too far from your clock.'),
-  header('webhook-signature', '`v1,` + base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64-decoded part of the signing secret after `whsec_`; several, space-separated, while a rotated secret is still honoured.'),
-  header('x-helpdesk-event', 'The event type.'),
-  header('x-helpdesk-webhook-id', 'The webhook (`whk_`) the delivery is for.'),
-  header('user-agent', '`Helpdesk-Webhooks/<version>`.'),
-];
+/** `5 s`, `5 min`, `2 h`: a delay of the schedule as people read it. */
+function spoken(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${seconds / 60} min`;
+  return `${seconds / 3600} h`;
+}
+
+const SCHEDULE = DEFAULT_RETRY_SCHEDULE_SECONDS.map(spoken);
+const FAILED_ATTEMPT = `Anything else, a redirect, or no answer within ${DEFAULT_CONNECT_TIMEOUT_MS / 1000} s to connect and ${DEFAULT_TOTAL_TIMEOUT_MS / 1000} s in all, is a failed attempt, retried with ±${JITTER * 100}% jitter after ${SCHEDULE.slice(0, -1).join(', ')} and ${SCHEDULE.at(-1)}; \`Retry-After\` on a 429 or 503 is a floor on the next delay (at most ${spoken(RETRY_AFTER_CAP_SECONDS)}).`;
 
 /** The `webhooks` of the document: one POST per event type, as the target receives it. */
 export function webhookOperations(): Record<string, object> {
   return Object.fromEntries(
-    [...WEBHOOK_EVENT_TYPES, TEST_EVENT_TYPE].map((event) => [
+    EVENT_TYPES.map((event) => [
       event,
       {
         post: {
           summary: `${event}, as your endpoint receives it`,
           operationId: `receive.${event}`,
-          parameters: DELIVERY_HEADERS,
+          parameters: HEADER_PARAMETERS,
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${PAYLOAD_OF[event]}` } } } },
           responses: {
-            '2XX': { description: 'Received: the delivery succeeded. The status line decides; at most 20 KiB of the body are kept.' },
+            '2XX': { description: `Received: the delivery succeeded. The status line decides; at most ${DEFAULT_MAX_RESPONSE_BYTES / 1024} KiB of the body are kept.` },
             '410': { description: 'Gone: the webhook is deactivated at once and its pending deliveries failed.' },
-            default: {
-              description:
-                'Anything else, a redirect, or no answer within 5 s to connect and 15 s in all, is a failed attempt, retried with ±20% jitter after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h; `Retry-After` on a 429 or 503 is a floor on the next delay (at most 10 h).',
-            },
+            default: { description: FAILED_ATTEMPT },
           },
         },
       },

@@ -5,11 +5,12 @@
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { AuthService, Principal, Role } from '../auth/auth.service.js';
-import { attemptSchema, deliveryDetailSchema, deliverySchema, registerDeliveryLogRoutes } from '../delivery/delivery-log.routes.js';
+import type { AuthService } from '../auth/auth.service.js';
+import type { Role } from '../shared/principal.js';
+import { attemptSchema, deliveryDetailSchema, deliverySchema, registerDeliveryLogRoutes } from '../webhooks/delivery-log.routes.js';
 import type { IdempotencyService } from '../idempotency/idempotency.service.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { DeliveryLogService } from '../delivery/delivery-log.service.js';
+import type { DeliveryLogService } from '../webhooks/delivery-log.service.js';
 import { apiKeyResourceSchema, newApiKeySchema, registerAuthRoutes, userResourceSchema } from '../auth/auth.routes.js';
 import { AppError, ERROR_CATALOGUE } from '../errors.js';
 import { newId } from '../shared/ids.js';
@@ -17,25 +18,16 @@ import { registerTicketRoutes, ticketSchema } from '../tickets/tickets.routes.js
 import type { TicketsService } from '../tickets/tickets.service.js';
 import { registerWebhookRoutes, webhookSchema, webhookWithSecretSchema } from '../webhooks/webhooks.routes.js';
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
-import { sendError, toAppError } from './errors.js';
-import { registerIdempotency } from './idempotency.js';
+import { sendError, toAppError } from '../http/errors.js';
+import { registerIdempotency } from '../idempotency/idempotency.hook.js';
 import { registerAdminConsole } from './admin-console.js';
 import { registerOpenApi } from './openapi.js';
-import type { RateLimiter } from './rate-limit.js';
+import type { RateLimiter } from '../http/rate-limit.js';
 
 export const API_BASE = '/helpdesk/api/v1';
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Roles allowed on the route; absent means no API key is needed. */
-    roles?: readonly Role[];
-    /** Action endpoints whose fields are all optional accept a POST with no body. */
-    bodyOptional?: boolean;
-  }
-  interface FastifyRequest {
-    principal: Principal | null;
-  }
   interface FastifyInstance {
     /** Every route as registered: the router table, for the tests that walk it. */
     readonly routeTable: readonly RouteEntry[];
@@ -173,7 +165,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   app.decorate('routeTable', routeTable);
   app.addHook('onRoute', (route) => {
     for (const method of [route.method].flat()) routeTable.push({ method, url: route.url, roles: route.config?.roles ?? null, pattern: patternOf(route.url) });
-    // SPEC §1: unknown query parameters are a 400 on every endpoint. A route that declares no
+    // Unknown query parameters are a 400 on every endpoint (docs/api.md, "Conventions"). A route that declares no
     // querystring schema takes none, instead of silently ignoring `?expand=secret`.
     if (route.url.startsWith(API_BASE) && route.schema?.querystring === undefined) {
       route.schema = { ...route.schema, querystring: { type: 'object', additionalProperties: false, properties: {} } };
@@ -205,7 +197,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
     request.principal = principal;
   });
 
-  // Checked before the body is parsed (SPEC §1).
+  // Checked before the body is parsed (docs/api.md, "Conventions").
   app.addHook('onRequest', async (request) => {
     if (request.method !== 'POST' && request.method !== 'PUT') return;
     // An unknown path or method answers 404 or 405 whatever its content type.

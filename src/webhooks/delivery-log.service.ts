@@ -1,5 +1,5 @@
 /**
- * Delivery management for admins (SPEC §8): the log of what was sent to a webhook, one-off
+ * Delivery management for admins (docs/api.md, "Delivery management"): the log of what was sent to a webhook, one-off
  * redelivery, recovery of failed deliveries, and the test event.
  */
 import type { Capabilities } from '../db/capabilities.js';
@@ -7,14 +7,14 @@ import type { Db } from '../db/connection.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
 import { type Clock, parseIsoInstant, toIso } from '../shared/time.js';
-import { TEST_EVENT_TYPE } from '../webhooks/webhook.js';
-import { findWebhook } from '../webhooks/webhooks.repository.js';
-import { insertDeliveries, insertEvents } from './deliveries.repository.js';
-import * as log from './delivery-log.repository.js';
-import { newEventRow } from './outbox.js';
-import type { DeliveryWakeup } from './wakeup.js';
+import { TEST_EVENT_TYPE } from '../events/event-types.js';
+import { findWebhook } from './webhooks.repository.js';
+import { insertDeliveries, insertEvents } from '../delivery/deliveries.repository.js';
+import * as log from '../delivery/delivery-log.repository.js';
+import { newEventRow } from '../delivery/outbox.js';
+import type { DeliveryWakeup } from '../delivery/wakeup.js';
 
-/** How far back `recover` may reach (SPEC §8). */
+/** How far back `recover` may reach (docs/api.md, `POST /webhooks/:id/recover`). */
 export const RECOVERY_WINDOW_MS = 14 * 24 * 60 * 60 * 1000;
 
 export interface Delivery {

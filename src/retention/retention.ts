@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/connection.js';
 import { type Clock, toIso } from '../shared/time.js';
 import { pruneExpiredKeys } from '../idempotency/idempotency.repository.js';
-import { pruneFinished } from './deliveries.repository.js';
+import { pruneFinished } from '../delivery/deliveries.repository.js';
 
 export interface RetentionOptions {
   db: Db;

@@ -11,7 +11,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance, RouteOptions } from 'fastify';
-import type { Role } from '../auth/auth.service.js';
+import type { Role } from '../shared/principal.js';
 import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
 import { MAX_KEY_LENGTH } from '../idempotency/idempotency.service.js';
 import { eventPayloadSchemas, webhookOperations } from './openapi-webhooks.js';
@@ -19,7 +19,7 @@ import { eventPayloadSchemas, webhookOperations } from './openapi-webhooks.js';
 export const OPENAPI_PATH = '/openapi.json';
 export const DOCS_PREFIX = '/docs';
 
-/** The documented error body (SPEC §1). */
+/** The documented error body (docs/errors.md). */
 export const errorSchema = {
   $id: 'Error',
   type: 'object',
@@ -62,13 +62,6 @@ const RETRY_AFTER_HEADER = { 'retry-after': integerHeader('Seconds to wait befor
 
 /** Codes that come with a Retry-After header. */
 const RETRY_AFTER_CODES: readonly ErrorCode[] = ['rate_limited', 'unavailable', 'idempotency_key_in_use'];
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** Errors of the route's own rules (a duplicate, a closed ticket), for the OpenAPI document. */
-    errors?: readonly ErrorCode[];
-  }
-}
 
 interface RouteFacts {
   method: string;
@@ -155,7 +148,7 @@ export async function registerOpenApi(app: FastifyInstance, options: { apiBase: 
         },
       },
       tags: [
-        { name: 'tickets', description: 'Every change makes events (SPEC §4).' },
+        { name: 'tickets', description: 'Every change makes events (docs/api.md, "Events and payloads").' },
         { name: 'webhooks', description: 'Subscriptions of HTTPS endpoints to ticket events.' },
         { name: 'deliveries', description: 'What was sent to a webhook, and redelivery.' },
         { name: 'users and keys', description: 'Who may call the API.' },

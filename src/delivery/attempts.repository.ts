@@ -1,0 +1,126 @@
+/**
+ * Recording attempts: the attempt rows of a batch, and each delivery's move after its attempt
+ * (succeeded, the next retry, or failed), in two statements whatever the batch size. The
+ * attempt recorder (attempt-recorder.ts) runs it in the transaction it group-commits.
+ */
+import { sql } from 'kysely';
+import type { Capabilities } from '../db/capabilities.js';
+import { boundRows, inList, insertRows, type ColumnsOf, type ColumnType } from '../db/bound-rows.js';
+import type { Db } from '../db/connection.js';
+import type { AttemptsTable } from '../db/schema.js';
+import { newId } from '../shared/ids.js';
+
+export const ATTEMPT_COLUMNS = {
+  id: 'text',
+  delivery_id: 'text',
+  attempted_at: 'text',
+  status_code: 'integer',
+  duration_ms: 'integer',
+  error: 'text',
+  response_headers: 'text',
+  response_body: 'text',
+} as const satisfies ColumnsOf<AttemptsTable>;
+
+export type AttemptOutcome =
+  | { kind: 'succeeded' }
+  | { kind: 'retry'; nextAttemptAt: string }
+  | { kind: 'failed' };
+
+/** What the worker saw when it claimed the delivery. */
+export interface ClaimedState {
+  status: 'pending' | 'succeeded' | 'failed';
+  dueAt: string;
+}
+
+/**
+ * One finished attempt to record. Only the worker that still holds the lease moves the delivery;
+ * a worker whose lease was taken over records its attempt (it happened) and leaves the state to
+ * the new holder. A pending delivery follows its schedule. A finished one (a redelivery) becomes
+ * `succeeded` on success and otherwise stays as it was: a redelivery starts no new schedule. If
+ * the delivery changed while the attempt was in flight (a redelivery or recovery asked, its
+ * webhook deactivated), that change wins: the attempt is counted, and only a success marks it
+ * succeeded. With no attempt (an internal error before one could be recorded) the delivery is
+ * only moved on, so that such a failure still spends the schedule.
+ */
+export interface AttemptRecord {
+  workerId: string;
+  deliveryId: string;
+  /** Null when the attempt failed internally before it could be recorded. */
+  attempt: Omit<AttemptsTable, 'id' | 'delivery_id'> | null;
+  outcome: AttemptOutcome;
+  now: string;
+  claimed: ClaimedState;
+}
+
+/** The new state of one delivery after its attempt. */
+interface DeliveryMove {
+  id: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  nextAttemptAt: string | null;
+  /** 1 when the attempt spent one of the schedule's tries. */
+  scheduled: 0 | 1;
+  lastAttemptAt: string;
+  lastStatusCode: number | null;
+}
+
+function moveAfterAttempt(record: AttemptRecord, current: { status: ClaimedState['status']; next_attempt_at: string | null }): DeliveryMove {
+  const { attempt, outcome, now, claimed } = record;
+  const unchanged = current.status === claimed.status && current.next_attempt_at === claimed.dueAt;
+  const scheduled = unchanged && current.status === 'pending';
+  const last = { lastAttemptAt: attempt?.attempted_at ?? now, lastStatusCode: attempt?.status_code ?? null, scheduled: scheduled ? 1 : 0 } as const;
+  if (!unchanged) {
+    return { id: record.deliveryId, status: outcome.kind === 'succeeded' ? 'succeeded' : current.status, nextAttemptAt: current.next_attempt_at, ...last };
+  }
+  const status = outcome.kind === 'succeeded' ? 'succeeded' : scheduled && outcome.kind === 'failed' ? 'failed' : current.status;
+  const nextAttemptAt = scheduled && outcome.kind === 'retry' ? outcome.nextAttemptAt : null;
+  return { id: record.deliveryId, status, nextAttemptAt, ...last };
+}
+
+/**
+ * Records a batch of attempts. Must run inside a transaction: it reads the deliveries holding
+ * their rows (in id order, so that two batches never wait on each other crosswise), inserts the
+ * attempts in one statement and moves every delivery in one more, whatever the batch size.
+ */
+export async function recordAttempts(trx: Db, capabilities: Capabilities, records: readonly AttemptRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  let read = trx
+    .selectFrom('deliveries')
+    .select(['id', 'status', 'leased_by', 'next_attempt_at'])
+    .where(inList(capabilities, 'id', records.map((r) => r.deliveryId)))
+    .orderBy('id');
+  if (capabilities.rowLocks) read = read.forUpdate();
+  const current = new Map((await read.execute()).map((row) => [row.id, row]));
+  const present = records.filter((r) => current.has(r.deliveryId));
+  const attempts = present.flatMap((r) => (r.attempt ? [{ id: newId('att'), delivery_id: r.deliveryId, ...r.attempt }] : []));
+  await insertRows(trx, capabilities, 'attempts', ATTEMPT_COLUMNS, attempts);
+  const moves = present.filter((r) => current.get(r.deliveryId)!.leased_by === r.workerId).map((r) => moveAfterAttempt(r, current.get(r.deliveryId)!));
+  if (moves.length === 0) return;
+  await sql`
+    update deliveries set
+      status = moved.status,
+      next_attempt_at = moved.next_attempt_at,
+      attempt_count = attempt_count + 1,
+      schedule_attempts = schedule_attempts + moved.scheduled,
+      last_attempt_at = moved.last_attempt_at,
+      last_status_code = moved.last_status_code,
+      lease_expires_at = null,
+      leased_by = null,
+      updated_at = ${records[0]!.now}
+    from ${boundRows(
+      capabilities,
+      'moved',
+      MOVED_COLUMNS,
+      moves.map((m) => ({ id: m.id, status: m.status, next_attempt_at: m.nextAttemptAt, scheduled: m.scheduled, last_attempt_at: m.lastAttemptAt, last_status_code: m.lastStatusCode })),
+    )}
+    where deliveries.id = moved.id`.execute(trx);
+}
+
+/** The new states, as the derived table `moved` of the UPDATE ... FROM. */
+const MOVED_COLUMNS = {
+  id: 'text',
+  status: 'text',
+  next_attempt_at: 'text',
+  scheduled: 'integer',
+  last_attempt_at: 'text',
+  last_status_code: 'integer',
+} as const satisfies Record<string, ColumnType>;

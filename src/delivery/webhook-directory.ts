@@ -1,0 +1,55 @@
+/**
+ * What the delivery engine needs to know of webhooks, as a port: the webhooks part implements it
+ * (webhooks/webhook-directory.ts) and runtime.ts hands it in, so that the engine imports no
+ * domain, the way DeliveryObserver keeps the metrics out of it. Three questions, each asked
+ * inside the engine's own transaction or for a whole batch at once:
+ * - the outbox: who subscribes to what, now;
+ * - the worker: where to send a claim and with which secrets;
+ * - the attempt recorder: what a batch of results does to the webhooks' health.
+ */
+import type { Db } from '../db/connection.js';
+
+/** An active webhook and the event types it wants. */
+export interface Subscription {
+  readonly id: string;
+  readonly events: readonly string[];
+}
+
+/** Where and how to send a webhook's deliveries. */
+export interface DeliveryTarget {
+  readonly targetUrl: string;
+  /** The current secret first, then the previous ones still live: each signs every delivery. */
+  readonly signingSecrets: string[];
+  readonly active: boolean;
+}
+
+/** Why the engine's results deactivated a webhook: a `410 Gone`, or five days of failures. */
+export type DeactivationReason = 'gone' | 'failing';
+
+/** What one attempt says about its webhook's health. */
+export type AttemptVerdict = 'succeeded' | 'failed' | 'gone';
+
+export interface AttemptVerdictAt {
+  readonly webhookId: string;
+  readonly verdict: AttemptVerdict;
+  readonly at: string;
+}
+
+export interface WebhookDirectory {
+  /**
+   * The active webhooks and their event types, read inside the transaction of the change that is
+   * being recorded, so that a deactivation or deletion committed at the same moment either waits
+   * for it or is seen by it.
+   */
+  activeSubscriptions(trx: Db): Promise<Subscription[]>;
+  /**
+   * The targets of a claim's webhooks, with their live secrets opened, in one read whatever the
+   * size of the claim. A webhook deleted meanwhile is absent from the map.
+   */
+  deliveryTargets(db: Db, webhookIds: readonly string[], now: string): Promise<Map<string, DeliveryTarget>>;
+  /**
+   * Applies a batch of attempt verdicts, in the order the attempts finished, inside the
+   * transaction that records them. Returns the webhooks deactivated by it, with the reason.
+   */
+  applyVerdicts(trx: Db, verdicts: readonly AttemptVerdictAt[]): Promise<Map<string, DeactivationReason>>;
+}

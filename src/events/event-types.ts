@@ -1,0 +1,20 @@
+/**
+ * The event types, defined once. A ticket change makes ticket events (docs/api.md, "Events and payloads");
+ * `POST /webhooks/:id/test` makes the test event. The ticket rules, the webhook schema, the
+ * OpenAPI document's `webhooks` and the console's event picker all derive from these lists, so
+ * an event type added here reaches every one of them (or fails the typecheck where it must be
+ * described). This file imports nothing: the console's bundle takes it as it is.
+ */
+
+/** What a webhook can subscribe to, in the order the docs and the console list them. */
+export const TICKET_EVENT_TYPES = ['ticket.created', 'ticket.updated', 'ticket.deleted', 'ticket.assignment.changed', 'ticket.resolved'] as const;
+
+export type TicketEventType = (typeof TICKET_EVENT_TYPES)[number];
+
+/** The event of `POST /webhooks/:id/test`; unlike ticket events, sent to an inactive webhook too. */
+export const TEST_EVENT_TYPE = 'webhook.test';
+
+export type EventType = TicketEventType | typeof TEST_EVENT_TYPE;
+
+/** Every type a receiver may get. */
+export const EVENT_TYPES: readonly EventType[] = [...TICKET_EVENT_TYPES, TEST_EVENT_TYPE];

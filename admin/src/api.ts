@@ -68,7 +68,8 @@ export async function roleOf(key: string): Promise<Role> {
 
 // The resources, as docs/api.md (and /helpdesk/api/v1/openapi.json) describe them.
 
-export const EVENT_TYPES = ['ticket.created', 'ticket.updated', 'ticket.deleted', 'ticket.assignment.changed', 'ticket.resolved'] as const;
+// The event types, from the server's own list (src/events/event-types.ts, which imports nothing).
+export { TICKET_EVENT_TYPES as EVENT_TYPES, TEST_EVENT_TYPE } from '../../src/events/event-types.js';
 
 export interface Webhook {
   id: string;

@@ -4,7 +4,7 @@
  * its payload, the headers it was sent with, and every attempt with the receiver's answer.
  */
 import { useState } from 'preact/hooks';
-import { EVENT_TYPES, type Attempt, type Delivery, type DeliveryDetail, type Webhook } from './api.js';
+import { EVENT_TYPES, TEST_EVENT_TYPE, type Attempt, type Delivery, type DeliveryDetail, type Webhook } from './api.js';
 import { ColumnHeads, ConfirmDialog, errorsFrom, formatTime, isoToLocalInput, localInputToIso, navigate, SecretDialog, StatusBadge, usePolled, usePolling, useSession } from './ui.js';
 
 const REFRESH_MS = 2_000;
@@ -166,7 +166,7 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
           <label for="filter-event">Event</label>
           <select id="filter-event" value={filter.event} onChange={(e) => setFilter({ ...filter, event: e.currentTarget.value })}>
             <option value="">any</option>
-            {[...EVENT_TYPES, 'webhook.test'].map((type) => (
+            {[...EVENT_TYPES, TEST_EVENT_TYPE].map((type) => (
               <option key={type} value={type}>
                 {type}
               </option>

@@ -15,6 +15,7 @@
  */
 import type { Logger } from 'pino';
 import type { Db } from './connection.js';
+import { inTransaction } from './transaction.js';
 
 export interface GroupCommitOptions<TItem, TResult> {
   /** What the batch is, for the logs. */
@@ -39,9 +40,6 @@ interface Waiting<TItem, TResult> {
   reject: (error: unknown) => void;
 }
 
-/** PostgreSQL's deadlock and serialization failures: the transaction is safe to run again. */
-const RETRYABLE_CODES = new Set(['40P01', '40001']);
-const RETRIES = 2;
 
 /** SQLite's result codes for a row it will not take (extended codes start with these). */
 const SQLITE_ROW_REFUSALS = ['SQLITE_CONSTRAINT', 'SQLITE_MISMATCH', 'SQLITE_TOOBIG', 'SQLITE_RANGE'];
@@ -119,15 +117,12 @@ export class GroupCommit<TItem, TResult> {
     }
   }
 
-  async #write(items: readonly TItem[], retries = RETRIES): Promise<TResult[]> {
-    try {
-      return await this.#options.db.transaction().execute((trx) => this.#options.write(trx, items));
-    } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (retries === 0 || code === undefined || !RETRYABLE_CODES.has(code)) throw error;
-      this.#options.logger.warn({ code, batch: items.length }, `${this.#options.name} batch conflicted with another transaction; writing it again`);
-      return this.#write(items, retries - 1);
-    }
+  #write(items: readonly TItem[]): Promise<TResult[]> {
+    return inTransaction(
+      this.#options.db,
+      (trx) => this.#options.write(trx, items),
+      (error) => this.#options.logger.warn({ code: (error as { code?: string }).code, batch: items.length }, `${this.#options.name} batch conflicted with another transaction; writing it again`),
+    );
   }
 
   /** Writes what is gathered now and waits for the writes under way (shutdown). */

@@ -28,7 +28,7 @@ export function wrapped(name: string, schema: object): object {
   return { type: 'object', additionalProperties: false, required: [name], properties: { [name]: schema } };
 }
 
-/** A reference to a resource schema registered with `addSchema` (src/http/app.ts). */
+/** A reference to a resource schema registered with `addSchema` (src/api/app.ts). */
 export function ref(id: string): { $ref: string } {
   return { $ref: `${id}#` };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
+import { inTransaction } from '../db/transaction.js';
 import { GroupCommit } from '../db/group-commit.js';
 import type { Outbox } from '../delivery/outbox.js';
 import type { DeliveryWakeup } from '../delivery/wakeup.js';
@@ -125,7 +126,7 @@ export class TicketsService {
   }
 
   async update(id: string, patch: TicketPatch): Promise<Ticket> {
-    const { ticket, queued } = await this.db.transaction().execute(async (trx) => {
+    const { ticket, queued } = await inTransaction(this.db, async (trx) => {
       const before = await repository.findTicketForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Ticket');
       await this.checkReferences(trx, patch);
@@ -142,7 +143,7 @@ export class TicketsService {
   }
 
   async delete(id: string): Promise<void> {
-    const queued = await this.db.transaction().execute(async (trx) => {
+    const queued = await inTransaction(this.db, async (trx) => {
       const ticket = await repository.findTicketForChange(trx, this.capabilities, id);
       if (!ticket) throw AppError.notFound('Ticket');
       const now = nextChangeTime(this.clock, ticket.updatedAt);

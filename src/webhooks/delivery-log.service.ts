@@ -4,6 +4,7 @@
  */
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
+import { inTransaction } from '../db/transaction.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
 import { type Clock, parseIsoInstant, toIso } from '../shared/time.js';
@@ -169,7 +170,7 @@ export class DeliveryLogService {
   async sendTest(webhookId: string): Promise<Delivery> {
     const webhook = await this.webhook(webhookId);
     const now = toIso(this.clock.now());
-    const deliveryId = await this.db.transaction().execute(async (trx) => {
+    const deliveryId = await inTransaction(this.db, async (trx) => {
       const event = newEventRow({ type: TEST_EVENT_TYPE, ticketId: null, data: { webhook: { id: webhook.id, name: webhook.name } }, at: now });
       await insertEvents(trx, this.capabilities, [event]);
       const [id] = await insertDeliveries(trx, this.capabilities, [{ webhookId, eventId: event.id, eventType: event.type, queuedAt: now }]);

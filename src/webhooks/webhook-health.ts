@@ -23,7 +23,8 @@ export async function applyAttemptsToWebhooks(trx: Db, results: readonly Attempt
   const byWebhook = new Map<string, AttemptVerdictAt[]>();
   for (const result of results) byWebhook.set(result.webhookId, [...(byWebhook.get(result.webhookId) ?? []), result]);
   const disabled = new Map<string, DisabledReason>();
-  for (const [webhookId, verdicts] of byWebhook) {
+  // In id order, the order the outbox share-locks them in (listActiveSubscriptions).
+  for (const [webhookId, verdicts] of [...byWebhook].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const gone = verdicts.find((v) => v.verdict === 'gone');
     const last = verdicts.at(-1)!;
     if (!gone && last.verdict === 'succeeded') {

@@ -75,10 +75,13 @@ export async function listWebhooks(db: Db, cursor: Cursor | null, limit: number)
  * Active webhooks and what they subscribe to: the fan-out of the outbox. The share lock makes a
  * concurrent deactivation or deletion wait for the change being recorded, so it then sees (and
  * fails or deletes) the deliveries queued here, instead of leaving one pending for an inactive
- * webhook or breaking the change with a foreign-key error.
+ * webhook or breaking the change with a foreign-key error. The rows are locked in id order, the
+ * order the attempt recorder updates them in (webhook-health.ts): in any other order a change
+ * and a batch of results on two webhooks could each wait for the other (a deadlock, found as a
+ * 500 on PUT /tickets under load).
  */
 export async function listActiveSubscriptions(db: Db, capabilities: Capabilities): Promise<{ id: string; events: string[] }[]> {
-  let query = db.selectFrom('webhooks').select(['id', 'events']).where('active', '=', 1);
+  let query = db.selectFrom('webhooks').select(['id', 'events']).where('active', '=', 1).orderBy('id');
   if (capabilities.rowLocks) query = query.forShare();
   const rows = await query.execute();
   return rows.map((row) => ({ id: row.id, events: JSON.parse(row.events) as string[] }));

@@ -1,5 +1,6 @@
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
+import { inTransaction } from '../db/transaction.js';
 import { failPendingDeliveries } from '../delivery/deliveries.repository.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import type { TicketEventType } from '../events/event-types.js';
@@ -68,7 +69,7 @@ export class WebhooksService {
   /** Partial update. Deactivating fails the pending deliveries so that none is attempted again. */
   async update(id: string, input: WebhookInput): Promise<Webhook> {
     this.validate(input);
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       const before = await repository.findWebhookForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Webhook');
       const after: WebhookRecord = {
@@ -100,7 +101,7 @@ export class WebhooksService {
    * MAX_LIVE_SECRETS are live: past that, the ones closest to expiry go.
    */
   async rotateSecret(id: string, expireCurrentInSeconds = 86_400): Promise<Webhook & { signingSecret: string }> {
-    return this.db.transaction().execute(async (trx) => {
+    return inTransaction(this.db, async (trx) => {
       const before = await repository.findWebhookForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Webhook');
       const nowMs = this.clock.now();

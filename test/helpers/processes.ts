@@ -1,6 +1,7 @@
 /** The real program in a child process, as an operator runs it, for the end-to-end tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { trackOpen } from './leaks.js';
 
 export interface Exit {
   code: number | null;
@@ -29,6 +30,12 @@ export function spawnHelpdesk(command: string, env: Record<string, string>): Hel
   const child = spawn(process.execPath, ['bin/helpdesk.js', command], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const untrack = trackOpen(child, `helpdesk ${command} (pid ${child.pid})`);
+  const exited = new Promise<Exit>((resolve) =>
+    child.on('exit', (code, signal) => {
+      untrack();
+      resolve({ code, signal });
+    }),
+  );
   return { child, output: () => output, exited };
 }

@@ -11,6 +11,7 @@ import type { DestinationStream } from 'pino';
 import { createLogger } from '../../src/logger.js';
 import { createRuntime, type Runtime, type RuntimeOptions } from '../../src/runtime.js';
 import { createTestDatabase, type TestDatabase } from './databases.js';
+import { trackOpen } from './leaks.js';
 import { OpenApiResponseChecker } from './openapi-check.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -80,6 +81,7 @@ export async function startTestServer(dialect: DialectName, options: TestServerO
     // (those pass their own policy).
     worker: { breakerPolicy: { ...DEFAULT_BREAKER_POLICY, minimumAttempts: Number.MAX_SAFE_INTEGER }, ...options.runtime?.worker },
   });
+  const untrack = trackOpen(runtime, `Helpdesk server and worker [${dialect}]`);
   await runtime.auth.bootstrap();
   await runtime.app.ready();
   if (options.startWorker !== false) runtime.worker.start();
@@ -119,6 +121,7 @@ export async function startTestServer(dialect: DialectName, options: TestServerO
     },
     async close() {
       await runtime.close(2_000);
+      untrack();
       if (ownsDatabase) await database.drop();
     },
   };

@@ -3,8 +3,8 @@ import type { Kysely } from 'kysely';
 /**
  * The due deliveries of one webhook, in claim order. A claim that must leave out the webhooks of
  * saturated hosts reads each other webhook's first due rows through this index, instead of
- * walking the whole due queue past the left-out webhooks' rows (measured: 340 ms per claim on
- * SQLite with a million rows due for one saturated webhook).
+ * walking the whole due queue past the left-out webhooks' rows, a cost that grew with the
+ * saturated webhooks' backlog (docs/benchmarks.md, the backlog scenario).
  */
 export const webhookDueIndex = {
   async up(db: Kysely<unknown>): Promise<void> {

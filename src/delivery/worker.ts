@@ -1,13 +1,17 @@
 /**
  * The delivery worker: claims due deliveries in batches, sends them, records the attempts and
  * schedules the next. Its parts, each in a file of its own:
- * - the claim loop (here): claims while there is room, puts each claim in its host's lane, and
- *   sleeps until the next delivery falls due, a wake-up or the poll interval;
+ * - the loop (here): claims while there is room, puts each claim in its host's lane, starts
+ *   what the lanes allow, and sleeps until the next delivery falls due, a wake-up or the poll
+ *   interval; stop() hands back what was not sent;
+ * - claiming (delivery-claimer.ts): the claim with saturated hosts' webhooks left out, and the
+ *   targets of what it took;
  * - the lanes (host-lanes.ts): per target host, claims waiting for a slot and attempts on the
  *   wire, bounded per host and in all, so a target that hangs holds only its own slots;
  * - sending one attempt (attempt-sender.ts): headers, signature, POST, outcome;
- * - recording (attempt-recorder.ts): results group-committed with their webhooks' health; then
- *   the breaker, the observer and the log hear of the attempt (here, `#deliver`).
+ * - recording outcomes (attempt-recorder.ts): results group-committed with their webhooks'
+ *   health; then the breaker counts the attempt and the observer and the log hear of it
+ *   (attempt-report.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -17,9 +21,11 @@ import { TEST_EVENT_TYPE } from '../events/event-types.js';
 import type { OutboundHttp } from '../outbound/http-client.js';
 import { type Clock, toIso } from '../shared/time.js';
 import { AttemptRecorder } from './attempt-recorder.js';
+import { reportAttempt } from './attempt-report.js';
 import { AttemptSender } from './attempt-sender.js';
 import { CircuitBreakers, type BreakerPolicy } from './circuit-breaker.js';
-import { claimDueDeliveries, failDeliveries, nextDueAt, releaseLeases, type ClaimedDelivery } from './deliveries.repository.js';
+import { failDeliveries, nextDueAt, releaseLeases, type ClaimedDelivery } from './deliveries.repository.js';
+import { DeliveryClaimer } from './delivery-claimer.js';
 import { HostLanes, type Claim } from './host-lanes.js';
 import { NO_OBSERVER, type DeliveryObserver } from './observer.js';
 import type { DeliveryTarget, WebhookDirectory } from './webhook-directory.js';
@@ -68,6 +74,7 @@ export class DeliveryWorker {
   readonly id = `wrk_${randomBytes(6).toString('hex')}`;
   readonly #options: Required<Omit<DeliveryWorkerOptions, 'breakerPolicy'>>;
   readonly breakers: CircuitBreakers;
+  readonly #claimer: DeliveryClaimer;
   readonly #lanes: HostLanes;
   readonly #sender: AttemptSender;
   readonly #recorder: AttemptRecorder;
@@ -75,14 +82,6 @@ export class DeliveryWorker {
   readonly #inFlight = new Map<string, InFlight>();
   /** Deliveries this worker holds a lease on: waiting in a lane, on the wire or being recorded. */
   readonly #leased = new Set<string>();
-  /** The target host of each webhook this worker has claimed for, to skip those whose lane is full. */
-  readonly #hostOfWebhook = new Map<string, string>();
-  /**
-   * The last claim that skipped saturated webhooks and found nothing: the same claim is not
-   * repeated before `retryAt` (the next poll) or a wake-up, since each one probes every other
-   * webhook's due rows.
-   */
-  #emptyClaimWhileSkipping: { skipped: string; retryAt: number } | null = null;
   /** Lease releases under way, so that stop() can wait for them. */
   readonly #leaseReleases = new Set<Promise<void>>();
   /** The one pending wake-up of the claim loop. */
@@ -104,8 +103,9 @@ export class DeliveryWorker {
       observer: NO_OBSERVER,
       ...options,
     };
-    const { db, capabilities, webhooks, logger, clock, http, userAgent, retrySchedule, random, globalConcurrency, perHostConcurrency } = this.#options;
+    const { db, capabilities, webhooks, logger, clock, http, userAgent, retrySchedule, random, globalConcurrency, perHostConcurrency, leaseMs, pollIntervalMs } = this.#options;
     this.breakers = new CircuitBreakers(() => clock.now(), options.breakerPolicy);
+    this.#claimer = new DeliveryClaimer({ db, capabilities, webhooks, workerId: this.id, leaseMs, pollIntervalMs });
     this.#lanes = new HostLanes({ perHost: perHostConcurrency, global: globalConcurrency, maxWaitMs: MAX_LANE_WAIT_MS }, this.breakers, clock);
     this.#sender = new AttemptSender({ http, clock, userAgent, retrySchedule, random });
     this.#recorder = new AttemptRecorder(db, capabilities, webhooks, logger);
@@ -115,8 +115,7 @@ export class DeliveryWorker {
     if (this.#running) return;
     this.#running = true;
     this.#unsubscribe = this.#options.wakeup.subscribe(() => {
-      // New rows may be for webhooks an empty claim did not find: claim again at once.
-      this.#emptyClaimWhileSkipping = null;
+      this.#claimer.woken();
       this.#runClaimLoop();
     });
     this.#runClaimLoop();
@@ -179,31 +178,21 @@ export class DeliveryWorker {
   }
 
   async #claimUntilFull(): Promise<void> {
-    const { db, capabilities, clock, globalConcurrency, leaseMs, pollIntervalMs } = this.#options;
+    const { clock, globalConcurrency } = this.#options;
     for (;;) {
       this.#wokenWhileClaiming = false;
       if (!this.#running) return;
       // Up to one global round of claims waits in the lanes beside the one on the wire.
       const limit = Math.min(CLAIM_BATCH, 2 * globalConcurrency - this.#leased.size);
       if (limit <= 0) return; // a finishing attempt claims again
-      const skipWebhookIds = [...this.#hostOfWebhook].filter(([, host]) => this.#lanes.isSaturated(host)).map(([id]) => id);
-      const skipped = skipWebhookIds.join(',');
       const now = clock.now();
-      const lastEmpty = this.#emptyClaimWhileSkipping;
-      if (skipWebhookIds.length > 0 && lastEmpty?.skipped === skipped && now < lastEmpty.retryAt) {
-        this.#wakeAfter(lastEmpty.retryAt - now);
+      const claim = await this.#claimer.claim(limit, now, (host) => this.#lanes.isSaturated(host));
+      if (claim.kind === 'nothing-new') {
+        this.#wakeAfter(claim.retryAt - now);
         return;
       }
-      const claimed = await claimDueDeliveries(db, capabilities, {
-        workerId: this.id,
-        now: toIso(now),
-        leaseExpiresAt: toIso(now + leaseMs),
-        limit,
-        skipWebhookIds,
-      });
-      this.#emptyClaimWhileSkipping = claimed.length === 0 && skipWebhookIds.length > 0 ? { skipped, retryAt: now + pollIntervalMs } : null;
-      await this.#admit(claimed, now);
-      if (claimed.length < limit) break;
+      await this.#admit(claim.deliveries, now);
+      if (claim.deliveries.length < limit) break;
     }
     // Woken while claiming (an event committed): claim again rather than spend a query on when
     // to wake. On SQLite every query waits its turn on the one connection behind the API's
@@ -218,14 +207,12 @@ export class DeliveryWorker {
     const now = toIso(claimedAt);
     let targets: Map<string, DeliveryTarget>;
     try {
-      targets = await this.#options.webhooks.deliveryTargets(this.#options.db, [...new Set(claimed.map((d) => d.webhookId))], now);
+      targets = await this.#claimer.targets(claimed, now);
     } catch (error) {
       // Claimed but unreadable: back to the queue now rather than when the leases run out.
       this.#release(claimed.map((d) => d.id).filter((id) => !this.#leased.has(id)));
       throw error;
     }
-    // Read with the target, so that a changed target URL moves the webhook to its new host.
-    for (const [webhookId, target] of targets) this.#hostOfWebhook.set(webhookId, new URL(target.targetUrl).host);
     const inactive: string[] = [];
     const touched = new Set<string>();
     for (const delivery of claimed) {
@@ -246,7 +233,7 @@ export class DeliveryWorker {
         inactive.push(delivery.id);
         continue;
       }
-      const host = this.#hostOfWebhook.get(delivery.webhookId)!;
+      const host = this.#claimer.hostOf(delivery.webhookId);
       this.#lanes.enqueue({ delivery, target, host, claimedAt });
       this.#leased.add(delivery.id);
       touched.add(host);
@@ -333,10 +320,10 @@ export class DeliveryWorker {
     const startedAt = clock.now();
     let breakerRecorded = false;
     try {
-      const { response, outcome, verdict } = await this.#sender.send(claim, startedAt, abandoned);
+      const sent = await this.#sender.send(claim, startedAt, abandoned);
       answered();
       if (abandoned.aborted) return;
-      const failed = response.error !== null;
+      const { response, outcome, verdict } = sent;
       const disabled = await this.#recorder.record({
         webhookId: delivery.webhookId,
         verdict,
@@ -357,32 +344,9 @@ export class DeliveryWorker {
         },
       });
       // After the record: the breaker counts only attempts the delivery log shows.
-      this.breakers.record(host, failed, startedAt);
+      this.breakers.record(host, sent.response.error !== null, startedAt);
       breakerRecorded = true;
-      const finishedAt = clock.now();
-      observer.attempted({
-        eventType: delivery.eventType,
-        target: host,
-        outcome: outcome.kind,
-        error: response.error,
-        durationMs: response.durationMs,
-        // Its first success, however many attempts it took: the latency a receiver sees.
-        eventToDeliveryMs: !failed && delivery.status !== 'succeeded' ? finishedAt - Date.parse(delivery.createdAt) : null,
-        finalTransition: failed ? delivery.status === 'pending' && outcome.kind === 'failed' : delivery.status !== 'succeeded',
-      });
-      logger.info(
-        {
-          deliveryId: delivery.id,
-          webhookId: delivery.webhookId,
-          event: delivery.eventType,
-          statusCode: response.statusCode,
-          error: response.error,
-          durationMs: response.durationMs,
-          outcome: outcome.kind,
-          ...(disabled ? { webhookDisabled: disabled } : {}),
-        },
-        'delivery attempt',
-      );
+      reportAttempt({ observer, logger }, claim, sent, clock.now(), disabled);
     } catch (error) {
       answered();
       if (abandoned.aborted) return;

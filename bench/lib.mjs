@@ -124,8 +124,15 @@ export async function startHelpdesk(command, env, { port } = {}) {
   };
   const sampler = setInterval(sample, 100);
   const exited = new Promise((resolve) => child.once('exit', resolve));
+  let exitCode;
+  void exited.then((code) => (exitCode = code));
   if (port) {
     for (;;) {
+      // A process that died at start (its log is silent) would otherwise be polled forever.
+      if (exitCode !== undefined) {
+        clearInterval(sampler);
+        throw new Error(`helpdesk ${command} exited with ${exitCode} before answering on port ${port}`);
+      }
       try {
         const response = await fetch(`http://127.0.0.1:${port}/healthz`);
         if (response.ok) break;
@@ -154,7 +161,9 @@ export async function startHelpdesk(command, env, { port } = {}) {
   };
 }
 
-let nextPort = 47100;
+// Below the kernel's ephemeral range (32768-60999 here): a port in it may be taken at any moment
+// as the local end of an outgoing connection, and a server started on it then fails to listen.
+let nextPort = 21100;
 /** A port for a process under test (the bench owns this range on loopback). */
 export function freePort() {
   nextPort += 1;

@@ -132,6 +132,7 @@ export interface Ticket {
   requesterEmail: string | null;
   tags: string[];
   customFields: Record<string, unknown>;
+  version: number;
   createdAt: string;
   updatedAt: string;
 }

@@ -22,7 +22,7 @@ export function TicketsPage() {
       ) : (
         <table>
           <caption class="visually-hidden">The 50 newest tickets</caption>
-          <ColumnHeads names={['Subject', 'Status', 'Priority', 'Tags', 'Updated']} />
+          <ColumnHeads names={['Subject', 'Status', 'Priority', 'Tags', 'Version', 'Updated']} />
           <tbody>
             {tickets.map((ticket) => (
               <tr key={ticket.id}>
@@ -34,6 +34,7 @@ export function TicketsPage() {
                 </td>
                 <td>{ticket.priority}</td>
                 <td>{ticket.tags.join(', ') || '—'}</td>
+                <td>{ticket.version}</td>
                 <td>{formatTime(ticket.updatedAt)}</td>
               </tr>
             ))}

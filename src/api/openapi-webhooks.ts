@@ -11,6 +11,7 @@ import { EVENT_TYPES, TEST_EVENT_TYPE, type EventType } from '../events/event-ty
 import { idOf, isoTime, ref } from '../http/schemas.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOTAL_TIMEOUT_MS } from '../outbound/http-client.js';
 import { EDITABLE_FIELDS } from '../tickets/ticket.js';
+import { ticketVersionSchema } from '../tickets/tickets.routes.js';
 
 const fieldChange = {
   type: 'object',
@@ -39,7 +40,7 @@ const withTicket = (extra: Record<string, object> = {}) => ({
 });
 
 export const eventPayloadSchemas = [
-  envelope('TicketEvent', ['ticket.created', 'ticket.resolved', 'ticket.deleted'], withTicket(), 'The whole ticket: as created, as resolved, or as it was when deleted.'),
+  envelope('TicketEvent', ['ticket.created', 'ticket.resolved', 'ticket.deleted'], withTicket(), 'The whole ticket: as created, as resolved, or as it was when deleted (with the version the deletion makes, one more than its last).'),
   envelope(
     'TicketUpdatedEvent',
     ['ticket.updated'],
@@ -51,9 +52,10 @@ export const eventPayloadSchemas = [
         ticket: {
           type: 'object',
           additionalProperties: false,
-          required: ['id', 'updatedFields'],
+          required: ['id', 'version', 'updatedFields'],
           properties: {
             id: idOf('tkt'),
+            version: ticketVersionSchema,
             updatedFields: { type: 'object', propertyNames: { enum: EDITABLE_FIELDS }, additionalProperties: fieldChange, minProperties: 1 },
           },
         },

@@ -27,9 +27,15 @@ export interface Capabilities {
   readonly arrayParameters: boolean;
   /** LISTEN/NOTIFY wakes workers in other processes (PostgreSQL); elsewhere they poll. */
   readonly listenNotify: boolean;
+  /**
+   * Transaction-scoped locks on names rather than rows (PostgreSQL's advisory locks), for what
+   * has no row to lock, such as the deliveries of a ticket that may already be deleted. SQLite
+   * needs none: its writing transactions run one at a time.
+   */
+  readonly namedLocks: boolean;
 }
 
 export const CAPABILITIES: Record<DialectName, Capabilities> = {
-  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true, arrayParameters: false, listenNotify: false }),
-  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false, arrayParameters: true, listenNotify: true }),
+  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true, arrayParameters: false, listenNotify: false, namedLocks: false }),
+  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false, arrayParameters: true, listenNotify: true, namedLocks: true }),
 };

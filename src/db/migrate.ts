@@ -3,6 +3,8 @@ import type { Capabilities } from './capabilities.js';
 import { initialSchema } from './migrations/0001-initial.js';
 import { webhookDueIndex } from './migrations/0002-webhook-due-index.js';
 import { idempotencyKeys } from './migrations/0003-idempotency-keys.js';
+import { ticketVersions } from './migrations/0004-ticket-versions.js';
+import { perTicketOrder } from './migrations/0005-per-ticket-order.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
@@ -10,6 +12,8 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0001-initial': initialSchema(capabilities),
     '0002-webhook-due-index': webhookDueIndex,
     '0003-idempotency-keys': idempotencyKeys,
+    '0004-ticket-versions': ticketVersions,
+    '0005-per-ticket-order': perTicketOrder,
   };
 }
 

@@ -35,6 +35,8 @@ export interface TicketsTable {
   requester_email: string | null;
   tags: string;
   custom_fields: string;
+  /** 1 at creation, one more per committed change that changes something. */
+  version: number;
   created_at: string;
   updated_at: string;
 }
@@ -76,6 +78,16 @@ export interface DeliveriesTable {
   webhook_id: string;
   event_id: string;
   event_type: string;
+  /**
+   * The ticket whose event this is: the deliveries of one ticket to one webhook are attempted in
+   * order. Null for the test event, which belongs to no ticket and waits for nothing.
+   */
+  ticket_id: string | null;
+  /**
+   * 1 while the delivery waits for an earlier pending delivery of its ticket to its webhook; it
+   * is pending, with no `next_attempt_at`, until that one succeeds or fails for good.
+   */
+  held: number;
   status: 'pending' | 'succeeded' | 'failed';
   /** All attempts ever made, redeliveries included. */
   attempt_count: number;

@@ -1,6 +1,7 @@
 /**
  * Recording attempts: the attempt rows of a batch, and each delivery's move after its attempt
- * (succeeded, the next retry, or failed), in two statements whatever the batch size. The
+ * (succeeded, the next retry, or failed), in two statements whatever the batch size, and the
+ * release of the deliveries held behind the ones that finished, in one more. The
  * attempt recorder (attempt-recorder.ts) runs it in the transaction it group-commits.
  */
 import { sql } from 'kysely';
@@ -9,6 +10,7 @@ import { boundRows, inList, insertRows, type ColumnsOf, type ColumnType } from '
 import type { Db } from '../db/connection.js';
 import type { AttemptsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
+import { lockTicketDeliveries, releaseNextOfStreams } from './deliveries.repository.js';
 
 export const ATTEMPT_COLUMNS = {
   id: 'text',
@@ -85,7 +87,7 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
   if (records.length === 0) return;
   let read = trx
     .selectFrom('deliveries')
-    .select(['id', 'status', 'leased_by', 'next_attempt_at'])
+    .select(['id', 'status', 'leased_by', 'next_attempt_at', 'webhook_id', 'ticket_id'])
     .where(inList(capabilities, 'id', records.map((r) => r.deliveryId)))
     .orderBy('id');
   if (capabilities.rowLocks) read = read.forUpdate();
@@ -113,6 +115,14 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
       moves.map((m) => ({ id: m.id, status: m.status, next_attempt_at: m.nextAttemptAt, scheduled: m.scheduled, last_attempt_at: m.lastAttemptAt, last_status_code: m.lastStatusCode })),
     )}
     where deliveries.id = moved.id`.execute(trx);
+
+  // A delivery that was pending and is no longer releases the next of its ticket to its webhook.
+  const finished = moves.flatMap((m) => {
+    const row = current.get(m.id)!;
+    return row.status === 'pending' && m.status !== 'pending' && row.ticket_id !== null ? [{ webhook_id: row.webhook_id, ticket_id: row.ticket_id }] : [];
+  });
+  await lockTicketDeliveries(trx, capabilities, finished.map((stream) => stream.ticket_id));
+  await releaseNextOfStreams(trx, capabilities, finished, records[0]!.now);
 }
 
 /** The new states, as the derived table `moved` of the UPDATE ... FROM. */

@@ -5,10 +5,11 @@
  * redelivery was asked. A worker claims due rows by taking a lease; a lease that expires (the
  * worker crashed) makes the row claimable again.
  */
-import type { ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type SqlBool } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';
-import { inList, insertRows, type ColumnsOf } from '../db/bound-rows.js';
+import { boundRows, inList, insertRows, type ColumnsOf } from '../db/bound-rows.js';
 import type { Db } from '../db/connection.js';
+import { LOCK_NAMESPACES, lockNames } from '../db/named-locks.js';
 import type { Database, DeliveriesTable, EventsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
 
@@ -24,6 +25,8 @@ const DELIVERY_COLUMNS = {
   webhook_id: 'text',
   event_id: 'text',
   event_type: 'text',
+  ticket_id: 'text',
+  held: 'integer',
   status: 'text',
   attempt_count: 'integer',
   schedule_attempts: 'integer',
@@ -40,7 +43,11 @@ export interface NewDelivery {
   webhookId: string;
   eventId: string;
   eventType: string;
-  /** When its event happened: the delivery is due from then. */
+  /** The ticket it is ordered with; null outside any order (the test event). */
+  ticketId: string | null;
+  /** Behind an earlier pending delivery of its ticket to its webhook: not due until released. */
+  held: boolean;
+  /** When its event happened: the delivery is due from then (once released, if held). */
   queuedAt: string;
 }
 
@@ -50,10 +57,12 @@ export async function insertDeliveries(db: Db, capabilities: Capabilities, deliv
     webhook_id: d.webhookId,
     event_id: d.eventId,
     event_type: d.eventType,
+    ticket_id: d.ticketId,
+    held: d.held ? 1 : 0,
     status: 'pending' as const,
     attempt_count: 0,
     schedule_attempts: 0,
-    next_attempt_at: d.queuedAt,
+    next_attempt_at: d.held ? null : d.queuedAt,
     lease_expires_at: null,
     leased_by: null,
     last_attempt_at: null,
@@ -63,6 +72,71 @@ export async function insertDeliveries(db: Db, capabilities: Capabilities, deliv
   }));
   await insertRows(db, capabilities, 'deliveries', DELIVERY_COLUMNS, rows);
   return rows.map((row) => row.id);
+}
+
+/**
+ * The webhooks that have a pending delivery of each of these tickets, as `webhookId ticketId`
+ * pairs: a new delivery of the same ticket to one of them is held behind it. Must run after
+ * lockTicketDeliveries, in the same transaction.
+ */
+export async function pendingTicketStreams(db: Db, capabilities: Capabilities, ticketIds: readonly string[]): Promise<Set<string>> {
+  if (ticketIds.length === 0) return new Set();
+  const rows = await db
+    .selectFrom('deliveries')
+    .select(['webhook_id', 'ticket_id'])
+    .distinct()
+    .where(inList(capabilities, 'ticket_id', ticketIds))
+    .where(isPending)
+    .execute();
+  return new Set(rows.map((row) => ticketStream(row.webhook_id, row.ticket_id!)));
+}
+
+/**
+ * `status = 'pending'` written as a literal, so that both databases can prove that the query
+ * stays within deliveries_ticket_pending_idx (a bound parameter proves nothing at planning).
+ */
+const isPending = sql<SqlBool>`status = 'pending'`;
+
+export interface TicketStream {
+  webhook_id: string;
+  ticket_id: string;
+}
+
+/**
+ * After deliveries of these streams succeeded or failed for good: in each stream left with no
+ * delivery under way (nothing pending but held ones), the earliest held one is released, due
+ * now. Must run after lockTicketDeliveries for the streams' tickets, in the transaction that
+ * finished them, so that a change queuing a held delivery at the same moment is either seen
+ * here or sees the finish itself.
+ */
+export async function releaseNextOfStreams(db: Db, capabilities: Capabilities, streams: readonly TicketStream[], now: string): Promise<void> {
+  if (streams.length === 0) return;
+  await sql`
+    update deliveries set held = 0, next_attempt_at = ${now}, updated_at = ${now}
+    where seq in (
+      select min(d.seq) from deliveries as d
+      join ${boundRows(capabilities, 'finished', STREAM_COLUMNS, streams)} on d.ticket_id = finished.ticket_id and d.webhook_id = finished.webhook_id
+      where d.status = 'pending' and d.held = 1
+        and not exists (
+          select 1 from deliveries as e
+          where e.ticket_id = d.ticket_id and e.webhook_id = d.webhook_id and e.status = 'pending' and e.held = 0)
+      group by d.ticket_id, d.webhook_id)`.execute(db);
+}
+
+const STREAM_COLUMNS = { webhook_id: 'text', ticket_id: 'text' } as const satisfies ColumnsOf<TicketStream>;
+
+/** The key of one ticket's deliveries to one webhook. */
+export function ticketStream(webhookId: string, ticketId: string): string {
+  return `${webhookId} ${ticketId}`;
+}
+
+/**
+ * Serialises, per ticket, the transactions that queue a ticket's deliveries with the ones that
+ * finish them, so that a delivery is never held behind one that finished unseen (and then never
+ * released). On SQLite writing transactions already run one at a time.
+ */
+export async function lockTicketDeliveries(db: Db, capabilities: Capabilities, ticketIds: readonly string[]): Promise<void> {
+  await lockNames(db, capabilities, LOCK_NAMESPACES.ticketDeliveries, ticketIds);
 }
 
 export interface ClaimedDelivery {
@@ -173,7 +247,7 @@ export async function failDeliveries(db: Db, ids: readonly string[], now: string
   if (ids.length === 0) return;
   await db
     .updateTable('deliveries')
-    .set({ status: 'failed', next_attempt_at: null, lease_expires_at: null, leased_by: null, updated_at: now })
+    .set({ status: 'failed', next_attempt_at: null, held: 0, lease_expires_at: null, leased_by: null, updated_at: now })
     .where('id', 'in', ids)
     .where('status', '=', 'pending')
     .execute();
@@ -190,11 +264,11 @@ export async function releaseLeases(db: Db, workerId: string, ids: readonly stri
     .execute();
 }
 
-/** A deactivated webhook's pending deliveries become failed, to be recovered later. */
+/** A deactivated webhook's pending deliveries, held ones included, become failed, to be recovered later. */
 export async function failPendingDeliveries(db: Db, webhookId: string, now: string): Promise<void> {
   await db
     .updateTable('deliveries')
-    .set({ status: 'failed', next_attempt_at: null, updated_at: now })
+    .set({ status: 'failed', next_attempt_at: null, held: 0, updated_at: now })
     .where('webhook_id', '=', webhookId)
     .where('status', '=', 'pending')
     .execute();
@@ -206,6 +280,17 @@ export async function countQueued(db: Db): Promise<number> {
     .selectFrom('deliveries')
     .select((eb) => eb.fn.countAll<number | string>().as('n'))
     .where('next_attempt_at', 'is not', null)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** Deliveries held behind an earlier pending delivery of their ticket to their webhook. */
+export async function countHeld(db: Db): Promise<number> {
+  const row = await db
+    .selectFrom('deliveries')
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .where(isPending)
+    .where('held', '=', 1)
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
@@ -222,7 +307,8 @@ export async function pruneFinished(db: Db, before: string, batch: number): Prom
     .where(
       'seq',
       'in',
-      db.selectFrom('deliveries').select('seq').where('created_at', '<', before).where('next_attempt_at', 'is', null).limit(batch),
+      // Finished, and no redelivery asked: a held delivery has no next attempt either, but is pending.
+      db.selectFrom('deliveries').select('seq').where('created_at', '<', before).where('next_attempt_at', 'is', null).where('status', '<>', 'pending').limit(batch),
     )
     .executeTakeFirst();
   const events = await db

@@ -8,7 +8,7 @@ import type { EventsTable } from '../db/schema.js';
 import { eventPayload } from '../events/event-payload.js';
 import type { EventType } from '../events/event-types.js';
 import { newId } from '../shared/ids.js';
-import { insertDeliveries, insertEvents, type NewDelivery } from './deliveries.repository.js';
+import { insertDeliveries, insertEvents, lockTicketDeliveries, pendingTicketStreams, ticketStream, type NewDelivery } from './deliveries.repository.js';
 import type { WebhookDirectory } from './webhook-directory.js';
 
 /** An event to record, and the time of the change: its `timestamp`, and when its deliveries fall due. */
@@ -33,16 +33,33 @@ export class Outbox {
 
   /**
    * Must be called with the transaction of the change (or of a group of changes: every row goes
-   * in one INSERT per table). Returns how many deliveries were queued.
+   * in one INSERT per table), events in the order they were made. Returns how many deliveries
+   * were queued.
+   *
+   * Per-ticket order (docs/delivery.md, "Order"): a delivery is held when its ticket already has
+   * a pending delivery to the same webhook, or an earlier event of this call does. A created
+   * ticket has no earlier delivery to wait for, so creations (the busiest path) skip the lock
+   * and the read. The lock comes before the subscriptions' share locks: the attempt recorder
+   * takes the same lock before it locks webhooks, so neither can wait for the other crosswise.
    */
   async record(trx: Db, events: readonly TimedEvent[]): Promise<number> {
     if (events.length === 0) return 0;
+    const changedTickets = [...new Set(events.flatMap((e) => (e.ticketId !== null && e.type !== 'ticket.created' ? [e.ticketId] : [])))];
+    await lockTicketDeliveries(trx, this.capabilities, changedTickets);
     const subscriptions = await this.webhooks.activeSubscriptions(trx);
     const rows = events.map(newEventRow);
     const deliveries: NewDelivery[] = [];
+    const pending = changedTickets.length > 0 && subscriptions.length > 0 ? await pendingTicketStreams(trx, this.capabilities, changedTickets) : new Set<string>();
     for (const row of rows) {
       for (const subscription of subscriptions) {
-        if (subscription.events.includes(row.type)) deliveries.push({ webhookId: subscription.id, eventId: row.id, eventType: row.type, queuedAt: row.created_at });
+        if (!subscription.events.includes(row.type)) continue;
+        let held = false;
+        if (row.ticket_id !== null) {
+          const stream = ticketStream(subscription.id, row.ticket_id);
+          held = pending.has(stream);
+          pending.add(stream);
+        }
+        deliveries.push({ webhookId: subscription.id, eventId: row.id, eventType: row.type, ticketId: row.ticket_id, held, queuedAt: row.created_at });
       }
     }
     await insertEvents(trx, this.capabilities, rows);

@@ -5,7 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/connection.js';
 import type { BreakerState } from '../delivery/circuit-breaker.js';
-import { countQueued } from '../delivery/deliveries.repository.js';
+import { countHeld, countQueued } from '../delivery/deliveries.repository.js';
 import type { AttemptReport, DeliveryObserver } from '../delivery/observer.js';
 
 const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half_open'];
@@ -51,6 +51,14 @@ export class Metrics implements DeliveryObserver {
       registers,
       async collect() {
         this.set(await countQueued(db));
+      },
+    });
+    new Gauge({
+      name: 'helpdesk_deliveries_held',
+      help: 'Pending deliveries waiting for an earlier delivery of their ticket to the same webhook to succeed or fail for good.',
+      registers,
+      async collect() {
+        this.set(await countHeld(db));
       },
     });
     new Gauge({

@@ -21,6 +21,11 @@ export interface Ticket {
   requesterEmail: string | null;
   tags: string[];
   customFields: Record<string, CustomFieldValue>;
+  /**
+   * 1 at creation, one more per committed change that changes something; the events of one
+   * change carry it, so that a receiver can drop stale events and notice gaps.
+   */
+  version: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -81,7 +86,7 @@ export function applyPatch(ticket: Ticket, patch: TicketPatch, updatedAt: string
     }
   }
   const changed = EDITABLE_FIELDS.some((field) => !sameJson(ticket[field], next[field]));
-  return changed ? { ...next, updatedAt } : ticket;
+  return changed ? { ...next, version: ticket.version + 1, updatedAt } : ticket;
 }
 
 /** Only the custom field keys that changed; a missing key is shown as null on its side. */
@@ -121,7 +126,7 @@ export function eventsForUpdate(before: Ticket, after: Ticket): PendingEvent[] {
   const updatedFields = changedFields(before, after);
   if (Object.keys(updatedFields).length === 0) return [];
   const events: PendingEvent[] = [
-    { type: 'ticket.updated', ticketId: after.id, data: { ticket: { id: after.id, updatedFields } } },
+    { type: 'ticket.updated', ticketId: after.id, data: { ticket: { id: after.id, version: after.version, updatedFields } } },
   ];
   if (updatedFields.assigneeId) {
     events.push({

@@ -17,6 +17,7 @@ function toRow(ticket: Ticket): TicketsTable {
     requester_email: ticket.requesterEmail,
     tags: JSON.stringify(ticket.tags),
     custom_fields: JSON.stringify(ticket.customFields),
+    version: ticket.version,
     created_at: ticket.createdAt,
     updated_at: ticket.updatedAt,
   };
@@ -33,6 +34,7 @@ function fromRow(row: TicketsTable): Ticket {
     requesterEmail: row.requester_email,
     tags: JSON.parse(row.tags) as string[],
     customFields: JSON.parse(row.custom_fields) as Ticket['customFields'],
+    version: Number(row.version),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -48,6 +50,7 @@ const TICKET_COLUMNS = {
   requester_email: 'text',
   tags: 'text',
   custom_fields: 'text',
+  version: 'integer',
   created_at: 'text',
   updated_at: 'text',
 } as const satisfies ColumnsOf<TicketsTable>;

@@ -24,12 +24,20 @@ const ticketFields = {
   },
 } as const;
 
+/** `version` as the ticket and its events carry it: read-only, so no request schema lists it. */
+export const ticketVersionSchema = {
+  type: 'integer',
+  minimum: 1,
+  description:
+    'Read-only. 1 at creation, one more per committed change that changes something; the events of one change carry the version it made. A receiver drops an event at or below the version it has applied, and fetches the ticket when one is skipped.',
+} as const;
+
 /** The ticket as the API answers with it (docs/api.md, "Tickets"); `Ticket` in the OpenAPI document. */
 export const ticketSchema = {
   $id: 'Ticket',
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'subject', 'description', 'status', 'priority', 'assigneeId', 'requesterEmail', 'tags', 'customFields', 'createdAt', 'updatedAt'],
+  required: ['id', 'subject', 'description', 'status', 'priority', 'assigneeId', 'requesterEmail', 'tags', 'customFields', 'version', 'createdAt', 'updatedAt'],
   properties: {
     id: idOf('tkt'),
     subject: ticketFields.subject,
@@ -40,6 +48,7 @@ export const ticketSchema = {
     requesterEmail: { type: ['string', 'null'] },
     tags: { type: 'array', items: { type: 'string' } },
     customFields: { type: 'object', additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } },
+    version: ticketVersionSchema,
     createdAt: isoTime,
     updatedAt: isoTime,
   },

@@ -101,6 +101,7 @@ export class TicketsService {
       requesterEmail: input.requesterEmail ?? null,
       tags: input.tags ?? [],
       customFields: withoutNulls(input.customFields ?? {}),
+      version: 1,
       createdAt: now,
       updatedAt: now,
     };
@@ -147,7 +148,9 @@ export class TicketsService {
       const ticket = await repository.findTicketForChange(trx, this.capabilities, id);
       if (!ticket) throw AppError.notFound('Ticket');
       const now = nextChangeTime(this.clock, ticket.updatedAt);
-      const count = await this.outbox.record(trx, [{ type: 'ticket.deleted', ticketId: id, data: { ticket }, at: now }]);
+      // The version the deletion would have made: a receiver sees it as the ticket's next change.
+      const deleted = { ...ticket, version: ticket.version + 1 };
+      const count = await this.outbox.record(trx, [{ type: 'ticket.deleted', ticketId: id, data: { ticket: deleted }, at: now }]);
       await repository.deleteTicket(trx, id);
       return count;
     });

@@ -104,7 +104,7 @@ for (const dialect of selectedDialects()) {
       const at = new Date(Date.now() - 60_000).toISOString();
       const events = Array.from({ length: DELIVERIES }, () => newEventRow({ type: 'ticket.created', ticketId: null, data: {}, at }));
       await insertEvents(db, capabilities, events);
-      await insertDeliveries(db, capabilities, events.map((e) => ({ webhookId, eventId: e.id, eventType: e.type, queuedAt: at })));
+      await insertDeliveries(db, capabilities, events.map((e) => ({ webhookId, eventId: e.id, eventType: e.type, ticketId: null, held: false, queuedAt: at })));
       const failAll = () => db.updateTable('deliveries').set({ status: 'failed', next_attempt_at: null }).where('webhook_id', '=', webhookId).execute();
       const counts = async () => {
         const rows = await db.selectFrom('deliveries').select(['status']).select((eb) => eb.fn.countAll<number | string>().as('n')).where('webhook_id', '=', webhookId).groupBy('status').execute();

@@ -29,7 +29,7 @@ describeEachDialect('bound batches', (dialect) => {
     const webhookId = await createWebhook();
     const event = newEventRow({ type: 'webhook.test', ticketId: null, data: {}, at: new Date().toISOString() });
     await insertEvents(db, capabilities, [event]);
-    [deliveryId] = await insertDeliveries(db, capabilities, [{ webhookId, eventId: event.id, eventType: event.type, queuedAt: event.created_at }]);
+    [deliveryId] = await insertDeliveries(db, capabilities, [{ webhookId, eventId: event.id, eventType: event.type, ticketId: null, held: false, queuedAt: event.created_at }]);
   });
   afterAll(async () => {
     await server.close();
@@ -75,7 +75,7 @@ describeEachDialect('bound batches', (dialect) => {
     const at = new Date().toISOString();
     const events = Array.from({ length: 500 }, () => newEventRow({ type: 'webhook.test', ticketId: null, data: {}, at }));
     await insertEvents(db, capabilities, events);
-    const ids = await insertDeliveries(db, capabilities, events.map((e) => ({ webhookId, eventId: e.id, eventType: e.type, queuedAt: at })));
+    const ids = await insertDeliveries(db, capabilities, events.map((e) => ({ webhookId, eventId: e.id, eventType: e.type, ticketId: null, held: false, queuedAt: at })));
     const stored = await db.selectFrom('deliveries').select(['id', 'event_id']).where('webhook_id', '=', webhookId).orderBy('seq').execute();
     expect(stored.map((r) => r.id)).toEqual(ids);
     expect(stored.map((r) => r.event_id)).toEqual(events.map((e) => e.id));

@@ -78,6 +78,7 @@ describeEachDialect('delivery', (dialect) => {
         data: {
           ticket: {
             id: ticket.id,
+            version: after.version,
             updatedFields: {
               status: { from: 'open', to: 'resolved' },
               assigneeId: { from: null, to: userId },
@@ -92,7 +93,7 @@ describeEachDialect('delivery', (dialect) => {
 
     expect((await server.request('DELETE', `/tickets/${ticket.id}`)).status).toBe(204);
     const deleted = (await receiver.waitForRequests(5))[4]!;
-    expect(verify(webhook.signingSecret, deleted)).toMatchObject({ event: 'ticket.deleted', data: { ticket: after } });
+    expect(verify(webhook.signingSecret, deleted)).toMatchObject({ event: 'ticket.deleted', data: { ticket: { ...after, version: after.version + 1 } } });
     expect(new Set(receiver.requests.map((r) => r.headers['webhook-id'])).size).toBe(5);
   });
 

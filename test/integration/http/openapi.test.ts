@@ -164,7 +164,7 @@ describeEachDialect('OpenAPI document', (dialect) => {
 
   it('checks answers against the document, and says what does not match', () => {
     const checker = new OpenApiResponseChecker(document);
-    const ticket = { id: 'tkt_1', subject: 's', description: '', status: 'open', priority: 'normal', assigneeId: null, requesterEmail: null, tags: [], customFields: {}, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
+    const ticket = { id: 'tkt_1', subject: 's', description: '', status: 'open', priority: 'normal', assigneeId: null, requesterEmail: null, tags: [], customFields: {}, version: 1, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
     const answer = (status: number, body: unknown, url = `${API}/tickets/tkt_1`) => ({ method: 'GET', url, status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body) });
     expect(checker.problem(answer(200, { ticket }))).toBeNull();
     expect(checker.problem(answer(200, { ticket: { ...ticket, secret: 'x' } }))).toMatch(/does not match/);

@@ -43,6 +43,7 @@ describeEachDialect('operations', (dialect) => {
     expect(text).toMatch(/helpdesk_delivery_attempt_duration_seconds_count\{outcome="succeeded"\} 1/);
     expect(text).toMatch(/helpdesk_event_to_delivery_seconds_count 1/);
     expect(text).toMatch(/helpdesk_delivery_queue_depth 0/);
+    expect(text).toMatch(/helpdesk_deliveries_held 0/);
     expect(text).toContain(`helpdesk_circuit_breaker_state{target="${new URL(target.origin).host}",state="closed"} 1`);
   });
 
@@ -51,7 +52,7 @@ describeEachDialect('operations', (dialect) => {
     expect((await s.runtime.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
   });
 
-  it('prunes finished deliveries, their attempts and orphaned events past the retention period, never pending ones', async () => {
+  it('prunes finished deliveries, their attempts and orphaned events past the retention period, never pending or held ones', async () => {
     const target = await receiver();
     const s = await server({ env: { HELPDESK_RETENTION_DAYS: '30' } });
     const webhook = await s.request('POST', '/webhooks', { body: { webhook: { name: 'r', targetUrl: target.url(), events: ['ticket.created'] } } });
@@ -68,19 +69,27 @@ describeEachDialect('operations', (dialect) => {
     await db.updateTable('deliveries').set({ created_at: old }).where('id', '=', first!.id).execute();
     await db.updateTable('events').set({ created_at: old }).where('id', '=', first!.event_id).execute();
     // An old delivery still pending (a retry due) and an old event nobody was subscribed to.
-    await s.request('PUT', `/webhooks/${webhook.body.webhook.id}`, { body: { webhook: { events: ['ticket.deleted'] } } });
+    await s.request('PUT', `/webhooks/${webhook.body.webhook.id}`, { body: { webhook: { events: ['ticket.deleted', 'ticket.updated'] } } });
     await s.request('POST', '/tickets', { body: { ticket: { subject: 'unsubscribed' } } });
     await db.updateTable('events').set({ created_at: old }).where('type', '=', 'ticket.created').where('id', '!=', first!.event_id).where('ticket_id', 'in', db.selectFrom('tickets').select('id').where('subject', '=', 'unsubscribed')).execute();
     const ticket = await s.request('POST', '/tickets', { body: { ticket: { subject: 'pending' } } });
     await s.request('DELETE', `/tickets/${ticket.body.ticket.id}`);
-    await db.updateTable('deliveries').set({ created_at: old }).where('event_type', '=', 'ticket.deleted').execute();
+    // An old delivery held behind an earlier one of its ticket: pending too, with no next attempt.
+    const held = await s.request('POST', '/tickets', { body: { ticket: { subject: 'held' } } });
+    for (const priority of ['high', 'low']) await s.request('PUT', `/tickets/${held.body.ticket.id}`, { body: { ticket: { priority } } });
+    await db.updateTable('deliveries').set({ created_at: old }).where('event_type', 'in', ['ticket.deleted', 'ticket.updated']).execute();
+    const metrics = await s.runtime.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/helpdesk_deliveries_held 1/);
+    expect(metrics.body).toMatch(/helpdesk_delivery_queue_depth 2/);
 
     const removed = await s.runtime.retention.pruneOnce();
     expect(removed).toBe(3); // the old delivery, its event, the orphaned old event
-    const left = await db.selectFrom('deliveries').select(['event_type', 'status']).orderBy('seq').execute();
+    const left = await db.selectFrom('deliveries').select(['event_type', 'status', 'held']).orderBy('seq').execute();
     expect(left).toEqual([
-      { event_type: 'ticket.created', status: 'succeeded' },
-      { event_type: 'ticket.deleted', status: 'pending' },
+      { event_type: 'ticket.created', status: 'succeeded', held: 0 },
+      { event_type: 'ticket.deleted', status: 'pending', held: 0 },
+      { event_type: 'ticket.updated', status: 'pending', held: 0 },
+      { event_type: 'ticket.updated', status: 'pending', held: 1 },
     ]);
     expect(await db.selectFrom('attempts').select('id').where('delivery_id', '=', first!.id).execute()).toEqual([]);
     expect(await db.selectFrom('events').select('id').where('id', '=', first!.event_id).execute()).toEqual([]);

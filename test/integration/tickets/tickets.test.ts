@@ -29,7 +29,7 @@ interface StoredEvent {
 
 /** The editable part of a ticket, for restating it whole in a PUT. */
 function editable(ticket: Record<string, unknown>): Record<string, unknown> {
-  const { id: _id, createdAt: _createdAt, updatedAt: _updatedAt, ...rest } = ticket;
+  const { id: _id, version: _version, createdAt: _createdAt, updatedAt: _updatedAt, ...rest } = ticket;
   return rest;
 }
 
@@ -142,6 +142,7 @@ describeEachDialect('tickets', (dialect) => {
         requesterEmail: null,
         tags: [],
         customFields: {},
+        version: 1,
         createdAt: expect.stringMatching(ISO_MS),
         updatedAt: expect.stringMatching(ISO_MS),
       });
@@ -164,7 +165,7 @@ describeEachDialect('tickets', (dialect) => {
         customFields: { tier: 'gold', seats: 12, vip: true },
       };
       const ticket = await createTicket(fields);
-      expect(ticket).toEqual({ ...fields, id: ticket.id, createdAt: ticket.createdAt, updatedAt: ticket.createdAt });
+      expect(ticket).toEqual({ ...fields, id: ticket.id, version: 1, createdAt: ticket.createdAt, updatedAt: ticket.createdAt });
       expect((await server.request('GET', `/tickets/${ticket.id}`)).body.ticket).toEqual(ticket);
     });
 
@@ -227,7 +228,7 @@ describeEachDialect('tickets', (dialect) => {
       const response = await put(before.id, { priority: 'high' });
       expect(response.status).toBe(200);
       const after = response.body.ticket;
-      expect(after).toEqual({ ...before, priority: 'high', updatedAt: after.updatedAt });
+      expect(after).toEqual({ ...before, priority: 'high', version: 2, updatedAt: after.updatedAt });
       expect(after.updatedAt > before.updatedAt).toBe(true);
       expect(after.createdAt).toBe(before.createdAt);
       expect((await server.request('GET', `/tickets/${before.id}`)).body.ticket).toEqual(after);
@@ -246,8 +247,8 @@ describeEachDialect('tickets', (dialect) => {
 
       const updates = (await eventsOf(ticket.id)).filter((e) => e.type === 'ticket.updated').map((e) => e.payload.data);
       expect(updates).toEqual([
-        { ticket: { id: ticket.id, updatedFields: { customFields: { from: { tier: 'gold', seats: null }, to: { tier: 'platinum', seats: 5 } } } } },
-        { ticket: { id: ticket.id, updatedFields: { customFields: { from: { region: 'eu' }, to: { region: null } } } } },
+        { ticket: { id: ticket.id, version: 2, updatedFields: { customFields: { from: { tier: 'gold', seats: null }, to: { tier: 'platinum', seats: 5 } } } } },
+        { ticket: { id: ticket.id, version: 3, updatedFields: { customFields: { from: { region: 'eu' }, to: { region: null } } } } },
       ]);
     });
 
@@ -292,6 +293,7 @@ describeEachDialect('tickets', (dialect) => {
         data: {
           ticket: {
             id: ticket.id,
+            version: 2,
             updatedFields: {
               priority: { from: 'normal', to: 'high' },
               requesterEmail: { from: null, to: 'who@example.com' },
@@ -318,6 +320,7 @@ describeEachDialect('tickets', (dialect) => {
           data: {
             ticket: {
               id: ticket.id,
+              version: 2,
               updatedFields: {
                 status: { from: 'open', to: 'resolved' },
                 priority: { from: 'normal', to: 'urgent' },
@@ -341,7 +344,7 @@ describeEachDialect('tickets', (dialect) => {
       expect(events.map((e) => e.type)).toEqual(['ticket.updated', 'ticket.assignment.changed', 'ticket.updated', 'ticket.assignment.changed']);
       expect(events[1]!.payload.data).toEqual({ ticket: reassigned, assignment: { from: agent.userId, to: otherAgent.userId } });
       expect(events[3]!.payload.data).toEqual({ ticket: unassigned, assignment: { from: otherAgent.userId, to: null } });
-      expect(events[2]!.payload.data).toEqual({ ticket: { id: ticket.id, updatedFields: { assigneeId: { from: otherAgent.userId, to: null } } } });
+      expect(events[2]!.payload.data).toEqual({ ticket: { id: ticket.id, version: 3, updatedFields: { assigneeId: { from: otherAgent.userId, to: null } } } });
     });
 
     it('makes ticket.resolved only when the status changes to resolved', async () => {
@@ -440,11 +443,11 @@ describeEachDialect('tickets', (dialect) => {
       const response = await put(ticket.id, { ...editable(ticket), tags: ['billing', 'refunded'] });
       expect(response.status).toBe(200);
       const after = response.body.ticket;
-      expect(after).toEqual({ ...ticket, tags: ['billing', 'refunded'], updatedAt: after.updatedAt });
+      expect(after).toEqual({ ...ticket, tags: ['billing', 'refunded'], version: ticket.version + 1, updatedAt: after.updatedAt });
       expect(after.updatedAt > ticket.updatedAt).toBe(true);
       const last = (await eventsOf(ticket.id)).slice(-1);
       expect(last.map((e) => e.payload)).toEqual([
-        { event: 'ticket.updated', timestamp: after.updatedAt, data: { ticket: { id: ticket.id, updatedFields: { tags: { from: ['billing'], to: ['billing', 'refunded'] } } } } },
+        { event: 'ticket.updated', timestamp: after.updatedAt, data: { ticket: { id: ticket.id, version: after.version, updatedFields: { tags: { from: ['billing'], to: ['billing', 'refunded'] } } } } },
       ]);
     });
 
@@ -454,7 +457,7 @@ describeEachDialect('tickets', (dialect) => {
       expectError(await server.request('GET', `/tickets/${ticket.id}`), 404, 'not_found');
       const last = (await eventsOf(ticket.id)).slice(-1)[0]!;
       expect(last.type).toBe('ticket.deleted');
-      expect(last.payload.data).toEqual({ ticket });
+      expect(last.payload.data).toEqual({ ticket: { ...ticket, version: ticket.version + 1 } });
     });
   });
 
@@ -471,7 +474,8 @@ describeEachDialect('tickets', (dialect) => {
       const events = await eventsOf(created.id);
       expect(events.map((e) => e.type)).toEqual(['ticket.created', 'ticket.updated', 'ticket.deleted']);
       const deleted = events[2]!;
-      expect(deleted.payload.data).toEqual({ ticket: last });
+      // The ticket as it was, at the version the deletion makes.
+      expect(deleted.payload.data).toEqual({ ticket: { ...last, version: 3 } });
       expect(deleted.payload.timestamp).toMatch(ISO_MS);
       expect(deleted.payload.timestamp > last.updatedAt).toBe(true);
     });
@@ -588,8 +592,8 @@ describeEachDialect('tickets', (dialect) => {
       const updates = (await eventsOf(ticket.id)).filter((e) => e.type === 'ticket.updated').map((e) => e.payload.data);
       // Typed loosely: TypeScript reads these key names as Object's own members.
       const expected: unknown[] = [
-        { ticket: { id: ticket.id, updatedFields: { customFields: { from: { toString: null, hasOwnProperty: null }, to: { toString: 'x', hasOwnProperty: 1 } } } } },
-        { ticket: { id: ticket.id, updatedFields: { customFields: { from: { constructor: 'acme' }, to: { constructor: null } } } } },
+        { ticket: { id: ticket.id, version: 2, updatedFields: { customFields: { from: { toString: null, hasOwnProperty: null }, to: { toString: 'x', hasOwnProperty: 1 } } } } },
+        { ticket: { id: ticket.id, version: 3, updatedFields: { customFields: { from: { constructor: 'acme' }, to: { constructor: null } } } } },
       ];
       expect(updates).toEqual(expected);
     });
@@ -623,6 +627,9 @@ describeEachDialect('tickets', (dialect) => {
       const state: Record<string, unknown> = { ...ticket, customFields: { ...ticket.customFields } };
       const updates = (await eventsOf(ticket.id)).filter((e) => e.type === 'ticket.updated');
       expect(updates).toHaveLength(patches.length);
+      // One version per change, in the order the changes committed, with no gap and no repeat.
+      expect(updates.map((update) => (update.payload.data.ticket as { version: number }).version)).toEqual(patches.map((_, i) => i + 2));
+      expect(final.version).toBe(patches.length + 1);
       for (const update of updates) {
         const changes = (update.payload.data.ticket as { updatedFields: Record<string, { from: unknown; to: unknown }> }).updatedFields;
         for (const [field, change] of Object.entries(changes)) {
@@ -639,7 +646,7 @@ describeEachDialect('tickets', (dialect) => {
           }
         }
       }
-      expect({ ...state, updatedAt: final.updatedAt }).toEqual(final);
+      expect({ ...state, updatedAt: final.updatedAt, version: final.version }).toEqual(final);
     });
 
     it('deletes a ticket once when several deletes race: one 204, the rest 404, one ticket.deleted', async () => {
@@ -647,6 +654,66 @@ describeEachDialect('tickets', (dialect) => {
       const responses = await Promise.all(Array.from({ length: 4 }, () => server.request('DELETE', `/tickets/${ticket.id}`)));
       expect(responses.map((r) => r.status).sort()).toEqual([204, 404, 404, 404]);
       expect((await eventsOf(ticket.id)).map((e) => e.type)).toEqual(['ticket.created', 'ticket.deleted']);
+    });
+  });
+
+  describe('versions', () => {
+    /** The version each event of a ticket carries, in the order the events were made. */
+    async function versionsOf(ticketId: string): Promise<[string, number][]> {
+      return (await eventsOf(ticketId)).map((event) => [event.type, (event.payload.data.ticket as { version: number }).version]);
+    }
+
+    it('starts at 1, goes up by one per change that changes something, and is shared by the events of one change', async () => {
+      const ticket = await createTicket();
+      expect(ticket.version).toBe(1);
+      const first = await put(ticket.id, { priority: 'high' });
+      expect(first.body.ticket.version).toBe(2);
+      const unchanged = await put(ticket.id, { priority: 'high', subject: ticket.subject });
+      expect(unchanged.body.ticket.version).toBe(2);
+      const several = await put(ticket.id, { assigneeId: agent.userId, status: 'resolved' });
+      expect(several.body.ticket.version).toBe(3);
+      expect((await server.request('GET', `/tickets/${ticket.id}`)).body.ticket.version).toBe(3);
+      expect((await listAll('')).find((t) => t.id === ticket.id)).toMatchObject({ version: 3 });
+      expect(await versionsOf(ticket.id)).toEqual([
+        ['ticket.created', 1],
+        ['ticket.updated', 2],
+        ['ticket.updated', 3],
+        ['ticket.assignment.changed', 3],
+        ['ticket.resolved', 3],
+      ]);
+    });
+
+    it('gives ticket.deleted the version the deletion makes, one more than the last', async () => {
+      const ticket = await createTicket();
+      await put(ticket.id, { tags: ['a'] });
+      expect((await server.request('DELETE', `/tickets/${ticket.id}`)).status).toBe(204);
+      const events = await eventsOf(ticket.id);
+      expect(events.at(-1)!.payload.data.ticket).toEqual({ ...ticket, tags: ['a'], version: 3, updatedAt: expect.stringMatching(ISO_MS) });
+      expect(await versionsOf(ticket.id)).toEqual([
+        ['ticket.created', 1],
+        ['ticket.updated', 2],
+        ['ticket.deleted', 3],
+      ]);
+    });
+
+    it('is read-only: a version sent on create or update is a 400 naming it, and changes nothing', async () => {
+      const created = await server.request('POST', '/tickets', { body: { ticket: { subject: 'x', version: 7 } } });
+      expectValidation(created, 'ticket.version');
+      const ticket = await createTicket();
+      const before = await countEvents();
+      expectValidation(await put(ticket.id, { version: 5 }), 'ticket.version');
+      expectValidation(await put(ticket.id, { version: ticket.version, priority: 'low' }), 'ticket.version');
+      expect((await server.request('GET', `/tickets/${ticket.id}`)).body.ticket).toEqual(ticket);
+      expect(await countEvents()).toBe(before);
+    });
+
+    it('gives concurrent changes to one ticket distinct versions with no gap, and ticket.updated events carrying each once', async () => {
+      const ticket = await createTicket();
+      const responses = await Promise.all(Array.from({ length: 24 }, (_, i) => put(ticket.id, { customFields: { [`n${i}`]: i } })));
+      expect(responses.map((r) => r.status)).toEqual(responses.map(() => 200));
+      const answered = responses.map((r) => r.body.ticket.version as number).sort((a, b) => a - b);
+      expect(answered).toEqual(Array.from({ length: 24 }, (_, i) => i + 2));
+      expect((await versionsOf(ticket.id)).map(([, version]) => version)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
     });
   });
 

@@ -12,6 +12,7 @@ import { migrateToLatest } from './db/migrate.js';
 import { openNotificationChannel } from './db/notifications.js';
 import type { BreakerState } from './delivery/circuit-breaker.js';
 import { deliveryUserAgent } from './delivery/delivery-headers.js';
+import { DEFAULT_PER_HOST_CONCURRENCY, maxAttemptsPerHost } from './delivery/host-lanes.js';
 import { Outbox } from './delivery/outbox.js';
 import { DeliveryWakeup } from './delivery/wakeup.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/worker.js';
@@ -91,7 +92,10 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     metrics,
     rateLimiter: config.rateLimit ? new RateLimiter(config.rateLimit, clock) : null,
   };
-  const http = new OutboundHttp({ allowPrivateTargets: config.allowPrivateTargets, allowedTargetCidrs: config.allowedTargetCidrs, ...options.outbound });
+  // The lanes bound the attempts to a host; the connection pool must never bind before them, or a
+  // webhook that hangs would hold the connections its host's other webhooks are owed.
+  const connectionsPerOrigin = maxAttemptsPerHost(options.worker?.perHostConcurrency ?? DEFAULT_PER_HOST_CONCURRENCY);
+  const http = new OutboundHttp({ allowPrivateTargets: config.allowPrivateTargets, allowedTargetCidrs: config.allowedTargetCidrs, connectionsPerOrigin, ...options.outbound });
   const worker: DeliveryWorker = new DeliveryWorker({
     db: database.db,
     capabilities: database.capabilities,

@@ -5,6 +5,7 @@ import { webhookDueIndex } from './migrations/0002-webhook-due-index.js';
 import { idempotencyKeys } from './migrations/0003-idempotency-keys.js';
 import { ticketVersions } from './migrations/0004-ticket-versions.js';
 import { perTicketOrder } from './migrations/0005-per-ticket-order.js';
+import { expeditedDeliveries } from './migrations/0006-expedited-deliveries.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
@@ -14,6 +15,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0003-idempotency-keys': idempotencyKeys,
     '0004-ticket-versions': ticketVersions,
     '0005-per-ticket-order': perTicketOrder,
+    '0006-expedited-deliveries': expeditedDeliveries,
   };
 }
 

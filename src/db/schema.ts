@@ -88,6 +88,11 @@ export interface DeliveriesTable {
    * is pending, with no `next_attempt_at`, until that one succeeds or fails for good.
    */
   held: number;
+  /**
+   * 1 from an admin's act (redelivery, recovery, test event) until its next attempt is recorded:
+   * it goes out at once, whatever the webhook's breaker or the ticket's order says.
+   */
+  expedited: number;
   status: 'pending' | 'succeeded' | 'failed';
   /** All attempts ever made, redeliveries included. */
   attempt_count: number;

@@ -61,15 +61,17 @@ interface DeliveryMove {
   nextAttemptAt: string | null;
   /** 1 when the attempt spent one of the schedule's tries. */
   scheduled: 0 | 1;
+  /** Still an admin's act to send at once: one asked while this attempt was in flight. */
+  expedited: number;
   lastAttemptAt: string;
   lastStatusCode: number | null;
 }
 
-function moveAfterAttempt(record: AttemptRecord, current: { status: ClaimedState['status']; next_attempt_at: string | null }): DeliveryMove {
+function moveAfterAttempt(record: AttemptRecord, current: { status: ClaimedState['status']; next_attempt_at: string | null; expedited: number }): DeliveryMove {
   const { attempt, outcome, now, claimed } = record;
   const unchanged = current.status === claimed.status && current.next_attempt_at === claimed.dueAt;
   const scheduled = unchanged && current.status === 'pending';
-  const last = { lastAttemptAt: attempt?.attempted_at ?? now, lastStatusCode: attempt?.status_code ?? null, scheduled: scheduled ? 1 : 0 } as const;
+  const last = { lastAttemptAt: attempt?.attempted_at ?? now, lastStatusCode: attempt?.status_code ?? null, scheduled: scheduled ? 1 : 0, expedited: unchanged ? 0 : Number(current.expedited) } as const;
   if (!unchanged) {
     return { id: record.deliveryId, status: outcome.kind === 'succeeded' ? 'succeeded' : current.status, nextAttemptAt: current.next_attempt_at, ...last };
   }
@@ -87,7 +89,7 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
   if (records.length === 0) return;
   let read = trx
     .selectFrom('deliveries')
-    .select(['id', 'status', 'leased_by', 'next_attempt_at', 'webhook_id', 'ticket_id'])
+    .select(['id', 'status', 'leased_by', 'next_attempt_at', 'expedited', 'webhook_id', 'ticket_id'])
     .where(inList(capabilities, 'id', records.map((r) => r.deliveryId)))
     .orderBy('id');
   if (capabilities.rowLocks) read = read.forUpdate();
@@ -107,12 +109,13 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
       last_status_code = moved.last_status_code,
       lease_expires_at = null,
       leased_by = null,
+      expedited = moved.expedited,
       updated_at = ${records[0]!.now}
     from ${boundRows(
       capabilities,
       'moved',
       MOVED_COLUMNS,
-      moves.map((m) => ({ id: m.id, status: m.status, next_attempt_at: m.nextAttemptAt, scheduled: m.scheduled, last_attempt_at: m.lastAttemptAt, last_status_code: m.lastStatusCode })),
+      moves.map((m) => ({ id: m.id, status: m.status, next_attempt_at: m.nextAttemptAt, scheduled: m.scheduled, expedited: m.expedited, last_attempt_at: m.lastAttemptAt, last_status_code: m.lastStatusCode })),
     )}
     where deliveries.id = moved.id`.execute(trx);
 
@@ -131,6 +134,7 @@ const MOVED_COLUMNS = {
   status: 'text',
   next_attempt_at: 'text',
   scheduled: 'integer',
+  expedited: 'integer',
   last_attempt_at: 'text',
   last_status_code: 'integer',
 } as const satisfies Record<string, ColumnType>;

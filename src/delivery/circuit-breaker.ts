@@ -1,8 +1,10 @@
 /**
- * A circuit breaker per target host. When at least 70% of the attempts of the last five minutes
- * (counted in 5 s buckets) failed, and there were at least 10, the target is paused for 30 s: its deliveries stay in the
+ * Circuit breakers, one per key (the worker keys them by webhook: docs/delivery.md, "Circuit
+ * breaker"). When at least 70% of the attempts of the last five minutes (counted in 5 s buckets)
+ * failed, and there were at least 10, the key is paused for 30 s: its deliveries stay in the
  * queue and spend none of their retries. Then one delivery probes it: success closes the
- * breaker, failure pauses it again.
+ * breaker, failure pauses it again. An admin's act goes out while it is paused and serves as a
+ * probe too: its success ends the pause, its failure changes nothing.
  */
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
@@ -96,12 +98,19 @@ export class CircuitBreakers {
   /**
    * The outcome of an attempt that started at `startedAt`. While the breaker is open or
    * half-open only the probe's outcome counts: attempts that were already in flight when it
-   * opened neither close it early nor extend the pause.
+   * opened neither close it early nor extend the pause. An admin's act (`adminAct`) that
+   * succeeds closes it.
    */
-  record(target: string, failed: boolean, startedAt: number = this.now()): void {
+  record(target: string, failed: boolean, startedAt: number = this.now(), adminAct = false): void {
     const health = this.#health(target);
     const now = this.now();
     if (health.state === 'half_open' || health.state === 'open') {
+      if (adminAct && !failed) {
+        health.state = 'closed';
+        health.probing = false;
+        forget(health);
+        return;
+      }
       if (!health.probing || startedAt < health.probeStartedAt) return;
       health.probing = false;
       if (failed) {

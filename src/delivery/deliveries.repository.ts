@@ -27,6 +27,7 @@ const DELIVERY_COLUMNS = {
   event_type: 'text',
   ticket_id: 'text',
   held: 'integer',
+  expedited: 'integer',
   status: 'text',
   attempt_count: 'integer',
   schedule_attempts: 'integer',
@@ -47,6 +48,8 @@ export interface NewDelivery {
   ticketId: string | null;
   /** Behind an earlier pending delivery of its ticket to its webhook: not due until released. */
   held: boolean;
+  /** An admin's act (the test event): out at once, whatever the breaker says. */
+  expedited?: boolean;
   /** When its event happened: the delivery is due from then (once released, if held). */
   queuedAt: string;
 }
@@ -59,6 +62,7 @@ export async function insertDeliveries(db: Db, capabilities: Capabilities, deliv
     event_type: d.eventType,
     ticket_id: d.ticketId,
     held: d.held ? 1 : 0,
+    expedited: d.expedited ? 1 : 0,
     status: 'pending' as const,
     attempt_count: 0,
     schedule_attempts: 0,
@@ -146,6 +150,8 @@ export interface ClaimedDelivery {
   eventType: string;
   /** `pending` on its schedule; `succeeded` or `failed` for a one-off redelivery. */
   status: 'pending' | 'succeeded' | 'failed';
+  /** An admin's act: out at once, whatever the webhook's breaker or fair share says. */
+  expedited: boolean;
   scheduleAttempts: number;
   nextAttemptAt: string;
   /** When the event was queued: the start of its event-to-delivery latency. */
@@ -158,9 +164,15 @@ export interface ClaimRequest {
   now: string;
   leaseExpiresAt: string;
   limit: number;
-  /** Webhooks whose target host has no free slot in this worker: leave their rows for later. */
+  /**
+   * Webhooks with no room in this worker (their share of their host is full, or their breaker
+   * paused them): leave their rows for later, but their expedited ones (an admin's acts).
+   */
   skipWebhookIds: readonly string[];
 }
+
+/** Written as a literal, so that both databases can use deliveries_expedited_idx. */
+const isExpedited = sql<SqlBool>`expedited = 1`;
 
 /** Past this many webhooks to claim for, one walk of the due index is cheaper than one index probe each. */
 const MAX_WEBHOOK_PROBES = 50;
@@ -178,15 +190,16 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
   let due = db.selectFrom('deliveries').select('seq').where(isDue).orderBy('next_attempt_at').orderBy('seq').limit(request.limit);
   if (request.skipWebhookIds.length > 0) {
     const others = await db.selectFrom('webhooks').select('id').where('id', 'not in', request.skipWebhookIds).execute();
-    if (others.length === 0) return [];
     if (others.length <= MAX_WEBHOOK_PROBES) {
       const firstDue = others
         .map(({ id }) => db.selectFrom('deliveries').select(['seq', 'next_attempt_at']).where('webhook_id', '=', id).where(isDue).orderBy('next_attempt_at').orderBy('seq').limit(request.limit))
         .map((probe, i) => db.selectFrom(probe.as(`w${i}`)).select('seq'));
-      const candidates = firstDue.slice(1).reduce((union, probe) => union.unionAll(probe), firstDue[0]!);
+      // An admin's acts for the left-out webhooks too, through the index of expedited rows.
+      const expedited = db.selectFrom('deliveries').select(['seq', 'next_attempt_at']).where(isExpedited).where(isDue).orderBy('next_attempt_at').orderBy('seq').limit(request.limit);
+      const candidates = firstDue.reduce((union, probe) => union.unionAll(probe), db.selectFrom(expedited.as('expedited')).select('seq'));
       due = due.where('seq', 'in', candidates);
     } else {
-      due = due.where('webhook_id', 'not in', request.skipWebhookIds);
+      due = due.where((eb) => eb.or([eb('webhook_id', 'not in', request.skipWebhookIds), isExpedited]));
     }
   }
   if (capabilities.skipLocked) due = due.forUpdate().skipLocked();
@@ -197,7 +210,7 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
       .updateTable('deliveries')
       .set({ lease_expires_at: request.leaseExpiresAt, leased_by: request.workerId })
       .where('seq', 'in', due)
-      .returning(['id', 'seq', 'webhook_id', 'event_id', 'event_type', 'status', 'schedule_attempts', 'next_attempt_at', 'created_at'])
+      .returning(['id', 'seq', 'webhook_id', 'event_id', 'event_type', 'status', 'expedited', 'schedule_attempts', 'next_attempt_at', 'created_at'])
       .execute();
     if (rows.length === 0) return { claimed: rows, payloads: [] };
     const events = await trx
@@ -217,6 +230,7 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
       webhookId: row.webhook_id,
       eventType: row.event_type,
       status: row.status,
+      expedited: Number(row.expedited) === 1,
       scheduleAttempts: row.schedule_attempts,
       nextAttemptAt: row.next_attempt_at ?? request.now,
       createdAt: row.created_at,

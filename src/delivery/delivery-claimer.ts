@@ -1,7 +1,7 @@
 /**
- * Claiming, for one worker: the claim query, with the webhooks whose host takes no more claims
- * left out, and the targets of what it took. It remembers each claimed webhook's host, so that
- * the lanes can say which webhooks to leave out of the next claim.
+ * Claiming, for one worker: the claim query, with the webhooks that take no more claims left
+ * out, and the targets of what it took. It remembers each claimed webhook's host, so that the
+ * lanes can say which webhooks to leave out of the next claim.
  */
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
@@ -40,10 +40,10 @@ export class DeliveryClaimer {
     this.#emptyClaimWhileSkipping = null;
   }
 
-  /** Claims up to `limit` due deliveries, leaving out the webhooks whose host `isSaturated`. */
-  async claim(limit: number, now: number, isSaturated: (host: string) => boolean): Promise<ClaimResult> {
+  /** Claims up to `limit` due deliveries, leaving out the webhooks that `isSaturated` (but an admin's acts). */
+  async claim(limit: number, now: number, isSaturated: (webhookId: string, host: string) => boolean): Promise<ClaimResult> {
     const { db, capabilities, workerId, leaseMs, pollIntervalMs } = this.options;
-    const skipWebhookIds = [...this.#hostOfWebhook].filter(([, host]) => isSaturated(host)).map(([id]) => id);
+    const skipWebhookIds = [...this.#hostOfWebhook].filter(([webhookId, host]) => isSaturated(webhookId, host)).map(([id]) => id);
     const skipped = skipWebhookIds.join(',');
     const lastEmpty = this.#emptyClaimWhileSkipping;
     if (skipWebhookIds.length > 0 && lastEmpty?.skipped === skipped && now < lastEmpty.retryAt) return { kind: 'nothing-new', retryAt: lastEmpty.retryAt };

@@ -61,17 +61,20 @@ export async function listAttempts(db: Db, deliveryId: string): Promise<Attempts
 /**
  * Asks for one attempt now. A pending delivery's next attempt simply moves to now (its schedule
  * goes on from there), a held one's too: an admin's act goes out at once, outside the per-ticket
- * order; a finished one gets a single attempt outside any schedule.
+ * order, and its breaker (expedited); a finished one gets a single attempt outside any schedule.
  */
 export async function requestRedelivery(db: Db, id: string, now: string): Promise<void> {
-  await db.updateTable('deliveries').set({ next_attempt_at: now, held: 0, updated_at: now }).where('id', '=', id).execute();
+  await db.updateTable('deliveries').set({ next_attempt_at: now, held: 0, expedited: 1, updated_at: now }).where('id', '=', id).execute();
 }
 
-/** Failed deliveries created in [since, until) go back to the queue with a fresh schedule. */
+/**
+ * Failed deliveries created in [since, until) go back to the queue with a fresh schedule, their
+ * first attempt at once (expedited), outside the webhook's breaker and the per-ticket order.
+ */
 export async function recoverFailedDeliveries(db: Db, webhookId: string, since: string, until: string, now: string): Promise<number> {
   const result = await db
     .updateTable('deliveries')
-    .set({ status: 'pending', schedule_attempts: 0, next_attempt_at: now, held: 0, updated_at: now })
+    .set({ status: 'pending', schedule_attempts: 0, next_attempt_at: now, held: 0, expedited: 1, updated_at: now })
     .where('webhook_id', '=', webhookId)
     .where('status', '=', 'failed')
     .where('created_at', '>=', since)

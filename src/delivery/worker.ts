@@ -6,12 +6,13 @@
  *   interval; stop() hands back what was not sent;
  * - claiming (delivery-claimer.ts): the claim with saturated hosts' webhooks left out, and the
  *   targets of what it took;
- * - the lanes (host-lanes.ts): per target host, claims waiting for a slot and attempts on the
- *   wire, bounded per host and in all, so a target that hangs holds only its own slots;
+ * - the lanes (host-lanes.ts): per target host and per webhook within it, claims waiting for a
+ *   slot and attempts on the wire, bounded in all, per host, and per webhook to its fair share
+ *   of its host, so a webhook that hangs holds only its own share;
  * - sending one attempt (attempt-sender.ts): headers, signature, POST, outcome;
  * - recording outcomes (attempt-recorder.ts): results group-committed with their webhooks'
- *   health; then the breaker counts the attempt and the observer and the log hear of it
- *   (attempt-report.ts).
+ *   health; then the webhook's breaker counts the attempt and the observer and the log hear of
+ *   it (attempt-report.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -26,9 +27,9 @@ import { AttemptSender } from './attempt-sender.js';
 import { CircuitBreakers, type BreakerPolicy } from './circuit-breaker.js';
 import { failDeliveries, nextDueAt, releaseLeases, type ClaimedDelivery } from './deliveries.repository.js';
 import { DeliveryClaimer } from './delivery-claimer.js';
-import { HostLanes, type Claim } from './host-lanes.js';
+import { DEFAULT_PER_HOST_CONCURRENCY, HostLanes, type Claim } from './host-lanes.js';
 import { NO_OBSERVER, type DeliveryObserver } from './observer.js';
-import type { DeliveryTarget, WebhookDirectory } from './webhook-directory.js';
+import type { DeactivationReason, DeliveryTarget, WebhookDirectory } from './webhook-directory.js';
 import type { DeliveryWakeup } from './wakeup.js';
 
 export interface DeliveryWorkerOptions {
@@ -73,6 +74,7 @@ const MAX_LANE_WAIT_MS = 1_000;
 export class DeliveryWorker {
   readonly id = `wrk_${randomBytes(6).toString('hex')}`;
   readonly #options: Required<Omit<DeliveryWorkerOptions, 'breakerPolicy'>>;
+  /** One per webhook: a webhook whose attempts mostly fail is paused, and no other with it. */
   readonly breakers: CircuitBreakers;
   readonly #claimer: DeliveryClaimer;
   readonly #lanes: HostLanes;
@@ -96,7 +98,7 @@ export class DeliveryWorker {
   constructor(options: DeliveryWorkerOptions) {
     this.#options = {
       globalConcurrency: 256,
-      perHostConcurrency: 64,
+      perHostConcurrency: DEFAULT_PER_HOST_CONCURRENCY,
       leaseMs: 60_000,
       pollIntervalMs: 1_000,
       random: Math.random,
@@ -186,7 +188,7 @@ export class DeliveryWorker {
       const limit = Math.min(CLAIM_BATCH, 2 * globalConcurrency - this.#leased.size);
       if (limit <= 0) return; // a finishing attempt claims again
       const now = clock.now();
-      const claim = await this.#claimer.claim(limit, now, (host) => this.#lanes.isSaturated(host));
+      const claim = await this.#claimer.claim(limit, now, (webhookId, host) => this.#lanes.isSaturated(webhookId, host));
       if (claim.kind === 'nothing-new') {
         this.#wakeAfter(claim.retryAt - now);
         return;
@@ -262,7 +264,7 @@ export class DeliveryWorker {
     const answered = () => {
       if (!flight.onTheWire) return;
       flight.onTheWire = false;
-      const globalWasFull = this.#lanes.answered(claim.host);
+      const globalWasFull = this.#lanes.answered(claim.host, claim.delivery.webhookId);
       // The slot is free as soon as the receiver answered: the next attempt need not wait for
       // this one to be recorded.
       this.#dispatch(claim.host);
@@ -319,10 +321,27 @@ export class DeliveryWorker {
     const claimedState = { status: delivery.status, dueAt: delivery.nextAttemptAt };
     const startedAt = clock.now();
     let breakerRecorded = false;
+    /** This attempt's 410 stopped its webhook's lane until the deactivation is recorded. */
+    let stopped = false;
+    const resume = (disabled: DeactivationReason | null) => {
+      if (!stopped) return;
+      stopped = false;
+      this.#release(this.#lanes.resume(delivery.webhookId, disabled !== null));
+      this.#dispatch(host);
+    };
     try {
       const sent = await this.#sender.send(claim, startedAt, abandoned);
+      // A 410 Gone: nothing more starts for this webhook while its deactivation is recorded (a
+      // freed slot would otherwise start the next claim before the commit).
+      if (sent.verdict === 'gone') {
+        this.#lanes.stop(delivery.webhookId);
+        stopped = true;
+      }
       answered();
-      if (abandoned.aborted) return;
+      if (abandoned.aborted) {
+        resume(null);
+        return;
+      }
       const { response, outcome, verdict } = sent;
       const disabled = await this.#recorder.record({
         webhookId: delivery.webhookId,
@@ -343,12 +362,14 @@ export class DeliveryWorker {
           claimed: claimedState,
         },
       });
+      resume(disabled);
       // After the record: the breaker counts only attempts the delivery log shows.
-      this.breakers.record(host, sent.response.error !== null, startedAt);
+      this.breakers.record(delivery.webhookId, sent.response.error !== null, startedAt, delivery.expedited);
       breakerRecorded = true;
       reportAttempt({ observer, logger }, claim, sent, clock.now(), disabled);
     } catch (error) {
       answered();
+      resume(null);
       if (abandoned.aborted) return;
       const log = logger.child({ deliveryId: delivery.id, webhookId: delivery.webhookId, event: delivery.eventType });
       // Not an expected network failure: a bug, or the database refusing the record. The
@@ -357,7 +378,7 @@ export class DeliveryWorker {
       // claim picks it up.
       log.error({ err: error }, 'delivery attempt could not be completed');
       // Counted as a failure of the target, so that a half-open breaker's probe is never lost.
-      if (!breakerRecorded) this.breakers.record(host, true, startedAt);
+      if (!breakerRecorded) this.breakers.record(delivery.webhookId, true, startedAt);
       await this.#recorder
         .recordWithoutAttempt({
           webhookId: delivery.webhookId,

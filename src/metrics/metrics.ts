@@ -63,13 +63,13 @@ export class Metrics implements DeliveryObserver {
     });
     new Gauge({
       name: 'helpdesk_circuit_breaker_state',
-      help: 'Circuit breaker per target host in this process: 1 for its current state, 0 otherwise.',
-      labelNames: ['target', 'state'],
+      help: 'Circuit breaker per webhook in this process: 1 for its current state, 0 otherwise.',
+      labelNames: ['webhook', 'state'],
       registers,
       collect() {
         this.reset();
-        for (const [target, current] of breakerStates()) {
-          for (const state of BREAKER_STATES) this.set({ target, state }, state === current ? 1 : 0);
+        for (const [webhook, current] of breakerStates()) {
+          for (const state of BREAKER_STATES) this.set({ webhook, state }, state === current ? 1 : 0);
         }
       },
     });

@@ -173,7 +173,7 @@ export class DeliveryLogService {
     const deliveryId = await inTransaction(this.db, async (trx) => {
       const event = newEventRow({ type: TEST_EVENT_TYPE, ticketId: null, data: { webhook: { id: webhook.id, name: webhook.name } }, at: now });
       await insertEvents(trx, this.capabilities, [event]);
-      const [id] = await insertDeliveries(trx, this.capabilities, [{ webhookId, eventId: event.id, eventType: event.type, ticketId: null, held: false, queuedAt: now }]);
+      const [id] = await insertDeliveries(trx, this.capabilities, [{ webhookId, eventId: event.id, eventType: event.type, ticketId: null, held: false, expedited: true, queuedAt: now }]);
       return id!;
     });
     this.wakeup.notify();

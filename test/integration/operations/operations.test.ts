@@ -30,7 +30,7 @@ describeEachDialect('operations', (dialect) => {
   it('serves Prometheus metrics without an API key: attempts, deliveries, latency, queue depth, breakers', async () => {
     const target = await receiver();
     const s = await server();
-    await s.request('POST', '/webhooks', { body: { webhook: { name: 'm', targetUrl: target.url(), events: ['ticket.created'] } } });
+    const webhook = await s.request('POST', '/webhooks', { body: { webhook: { name: 'm', targetUrl: target.url(), events: ['ticket.created'] } } });
     await s.request('POST', '/tickets', { body: { ticket: { subject: 'measured' } } });
     await target.waitForRequests(1);
     const text = await waitFor('the attempt to be counted', async () => {
@@ -44,7 +44,7 @@ describeEachDialect('operations', (dialect) => {
     expect(text).toMatch(/helpdesk_event_to_delivery_seconds_count 1/);
     expect(text).toMatch(/helpdesk_delivery_queue_depth 0/);
     expect(text).toMatch(/helpdesk_deliveries_held 0/);
-    expect(text).toContain(`helpdesk_circuit_breaker_state{target="${new URL(target.origin).host}",state="closed"} 1`);
+    expect(text).toContain(`helpdesk_circuit_breaker_state{webhook="${webhook.body.webhook.id}",state="closed"} 1`);
   });
 
   it('turns /metrics off with HELPDESK_METRICS=false', async () => {

@@ -239,13 +239,12 @@ describeEachDialect('circuit breaker and isolation', (dialect) => {
     let healthyFrom = Number.POSITIVE_INFINITY;
     const target = await startReceiver({ responder: (request) => ({ status: request.receivedAt >= healthyFrom ? 200 : 500 }) });
     try {
-      const host = new URL(target.url()).host;
       const { breakers } = server.runtime.worker;
       const webhookId = await subscribe(server, target);
       for (const subject of ['one', 'two', 'three']) await createTicket(server, subject);
       server.runtime.worker.start();
 
-      const pausedUntil = await waitFor('the breaker to open', () => breakers.state(host) === 'open' && breakers.pausedUntil(host));
+      const pausedUntil = await waitFor('the breaker to open', () => breakers.state(webhookId) === 'open' && breakers.pausedUntil(webhookId));
       healthyFrom = pausedUntil;
       const requestsAtOpening = target.requests.length;
       const atOpening = await deliveriesOf(server, webhookId);
@@ -262,7 +261,7 @@ describeEachDialect('circuit breaker and isolation', (dialect) => {
       // retries, and was sent exactly once more after the pause: successfully.
       expect(delivered.map((d) => d.attemptCount - attemptsAtOpening.get(d.id)!)).toEqual([1, 1, 1]);
       expect(target.requests).toHaveLength(requestsAtOpening + 3);
-      expect(breakers.state(host)).toBe('closed');
+      expect(breakers.state(webhookId)).toBe('closed');
     } finally {
       await server.close();
       await target.close();
@@ -278,11 +277,10 @@ describeEachDialect('circuit breaker and isolation', (dialect) => {
     const target = await startReceiver({ responder: () => ({ status: healthy ? 200 : 500 }) });
     const { db } = server.runtime.database;
     try {
-      const host = new URL(target.url()).host;
       const webhookId = await subscribe(server, target);
       for (const subject of ['one', 'two', 'three']) await createTicket(server, subject);
       server.runtime.worker.start();
-      await waitFor('the breaker to open', () => server.runtime.worker.breakers.state(host) === 'open');
+      await waitFor('the breaker to open', () => server.runtime.worker.breakers.state(webhookId) === 'open');
       // The probe's attempt then cannot be recorded (an internal error, not an HTTP outcome): it
       // must still count for the breaker, or the target stays half-open and "probing" for good.
       await db.schema.alterTable('attempts').renameTo('attempts_hidden').execute();
@@ -295,7 +293,7 @@ describeEachDialect('circuit breaker and isolation', (dialect) => {
       healthy = true;
       const delivered = await settled(server, webhookId, 'every delivery to succeed', (ds) => ds.every((d) => d.status === 'succeeded'));
       expect(delivered).toHaveLength(3);
-      expect(server.runtime.worker.breakers.state(host)).toBe('closed');
+      expect(server.runtime.worker.breakers.state(webhookId)).toBe('closed');
     } finally {
       await server.close();
       await target.close();

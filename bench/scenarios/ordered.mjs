@@ -1,0 +1,76 @@
+// Per-ticket order (issue 14): the cost of holding each ticket's later deliveries until the one
+// before it is delivered. The same number of ticket.updated deliveries to one webhook, queued
+// with the worker off and drained by one `helpdesk serve`: `ordered`, many changes to each of
+// fewer tickets (one delivery per ticket due at a time, the next released when it lands), and
+// `unordered`, one change to each of as many tickets (nothing held). Deliveries/s of each.
+import { loadConfig } from '../../dist/config.js';
+import { createLogger } from '../../dist/logger.js';
+import { createRuntime } from '../../dist/runtime.js';
+import { dropDatabase, freePort, helpdeskEnv, measureDrain, newDatabaseUrl, RATE_LIMIT, startHelpdesk, TOKEN } from '../lib.mjs';
+
+/** Deliveries per drain, and changes per ticket in the ordered one. */
+const DELIVERIES = 20_000;
+const CHANGES_PER_TICKET = 20;
+
+/** Creates `tickets` tickets, subscribes one webhook to ticket.updated, then makes `changesPerTicket` changes to each, interleaved. */
+async function queueChanges(url, receiver, { tickets, changesPerTicket }) {
+  const config = loadConfig({ HELPDESK_DATABASE_URL: url, HELPDESK_ADMIN_TOKEN: TOKEN, HELPDESK_ALLOW_PRIVATE_TARGETS: 'true', HELPDESK_RATE_LIMIT: RATE_LIMIT });
+  const runtime = await createRuntime(config, { logger: createLogger('silent') });
+  await runtime.auth.bootstrap();
+  const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const call = async (method, path, body) => {
+    const response = await runtime.app.inject({ method, url: `/helpdesk/api/v1${path}`, headers, payload: JSON.stringify(body) });
+    if (response.statusCode >= 300) throw new Error(`${method} ${path}: ${response.body}`);
+    return JSON.parse(response.body);
+  };
+  const ids = [];
+  let created = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (created < tickets) {
+        created += 1;
+        ids.push((await call('POST', '/tickets', { ticket: { subject: 'ordered benchmark', description: 'x'.repeat(600) } })).ticket.id);
+      }
+    }),
+  );
+  await call('POST', '/webhooks', { webhook: { name: 'bench', targetUrl: receiver.url, events: ['ticket.updated'] } });
+  let next = 0;
+  const total = tickets * changesPerTicket;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < total) {
+        const n = next++;
+        await call('PUT', `/tickets/${ids[n % tickets]}`, { ticket: { customFields: { n } } });
+      }
+    }),
+  );
+  await runtime.close(1000);
+  return total;
+}
+
+async function drain(ctx, dialect, shape) {
+  const url = await newDatabaseUrl(dialect);
+  try {
+    const queued = await queueChanges(url, ctx.receiver, shape);
+    const before = await ctx.receiver.count();
+    const server = await startHelpdesk('serve', helpdeskEnv(url, ctx.tls), { port: freePort() });
+    const rate = await measureDrain(ctx.receiver, before, queued);
+    const peakRssMb = await server.stop();
+    return { deliveriesPerSecond: rate, peakRssMb };
+  } finally {
+    await dropDatabase(url);
+  }
+}
+
+export async function run(ctx, dialect) {
+  const unordered = await drain(ctx, dialect, { tickets: DELIVERIES, changesPerTicket: 1 });
+  const ordered = await drain(ctx, dialect, { tickets: DELIVERIES / CHANGES_PER_TICKET, changesPerTicket: CHANGES_PER_TICKET });
+  return {
+    deliveries: DELIVERIES,
+    changesPerTicket: CHANGES_PER_TICKET,
+    orderedPerSecond: ordered.deliveriesPerSecond,
+    unorderedPerSecond: unordered.deliveriesPerSecond,
+    ratio: ordered.deliveriesPerSecond / unordered.deliveriesPerSecond,
+    peakRssMb: Math.max(ordered.peakRssMb, unordered.peakRssMb),
+  };
+}

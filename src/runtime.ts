@@ -88,7 +88,8 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     idempotency,
     tickets: new TicketsService(database.db, database.capabilities, clock, outbox, wakeup, idempotency, options.logger.child({ component: 'tickets' })),
     webhooks: webhooksService,
-    deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup),
+    // The breakers live in this process's worker, when it runs one (docs/api.md, the stats).
+    deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup, (webhookId) => (worker.running ? worker.breakers.status(webhookId) : null)),
     metrics,
     rateLimiter: config.rateLimit ? new RateLimiter(config.rateLimit, clock) : null,
   };

@@ -117,6 +117,8 @@ export interface WebhookStats {
   successRate: number | null;
   deliveries: { pending: number; succeeded: number; failed: number };
   lastDelivery: Delivery | null;
+  /** The webhook's circuit breaker in the server's worker; null when that process runs none. */
+  breaker: { state: 'closed' | 'open' | 'half_open'; pausedUntil: string | null; reason: string | null } | null;
 }
 
 export const TICKET_STATUSES = ['open', 'pending', 'on_hold', 'resolved', 'closed'] as const;

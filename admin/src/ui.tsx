@@ -2,7 +2,7 @@
 import type { ComponentChildren } from 'preact';
 import { createContext } from 'preact';
 import { useContext, useEffect, useId, useRef, useState } from 'preact/hooks';
-import { ApiError, call, type ErrorDetail } from './api.js';
+import { ApiError, call, type ErrorDetail, type WebhookStats } from './api.js';
 
 /** The signed-in tab: its key, and a way to call the API with it. */
 export interface Session {
@@ -154,6 +154,16 @@ export function ConfirmDialog(props: { open: boolean; title: string; message: st
 export function formatTime(iso: string | null): string {
   if (!iso) return '—';
   return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+}
+
+/** A webhook's circuit breaker in words: whether it is paused, until when, and why. */
+export function breakerText(breaker: WebhookStats['breaker'] | undefined): string {
+  if (breaker === undefined) return '—';
+  if (breaker === null) return 'not known here (the server runs no worker)';
+  if (breaker.state === 'closed') return 'sending';
+  const until = formatTime(breaker.pausedUntil);
+  const why = breaker.reason ? `: ${breaker.reason}` : '';
+  return breaker.state === 'open' ? `paused until ${until}${why}` : `paused, one probe out${why}`;
 }
 
 export function formatRate(rate: number | null): string {

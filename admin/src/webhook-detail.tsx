@@ -4,8 +4,8 @@
  * its payload, the headers it was sent with, and every attempt with the receiver's answer.
  */
 import { useState } from 'preact/hooks';
-import { EVENT_TYPES, TEST_EVENT_TYPE, type Attempt, type Delivery, type DeliveryDetail, type Webhook } from './api.js';
-import { ColumnHeads, ConfirmDialog, errorsFrom, formatTime, isoToLocalInput, localInputToIso, navigate, SecretDialog, StatusBadge, usePolled, usePolling, useSession } from './ui.js';
+import { EVENT_TYPES, TEST_EVENT_TYPE, type Attempt, type Delivery, type DeliveryDetail, type Webhook, type WebhookStats } from './api.js';
+import { breakerText, ColumnHeads, ConfirmDialog, errorsFrom, formatTime, isoToLocalInput, localInputToIso, navigate, SecretDialog, StatusBadge, usePolled, usePolling, useSession } from './ui.js';
 
 const REFRESH_MS = 2_000;
 
@@ -23,6 +23,7 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
     REFRESH_MS * 5,
     [webhookId],
   );
+  const { value: stats } = usePolled(async () => (await api<{ stats: WebhookStats }>('GET', `/webhooks/${webhookId}/stats`)).stats, REFRESH_MS, [webhookId]);
 
   const act = async (what: string, run: () => Promise<void>) => {
     try {
@@ -89,6 +90,8 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
         <dd>{webhook.events.join(', ')}</dd>
         <dt>Active</dt>
         <dd>{webhook.active ? 'yes' : `no${webhook.disabledReason ? ` (disabled: ${webhook.disabledReason}, ${formatTime(webhook.disabledAt)})` : ''}`}</dd>
+        <dt>Circuit breaker</dt>
+        <dd>{stats === null ? '—' : breakerText(stats.breaker)}</dd>
         <dt>Id</dt>
         <dd>
           <code>{webhook.id}</code>
@@ -230,7 +233,7 @@ function DeliveryRow(props: { webhook: Webhook; delivery: Delivery; open: boolea
         </td>
         <td>{delivery.attemptCount}</td>
         <td>{delivery.lastStatusCode ?? '—'}</td>
-        <td>{formatTime(delivery.nextAttemptAt)}</td>
+        <td>{delivery.status === 'pending' && delivery.nextAttemptAt === null ? 'held: after an earlier delivery of its ticket' : formatTime(delivery.nextAttemptAt)}</td>
         <td class="row-actions">
           <button type="button" aria-expanded={props.open} aria-controls={`delivery-${delivery.id}`} onClick={props.onToggle}>
             {props.open ? 'Hide' : 'Details'}
@@ -249,6 +252,12 @@ function DeliveryRow(props: { webhook: Webhook; delivery: Delivery; open: boolea
       )}
     </>
   );
+}
+
+/** The ticket version a ticket event carries (docs/api.md, "Events and payloads"); null for the test event. */
+function ticketVersion(payload: unknown): number | null {
+  const version = (payload as { data?: { ticket?: { version?: unknown } } }).data?.ticket?.version;
+  return typeof version === 'number' ? version : null;
 }
 
 /** The headers of an attempt, as the worker sends them (docs/delivery.md); the signature is not stored. */
@@ -275,6 +284,11 @@ function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Deli
   return (
     <div class="delivery-panel">
       {error && <p class="form-error" role="alert">{error}</p>}
+      {ticketVersion(detail.payload) !== null && (
+        <p>
+          Ticket version <strong>{ticketVersion(detail.payload)}</strong>
+        </p>
+      )}
       <h3>Payload</h3>
       <pre>{JSON.stringify(detail.payload, null, 2)}</pre>
       <h3>Headers sent</h3>

@@ -1,6 +1,6 @@
 /** The webhooks table: every webhook with its health over the last 24 hours. */
 import type { Webhook, WebhookStats } from './api.js';
-import { ColumnHeads, formatRate, formatTime, StatusBadge, usePolled, useSession } from './ui.js';
+import { breakerText, ColumnHeads, formatRate, formatTime, StatusBadge, usePolled, useSession } from './ui.js';
 
 interface Row {
   webhook: Webhook;
@@ -35,7 +35,7 @@ export function WebhooksPage() {
       ) : (
         <table>
           <caption class="visually-hidden">Webhooks, newest first, with their success rate over the last 24 hours</caption>
-          <ColumnHeads names={['Name', 'Target', 'Events', 'Active', 'Disabled reason', 'Success (24 h)', 'Last delivery']} />
+          <ColumnHeads names={['Name', 'Target', 'Events', 'Active', 'Disabled reason', 'Breaker', 'Success (24 h)', 'Last delivery']} />
           <tbody>
             {rows.map(({ webhook, stats }) => (
               <tr key={webhook.id}>
@@ -46,6 +46,7 @@ export function WebhooksPage() {
                 <td>{webhook.events.join(', ')}</td>
                 <td>{webhook.active ? 'yes' : 'no'}</td>
                 <td>{webhook.disabledReason ?? '—'}</td>
+                <td>{breakerText(stats?.breaker)}</td>
                 <td>
                   {formatRate(stats?.successRate ?? null)}
                   {stats && stats.attempts.total > 0 && <span class="hint"> of {stats.attempts.total} attempts</span>}

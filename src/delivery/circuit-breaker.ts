@@ -6,7 +6,8 @@
  * breaker, failure pauses it again. An admin's act goes out while it is paused and serves as a
  * probe too: its success ends the pause, its failure changes nothing.
  */
-export type BreakerState = 'closed' | 'open' | 'half_open';
+export const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
+export type BreakerState = (typeof BREAKER_STATES)[number];
 
 export interface BreakerPolicy {
   windowMs: number;
@@ -46,6 +47,17 @@ interface TargetHealth {
   probing: boolean;
   /** When the outstanding probe was let through: older attempts' outcomes are not the probe's. */
   probeStartedAt: number;
+  /** The window's counts when it last opened: why it is paused. */
+  openedWith: { attempts: number; failures: number } | null;
+}
+
+/** A breaker as an operator sees it: its state, until when it pauses, and why. */
+export interface BreakerStatus {
+  state: BreakerState;
+  /** When the pause ends (or, half-open, when the probe out may be given up); null when closed. */
+  pausedUntil: number | null;
+  /** The window's attempts and failures when it opened; null when closed. */
+  openedWith: { attempts: number; failures: number } | null;
 }
 
 export class CircuitBreakers {
@@ -59,7 +71,7 @@ export class CircuitBreakers {
   #health(target: string): TargetHealth {
     let health = this.#targets.get(target);
     if (!health) {
-      health = { buckets: [], attempts: 0, failures: 0, state: 'closed', openUntil: 0, probing: false, probeStartedAt: 0 };
+      health = { buckets: [], attempts: 0, failures: 0, state: 'closed', openUntil: 0, probing: false, probeStartedAt: 0, openedWith: null };
       this.#targets.set(target, health);
     }
     return health;
@@ -108,6 +120,7 @@ export class CircuitBreakers {
       if (adminAct && !failed) {
         health.state = 'closed';
         health.probing = false;
+        health.openedWith = null;
         forget(health);
         return;
       }
@@ -118,6 +131,7 @@ export class CircuitBreakers {
         health.openUntil = now + this.policy.pauseMs;
       } else {
         health.state = 'closed';
+        health.openedWith = null;
         forget(health);
       }
       return;
@@ -126,6 +140,7 @@ export class CircuitBreakers {
     if (health.attempts >= this.policy.minimumAttempts && health.failures / health.attempts >= this.policy.failureRatio) {
       health.state = 'open';
       health.openUntil = now + this.policy.pauseMs;
+      health.openedWith = { attempts: health.attempts, failures: health.failures };
       forget(health);
     }
   }
@@ -156,6 +171,14 @@ export class CircuitBreakers {
   /** How many buckets the target's window holds (bounded by BUCKETS_PER_WINDOW + 1). */
   windowSize(target: string): number {
     return this.#targets.get(target)?.buckets.length ?? 0;
+  }
+
+  /** One key's state, pause and the reason for it. */
+  status(target: string): BreakerStatus {
+    const state = this.state(target);
+    if (state === 'closed') return { state, pausedUntil: null, openedWith: null };
+    const health = this.#targets.get(target)!;
+    return { state, pausedUntil: this.pausedUntil(target), openedWith: health.openedWith };
   }
 
   /** Every target's state, for metrics. */

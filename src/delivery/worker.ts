@@ -153,6 +153,11 @@ export class DeliveryWorker {
     await this.#recorder.settled();
   }
 
+  /** Whether this worker is running (started and not stopped). */
+  get running(): boolean {
+    return this.#running;
+  }
+
   get inFlightCount(): number {
     return this.#inFlight.size;
   }

@@ -4,11 +4,10 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/connection.js';
-import type { BreakerState } from '../delivery/circuit-breaker.js';
+import { BREAKER_STATES, type BreakerState } from '../delivery/circuit-breaker.js';
 import { countHeld, countQueued } from '../delivery/deliveries.repository.js';
 import type { AttemptReport, DeliveryObserver } from '../delivery/observer.js';
 
-const BREAKER_STATES: readonly BreakerState[] = ['closed', 'open', 'half_open'];
 
 export class Metrics implements DeliveryObserver {
   readonly registry = new Registry();

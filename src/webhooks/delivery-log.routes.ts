@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { BREAKER_STATES } from '../delivery/circuit-breaker.js';
 import { ATTEMPT_ERRORS } from '../outbound/http-client.js';
 import { idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
 import { ADMIN } from '../http/route-config.js';
@@ -64,13 +65,29 @@ const count = { type: 'integer', minimum: 0 } as const;
 const statsSchema = wrapped('stats', {
   type: 'object',
   additionalProperties: false,
-  required: ['since', 'attempts', 'successRate', 'deliveries', 'lastDelivery'],
+  required: ['since', 'attempts', 'successRate', 'deliveries', 'lastDelivery', 'breaker'],
   properties: {
     since: isoTime,
     attempts: { type: 'object', additionalProperties: false, required: ['total', 'succeeded', 'failed'], properties: { total: count, succeeded: count, failed: count }, description: 'Attempts made since `since`, redeliveries included.' },
     successRate: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'Succeeded attempts over all attempts since `since`; null when there was none.' },
     deliveries: { type: 'object', additionalProperties: false, required: ['pending', 'succeeded', 'failed'], properties: { pending: count, succeeded: count, failed: count }, description: 'Deliveries created since `since`, by status.' },
     lastDelivery: { oneOf: [ref('Delivery'), { type: 'null' }], description: 'The delivery attempted last, whenever that was.' },
+    breaker: {
+      oneOf: [
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['state', 'pausedUntil', 'reason'],
+          properties: {
+            state: { type: 'string', enum: BREAKER_STATES },
+            pausedUntil: { ...isoTimeOrNull, description: 'When the pause ends; null when closed.' },
+            reason: { type: ['string', 'null'], description: 'Why it paused: the failed attempts of the window when it opened; null when closed.' },
+          },
+        },
+        { type: 'null' },
+      ],
+      description: "The webhook's circuit breaker in this process's worker (docs/delivery.md, \"Circuit breaker\"); null when this process runs no worker.",
+    },
   },
 });
 const statsQuery = { type: 'object', additionalProperties: false, properties: { since: { type: 'string', pattern: ISO_TIME, description: 'Default: 24 hours ago.' } } } as const;

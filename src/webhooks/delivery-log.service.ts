@@ -14,6 +14,7 @@ import { insertDeliveries, insertEvents } from '../delivery/deliveries.repositor
 import * as log from '../delivery/delivery-log.repository.js';
 import { newEventRow } from '../delivery/outbox.js';
 import type { DeliveryWakeup } from '../delivery/wakeup.js';
+import type { BreakerStatus } from '../delivery/circuit-breaker.js';
 
 /** How far back `recover` may reach (docs/api.md, `POST /webhooks/:id/recover`). */
 export const RECOVERY_WINDOW_MS = 14 * 24 * 60 * 60 * 1000;
@@ -48,7 +49,15 @@ export interface WebhookStats {
   successRate: number | null;
   deliveries: { pending: number; succeeded: number; failed: number };
   lastDelivery: Delivery | null;
+  /** This process's circuit breaker for the webhook; null when this process runs no worker. */
+  breaker: { state: BreakerStatus['state']; pausedUntil: string | null; reason: string | null } | null;
 }
+
+/**
+ * The breaker of a webhook in this process's worker, or null when this process runs none (an
+ * API-only `serve`: the breakers live in the worker processes).
+ */
+export type BreakerLookup = (webhookId: string) => BreakerStatus | null;
 
 /** The window of `GET /webhooks/:id/stats` when no `since` is given. */
 export const STATS_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -93,6 +102,7 @@ export class DeliveryLogService {
     private readonly capabilities: Capabilities,
     private readonly clock: Clock,
     private readonly wakeup: DeliveryWakeup,
+    private readonly breakerOf: BreakerLookup = () => null,
   ) {}
 
   async list(webhookId: string, filter: log.DeliveryFilter, page: PageRequest): Promise<Page<Delivery>> {
@@ -133,6 +143,7 @@ export class DeliveryLogService {
       successRate: total === 0 ? null : succeeded / total,
       deliveries: rows.deliveries,
       lastDelivery: rows.lastDelivery ? presentDelivery(rows.lastDelivery) : null,
+      breaker: presentBreaker(this.breakerOf(webhookId)),
     };
   }
 
@@ -187,4 +198,14 @@ export class DeliveryLogService {
     if (!webhook) throw AppError.notFound('Webhook');
     return webhook;
   }
+}
+
+function presentBreaker(status: BreakerStatus | null): WebhookStats['breaker'] {
+  if (status === null) return null;
+  const { state, pausedUntil, openedWith } = status;
+  return {
+    state,
+    pausedUntil: pausedUntil === null ? null : toIso(pausedUntil),
+    reason: openedWith === null ? null : `${openedWith.failures} of its last ${openedWith.attempts} attempts failed`,
+  };
 }

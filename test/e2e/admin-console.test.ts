@@ -163,6 +163,8 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     await expect.poll(() => panel.locator('.attempt').first().textContent()).toMatch(/500 http_status.*receiver down: database locked/s);
     expect(await panel.textContent()).toContain(deliveryId!);
     expect(await panel.textContent()).toContain('"updatedFields"');
+    // The change was the ticket's second version (docs/api.md, "Versions").
+    expect(await panel.textContent()).toMatch(/Ticket version\s*2/);
     await screenshot('console-failed-delivery');
 
     // Fixed: redeliver, and the same delivery succeeds with the same webhook-id.
@@ -181,7 +183,7 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     await nav('Webhooks').click();
     const row = page.getByRole('row', { name: /Local receiver/ });
     await expect.poll(() => row.textContent()).toMatch(/33\.3 % of 6 attempts/);
-    expect(await row.textContent()).toMatch(/ticket\.created, ticket\.updated.*yes/);
+    expect(await row.textContent()).toMatch(/ticket\.created, ticket\.updated.*yes.*sending/);
     await screenshot('console-webhooks');
 
     // Sign out: the key is forgotten and the sign-in form is back.

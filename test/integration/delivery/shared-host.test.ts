@@ -103,14 +103,22 @@ describeEachDialect('webhooks sharing a host', (dialect) => {
     expect((await s.request('POST', `/webhooks/${webhookId}/test`)).status).toBe(202);
     await waitFor('the test event', () => host.requests.some((r) => r.headers['x-helpdesk-event'] === 'webhook.test'), 10_000);
     expect(Date.now() - started).toBeLessThan(ADMIN_ACT_MS);
-    // Its success was the probe: the pause is over (it had two minutes to run), and the rest flows.
-    expect(s.runtime.worker.breakers.state(webhookId)).toBe('closed');
+    // Its success was the probe: once its attempt is recorded, the pause is over (it had two
+    // minutes to run), and the rest flows.
+    await waitFor('the test event to end the pause', () => s.runtime.worker.breakers.state(webhookId) === 'closed');
+    expect((await s.request('GET', `/webhooks/${webhookId}/stats`)).body.stats.breaker).toEqual({ state: 'closed', pausedUntil: null, reason: null });
     await waitFor('the queued deliveries to succeed', async () => (await pendingDeliveries(s, webhookId)).length === 0, 10_000);
   });
 
   it('sends a redelivery to a paused webhook at once; when it fails, the pause goes on', async () => {
     const { s, host, webhookId } = await pausedWebhook(() => 500);
+    // The stats say it is paused, until when, and why.
+    const { breaker } = (await s.request('GET', `/webhooks/${webhookId}/stats`)).body.stats;
+    expect(breaker).toEqual({ state: 'open', pausedUntil: expect.any(String), reason: expect.stringMatching(/^\d+ of its last \d+ attempts failed$/) });
+    expect(Date.parse(breaker.pausedUntil)).toBeGreaterThan(Date.now() + 60_000);
     const [delivery] = await pendingDeliveries(s, webhookId);
+    // A retry that started before the breaker opened may still be on its way: let it land first.
+    await waitFor('the attempts started before the pause to end', () => s.runtime.worker.inFlightCount === 0);
     const before = host.requests.length;
     const started = Date.now();
     expect((await s.request('POST', `/webhooks/${webhookId}/deliveries/${delivery!.id}/redeliver`)).status).toBe(202);

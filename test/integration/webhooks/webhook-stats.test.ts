@@ -29,6 +29,8 @@ describeEachDialect('webhook stats', (dialect) => {
     const empty = await server.request('GET', `/webhooks/${id}/stats`);
     expect(empty.status).toBe(200);
     expect(empty.body.stats).toMatchObject({ attempts: { total: 0, succeeded: 0, failed: 0 }, successRate: null, deliveries: { pending: 0, succeeded: 0, failed: 0 }, lastDelivery: null });
+    // This process runs the worker: its breaker for the webhook is known, and closed.
+    expect(empty.body.stats.breaker).toEqual({ state: 'closed', pausedUntil: null, reason: null });
     expect(Date.now() - Date.parse(empty.body.stats.since)).toBeGreaterThanOrEqual(24 * 3600 * 1000 - 60_000);
 
     // One delivery that succeeds at once, one that fails its three attempts.
@@ -58,5 +60,17 @@ describeEachDialect('webhook stats', (dialect) => {
     const unknown = await server.request('GET', '/webhooks/whk_nothing/stats');
     expect(unknown.status).toBe(404);
     expect(unknown.body.error.code).toBe('not_found');
+  });
+
+  it('gives no breaker in a process that runs no worker (the breakers live in the workers)', async () => {
+    const apiOnly = await startTestServer(dialect, { startWorker: false });
+    try {
+      const created = await apiOnly.request('POST', '/webhooks', { body: { webhook: { name: 'api only', targetUrl: receiver.url(), events: ['ticket.created'] } } });
+      const stats = await apiOnly.request('GET', `/webhooks/${created.body.webhook.id}/stats`);
+      expect(stats.status).toBe(200);
+      expect(stats.body.stats.breaker).toBeNull();
+    } finally {
+      await apiOnly.close();
+    }
   });
 });

@@ -13,7 +13,7 @@ const DELIVERIES = 20_000;
 const CHANGES_PER_TICKET = 20;
 
 /** Creates `tickets` tickets, subscribes one webhook to ticket.updated, then makes `changesPerTicket` changes to each, interleaved. */
-async function queueChanges(url, receiver, { tickets, changesPerTicket }) {
+export async function queueChanges(url, receiver, { tickets, changesPerTicket }) {
   const config = loadConfig({ HELPDESK_DATABASE_URL: url, HELPDESK_ADMIN_TOKEN: TOKEN, HELPDESK_ALLOW_PRIVATE_TARGETS: 'true', HELPDESK_RATE_LIMIT: RATE_LIMIT });
   const runtime = await createRuntime(config, { logger: createLogger('silent') });
   await runtime.auth.bootstrap();

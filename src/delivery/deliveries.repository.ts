@@ -115,16 +115,20 @@ export interface TicketStream {
  */
 export async function releaseNextOfStreams(db: Db, capabilities: Capabilities, streams: readonly TicketStream[], now: string): Promise<void> {
   if (streams.length === 0) return;
+  // Driven from the streams, a lookup in deliveries_ticket_pending_idx each: written as a join,
+  // PostgreSQL planned a scan of every pending row per batch (docs/benchmarks.md, issue 14).
   await sql`
     update deliveries set held = 0, next_attempt_at = ${now}, updated_at = ${now}
     where seq in (
-      select min(d.seq) from deliveries as d
-      join ${boundRows(capabilities, 'finished', STREAM_COLUMNS, streams)} on d.ticket_id = finished.ticket_id and d.webhook_id = finished.webhook_id
-      where d.status = 'pending' and d.held = 1
-        and not exists (
-          select 1 from deliveries as e
-          where e.ticket_id = d.ticket_id and e.webhook_id = d.webhook_id and e.status = 'pending' and e.held = 0)
-      group by d.ticket_id, d.webhook_id)`.execute(db);
+      select (
+        select d.seq from deliveries as d
+        where d.ticket_id = finished.ticket_id and d.webhook_id = finished.webhook_id and d.status = 'pending' and d.held = 1
+        order by d.seq limit 1)
+      from ${boundRows(capabilities, 'finished', STREAM_COLUMNS, streams)}
+      where (
+        select e.seq from deliveries as e
+        where e.ticket_id = finished.ticket_id and e.webhook_id = finished.webhook_id and e.status = 'pending' and e.held = 0
+        limit 1) is null)`.execute(db);
 }
 
 const STREAM_COLUMNS = { webhook_id: 'text', ticket_id: 'text' } as const satisfies ColumnsOf<TicketStream>;

@@ -17,7 +17,7 @@ const deliveryProperties = {
   status: { type: 'string', enum: ['pending', 'succeeded', 'failed'] },
   attemptCount: { type: 'integer', minimum: 0 },
   lastAttemptAt: isoTimeOrNull,
-  nextAttemptAt: { ...isoTimeOrNull, description: 'When the next attempt is due; null once it succeeded or failed.' },
+  nextAttemptAt: { ...isoTimeOrNull, description: 'When the next attempt is due; null once it succeeded or failed, and while a pending delivery is held behind an earlier one of its ticket (docs/delivery.md, "Order").' },
   lastStatusCode: { type: ['integer', 'null'] },
   createdAt: isoTime,
 } as const;

@@ -13,7 +13,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { freePort, spawnHelpdesk, type HelpdeskProcess } from '../helpers/processes.js';
+import { freePort, spawnHelpdesk, spawnWorker } from '../helpers/processes.js';
 import { startReceiver, type Reply } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -22,8 +22,8 @@ const TICKETS = 40;
 const CHANGES = 25;
 const LEASE_SECONDS = 20;
 
-function startHelpdesk(command: 'serve' | 'worker', database: TestDatabase, env: Record<string, string>): HelpdeskProcess {
-  return spawnHelpdesk(command, {
+function helpdeskEnv(database: TestDatabase): Record<string, string> {
+  return {
     HELPDESK_DATABASE_URL: database.url,
     HELPDESK_ADMIN_TOKEN: TOKEN,
     HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
@@ -32,8 +32,7 @@ function startHelpdesk(command: 'serve' | 'worker', database: TestDatabase, env:
     HELPDESK_LOG_LEVEL: 'warn',
     HELPDESK_RATE_LIMIT: '1000000',
     NODE_EXTRA_CA_CERTS: inject('tls').caPath,
-    ...env,
-  });
+  };
 }
 
 interface Attempt {
@@ -81,16 +80,15 @@ describe.skipIf(postgresMissing)(`per-ticket order across three workers, one kil
     cleanups.push(() => receiver.close());
 
     const port = await freePort();
-    const api = startHelpdesk('serve', database, { HELPDESK_PORT: String(port), HELPDESK_SERVE_WORKER: 'false' });
+    const api = spawnHelpdesk('serve', { ...helpdeskEnv(database), HELPDESK_PORT: String(port), HELPDESK_SERVE_WORKER: 'false' });
     const base = `http://127.0.0.1:${port}`;
     cleanups.push(async () => api.child.exitCode === null && api.child.kill('SIGKILL'));
     await waitFor(`the API to answer (output: ${api.output()})`, () => fetch(`${base}/healthz`).then((r) => r.ok, () => false), 20_000);
     const workers = await Promise.all(
       Array.from({ length: 3 }, async () => {
-        const worker = startHelpdesk('worker', database, { HELPDESK_LOG_LEVEL: 'info' });
+        const worker = await spawnWorker(helpdeskEnv(database));
         cleanups.push(async () => worker.child.exitCode === null && worker.child.kill('SIGKILL'));
-        const id = await waitFor(`a worker to start (output: ${worker.output()})`, () => /"workerId":"(wrk_[0-9a-f]+)"/.exec(worker.output())?.[1], 20_000);
-        return { ...worker, id };
+        return worker;
       }),
     );
 

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
-import { freePort, spawnHelpdesk, type HelpdeskProcess } from '../helpers/processes.js';
+import { freePort, spawnHelpdesk, spawnWorker, type HelpdeskProcess } from '../helpers/processes.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -21,7 +21,11 @@ const LEASE_SECONDS = 20;
 type Process = HelpdeskProcess;
 
 function startHelpdesk(command: 'serve' | 'worker', database: TestDatabase, env: Record<string, string>): Process {
-  return spawnHelpdesk(command, {
+  return spawnHelpdesk(command, { ...helpdeskEnv(database), ...env });
+}
+
+function helpdeskEnv(database: TestDatabase): Record<string, string> {
+  return {
     HELPDESK_DATABASE_URL: database.url,
     HELPDESK_ADMIN_TOKEN: TOKEN,
     HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
@@ -30,8 +34,7 @@ function startHelpdesk(command: 'serve' | 'worker', database: TestDatabase, env:
     // 20,000 tickets through two APIs with one key.
     HELPDESK_RATE_LIMIT: '1000000',
     NODE_EXTRA_CA_CERTS: inject('tls').caPath,
-    ...env,
-  });
+  };
 }
 
 async function startApi(database: TestDatabase): Promise<Process & { base: string }> {
@@ -42,11 +45,9 @@ async function startApi(database: TestDatabase): Promise<Process & { base: strin
   return { ...api, base };
 }
 
-/** A worker logs its id at start (info level), the id its leases carry in the database. */
-async function startWorker(database: TestDatabase): Promise<Process & { id: string }> {
-  const worker = startHelpdesk('worker', database, { HELPDESK_LOG_LEVEL: 'info' });
-  const id = await waitFor(`the worker to start (output: ${worker.output()})`, () => /"workerId":"(wrk_[0-9a-f]+)"/.exec(worker.output())?.[1], 20_000);
-  return { ...worker, id };
+/** A worker, with the id its leases carry in the database. */
+function startWorker(database: TestDatabase): Promise<Process & { id: string }> {
+  return spawnWorker(helpdeskEnv(database));
 }
 
 const postgresMissing = !inject('postgresAvailable');

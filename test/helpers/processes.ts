@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { trackOpen } from './leaks.js';
+import { waitFor } from './wait.js';
 
 export interface Exit {
   code: number | null;
@@ -38,4 +39,14 @@ export function spawnHelpdesk(command: string, env: Record<string, string>): Hel
     }),
   );
   return { child, output: () => output, exited };
+}
+
+/**
+ * `helpdesk worker` with `env`, once it has logged its id (at info level): the id its leases
+ * carry in the database, for tests that kill a worker and look at what it held.
+ */
+export async function spawnWorker(env: Record<string, string>): Promise<HelpdeskProcess & { id: string }> {
+  const worker = spawnHelpdesk('worker', { ...env, HELPDESK_LOG_LEVEL: 'info' });
+  const id = await waitFor(`the worker to start (output: ${worker.output()})`, () => /"workerId":"(wrk_[0-9a-f]+)"/.exec(worker.output())?.[1], 20_000);
+  return { ...worker, id };
 }

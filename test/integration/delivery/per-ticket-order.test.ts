@@ -40,6 +40,19 @@ describeEachDialect('per-ticket order', (dialect) => {
     await receiver?.close();
   });
 
+  /** A receiver that logs every attempt it gets (ticket, version) and answers as `reply` says. */
+  async function attemptLog(reply: (attempt: Attempt) => Reply): Promise<Attempt[]> {
+    const attempts: Attempt[] = [];
+    receiver = await startReceiver({
+      responder: (request) => {
+        const attempt = attemptOf(request, 0);
+        attempts.push(attempt);
+        return reply(attempt);
+      },
+    });
+    return attempts;
+  }
+
   async function subscribe(events = ['ticket.created', 'ticket.updated']): Promise<string> {
     const response = await server.request('POST', '/webhooks', { body: { webhook: { name: 'sync', targetUrl: receiver.url(), events } } });
     expect(response.status).toBe(201);
@@ -100,20 +113,15 @@ describeEachDialect('per-ticket order', (dialect) => {
     let heldResponse: ServerResponse | null = null;
     let refusals = 0;
     let blocked = '';
-    const attempts: Attempt[] = [];
-    receiver = await startReceiver({
-      responder: (request): Reply => {
-        const attempt = attemptOf(request, 0);
-        attempts.push(attempt);
-        if (attempt.ticketId === blocked && attempt.version === 3) {
-          refusals += 1;
-          // The first attempt hangs until the test lets it go (then it is refused), so that the
-          // ticket is held for as long as the test needs; then two more refusals.
-          if (refusals === 1) return { takeOver: (response) => (heldResponse = response) };
-          if (refusals <= 3) return { status: 500 };
-        }
-        return { status: 204 };
-      },
+    const attempts = await attemptLog((attempt): Reply => {
+      if (attempt.ticketId === blocked && attempt.version === 3) {
+        refusals += 1;
+        // The first attempt hangs until the test lets it go (then it is refused), so that the
+        // ticket is held for as long as the test needs; then two more refusals.
+        if (refusals === 1) return { takeOver: (response) => (heldResponse = response) };
+        if (refusals <= 3) return { status: 500 };
+      }
+      return { status: 204 };
     });
     const webhookId = await subscribe();
     const stuck = await createTicket('stuck');
@@ -145,14 +153,9 @@ describeEachDialect('per-ticket order', (dialect) => {
   it('sends a redelivery of a held delivery at once, outside the order', async () => {
     let heldResponse: ServerResponse | null = null;
     let blocked = '';
-    const attempts: Attempt[] = [];
-    receiver = await startReceiver({
-      responder: (request): Reply => {
-        const attempt = attemptOf(request, 0);
-        attempts.push(attempt);
-        if (attempt.ticketId === blocked && attempt.version === 2 && heldResponse === null) return { takeOver: (response) => (heldResponse = response) };
-        return { status: 204 };
-      },
+    const attempts = await attemptLog((attempt): Reply => {
+      if (attempt.ticketId === blocked && attempt.version === 2 && heldResponse === null) return { takeOver: (response) => (heldResponse = response) };
+      return { status: 204 };
     });
     const webhookId = await subscribe();
     const ticket = await createTicket('held');
@@ -185,14 +188,9 @@ describeEachDialect('per-ticket order', (dialect) => {
 
   it('fails held deliveries with the rest when the webhook is deactivated, and recovers them', async () => {
     let heldResponse: ServerResponse | null = null;
-    const attempts: Attempt[] = [];
-    receiver = await startReceiver({
-      responder: (request): Reply => {
-        const attempt = attemptOf(request, 0);
-        attempts.push(attempt);
-        if (attempt.version === 1 && heldResponse === null) return { takeOver: (response) => (heldResponse = response) };
-        return { status: 204 };
-      },
+    const attempts = await attemptLog((attempt): Reply => {
+      if (attempt.version === 1 && heldResponse === null) return { takeOver: (response) => (heldResponse = response) };
+      return { status: 204 };
     });
     const webhookId = await subscribe();
     const since = new Date(Date.now() - 1000).toISOString();

@@ -94,6 +94,8 @@ export interface Delivery {
   nextAttemptAt: string | null;
   lastStatusCode: number | null;
   createdAt: string;
+  /** Present when the list was asked for it (`include=ticketVersion`); null for the test event. */
+  ticketVersion?: number | null;
 }
 
 export interface Attempt {

@@ -126,7 +126,7 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
   const [recoverSince, setRecoverSince] = useState(() => isoToLocalInput(new Date(Date.now() - 24 * 3600 * 1000).toISOString()));
 
   const query = () => {
-    const params = new URLSearchParams({ limit: '50' });
+    const params = new URLSearchParams({ limit: '50', include: 'ticketVersion' });
     if (filter.status) params.set('status', filter.status);
     if (filter.event) params.set('event', filter.event);
     const since = localInputToIso(filter.since);
@@ -200,7 +200,7 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
       ) : (
         <table>
           <caption class="visually-hidden">Deliveries of {webhook.name}, newest first</caption>
-          <ColumnHeads names={['Created', 'Event', 'Status', 'Attempts', 'Last answer', 'Next attempt', 'Actions']} hidden={['Actions']} />
+          <ColumnHeads names={['Created', 'Event', 'Version', 'Status', 'Attempts', 'Last answer', 'Next attempt', 'Actions']} hidden={['Actions']} />
           <tbody>
             {deliveries.map((delivery) => (
               <DeliveryRow key={delivery.id} webhook={webhook} delivery={delivery} open={open === delivery.id} onToggle={() => setOpen(open === delivery.id ? null : delivery.id)} />
@@ -228,6 +228,7 @@ function DeliveryRow(props: { webhook: Webhook; delivery: Delivery; open: boolea
       <tr data-delivery-id={delivery.id}>
         <td>{formatTime(delivery.createdAt)}</td>
         <td>{delivery.event}</td>
+        <td>{delivery.ticketVersion ?? '—'}</td>
         <td>
           <StatusBadge status={delivery.status} />
         </td>
@@ -245,7 +246,7 @@ function DeliveryRow(props: { webhook: Webhook; delivery: Delivery; open: boolea
       </tr>
       {props.open && (
         <tr class="detail-row">
-          <td colSpan={7} id={`delivery-${delivery.id}`}>
+          <td colSpan={8} id={`delivery-${delivery.id}`}>
             <DeliveryPanel webhook={props.webhook} delivery={delivery} />
           </td>
         </tr>

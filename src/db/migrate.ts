@@ -6,6 +6,7 @@ import { idempotencyKeys } from './migrations/0003-idempotency-keys.js';
 import { ticketVersions } from './migrations/0004-ticket-versions.js';
 import { perTicketOrder } from './migrations/0005-per-ticket-order.js';
 import { expeditedDeliveries } from './migrations/0006-expedited-deliveries.js';
+import { eventTicketVersions } from './migrations/0007-event-ticket-versions.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
@@ -16,6 +17,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0004-ticket-versions': ticketVersions,
     '0005-per-ticket-order': perTicketOrder,
     '0006-expedited-deliveries': expeditedDeliveries,
+    '0007-event-ticket-versions': eventTicketVersions(capabilities),
   };
 }
 
@@ -29,8 +31,17 @@ class InCodeMigrationProvider implements MigrationProvider {
 /** Applies pending migrations. Kysely's migrator holds a lock, so concurrent starts are safe. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the migrator works on any schema
 export async function migrateToLatest(db: Kysely<any>, capabilities: Capabilities): Promise<string[]> {
+  return migrateUpTo(db, capabilities, null);
+}
+
+/**
+ * Applies pending migrations up to and including `name` (null: all of them), as an older
+ * release would have left the database; the upgrade path's tests start from there.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the migrator works on any schema
+export async function migrateUpTo(db: Kysely<any>, capabilities: Capabilities, name: string | null): Promise<string[]> {
   const migrator = new Migrator({ db, provider: new InCodeMigrationProvider(capabilities) });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = name === null ? await migrator.migrateToLatest() : await migrator.migrateTo(name);
   if (error) throw new Error('database migration failed', { cause: error });
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

@@ -66,6 +66,8 @@ export interface EventsTable {
   id: string;
   type: string;
   ticket_id: string | null;
+  /** The version of its ticket the event carries; null for an event of no ticket. */
+  ticket_version: number | null;
   /** The exact body sent to receivers: signatures are computed over these bytes. */
   payload: string;
   created_at: string;

@@ -13,7 +13,7 @@ import { LOCK_NAMESPACES, lockNames } from '../db/named-locks.js';
 import type { Database, DeliveriesTable, EventsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
 
-const EVENT_COLUMNS = { id: 'text', type: 'text', ticket_id: 'text', payload: 'text', created_at: 'text' } as const satisfies ColumnsOf<EventsTable>;
+const EVENT_COLUMNS = { id: 'text', type: 'text', ticket_id: 'text', ticket_version: 'integer', payload: 'text', created_at: 'text' } as const satisfies ColumnsOf<EventsTable>;
 
 export async function insertEvents(db: Db, capabilities: Capabilities, rows: readonly EventsTable[]): Promise<void> {
   await insertRows(db, capabilities, 'events', EVENT_COLUMNS, rows);

@@ -33,8 +33,23 @@ export interface DeliveryFilter {
   until?: string;
 }
 
-export async function listDeliveries(db: Db, webhookId: string, filter: DeliveryFilter, cursor: Cursor | null, limit: number): Promise<DeliveryRow[]> {
-  let query = db.selectFrom('deliveries').select(DELIVERY_COLUMNS).where('webhook_id', '=', webhookId);
+/**
+ * A page of a webhook's deliveries, newest first; with `withTicketVersion`, each with the ticket
+ * version its event carries (a lookup of the event by its key per row, so only when asked).
+ */
+export async function listDeliveries(
+  db: Db,
+  webhookId: string,
+  filter: DeliveryFilter,
+  cursor: Cursor | null,
+  limit: number,
+  withTicketVersion: boolean,
+): Promise<(DeliveryRow & { ticket_version?: number | null })[]> {
+  let query = db
+    .selectFrom('deliveries')
+    .select(DELIVERY_COLUMNS)
+    .$if(withTicketVersion, (q) => q.select((eb) => eb.selectFrom('events').select('events.ticket_version').whereRef('events.id', '=', 'deliveries.event_id').as('ticket_version')))
+    .where('webhook_id', '=', webhookId);
   if (filter.status !== undefined) query = query.where('status', '=', filter.status);
   if (filter.event !== undefined) query = query.where('event_type', '=', filter.event);
   if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);

@@ -16,13 +16,15 @@ export interface TimedEvent {
   type: EventType;
   /** Null for the test event, which belongs to no ticket. */
   ticketId: string | null;
+  /** The ticket's version that the event carries in its data, null with `ticketId`. */
+  ticketVersion: number | null;
   data: unknown;
   at: string;
 }
 
 /** The row of a new event, its payload built once: ticket events here, and the test event. */
 export function newEventRow(event: TimedEvent): EventsTable {
-  return { id: newId('evt'), type: event.type, ticket_id: event.ticketId, payload: eventPayload(event.type, event.at, event.data), created_at: event.at };
+  return { id: newId('evt'), type: event.type, ticket_id: event.ticketId, ticket_version: event.ticketVersion, payload: eventPayload(event.type, event.at, event.data), created_at: event.at };
 }
 
 export class Outbox {

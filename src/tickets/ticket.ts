@@ -65,6 +65,7 @@ export interface FieldChange {
 export interface PendingEvent {
   type: TicketEventType;
   ticketId: string;
+  ticketVersion: number;
   data: Record<string, unknown>;
 }
 
@@ -126,17 +127,18 @@ export function eventsForUpdate(before: Ticket, after: Ticket): PendingEvent[] {
   const updatedFields = changedFields(before, after);
   if (Object.keys(updatedFields).length === 0) return [];
   const events: PendingEvent[] = [
-    { type: 'ticket.updated', ticketId: after.id, data: { ticket: { id: after.id, version: after.version, updatedFields } } },
+    { type: 'ticket.updated', ticketId: after.id, ticketVersion: after.version, data: { ticket: { id: after.id, version: after.version, updatedFields } } },
   ];
   if (updatedFields.assigneeId) {
     events.push({
       type: 'ticket.assignment.changed',
       ticketId: after.id,
+      ticketVersion: after.version,
       data: { ticket: after, assignment: { from: before.assigneeId, to: after.assigneeId } },
     });
   }
   if (updatedFields.status && after.status === 'resolved') {
-    events.push({ type: 'ticket.resolved', ticketId: after.id, data: { ticket: after } });
+    events.push({ type: 'ticket.resolved', ticketId: after.id, ticketVersion: after.version, data: { ticket: after } });
   }
   return events;
 }

@@ -4,7 +4,7 @@ import { ATTEMPT_ERRORS } from '../outbound/http-client.js';
 import { idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
 import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
-import type { DeliveryLogService } from './delivery-log.service.js';
+import { DELIVERY_LIST_INCLUDES, type DeliveryListInclude, type DeliveryLogService } from './delivery-log.service.js';
 
 /** Times a client sends: milliseconds optional. */
 const ISO_TIME = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$';
@@ -22,13 +22,18 @@ const deliveryProperties = {
   createdAt: isoTime,
 } as const;
 
+/** Fields a delivery list adds only when asked (`include`), so that the default shape stays as documented. */
+const includedProperties = {
+  ticketVersion: { type: ['integer', 'null'], minimum: 1, description: 'Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test`.' },
+} as const;
+
 /** One event sent to one webhook (docs/api.md, "Delivery management"); its id is the `webhook-id` header of every attempt. */
 export const deliverySchema = {
   $id: 'Delivery',
   type: 'object',
   additionalProperties: false,
   required: Object.keys(deliveryProperties),
-  properties: deliveryProperties,
+  properties: { ...deliveryProperties, ...includedProperties },
 } as const;
 
 export const attemptSchema = {
@@ -108,6 +113,7 @@ const listQuery = {
     event: { type: 'string', minLength: 1 },
     since: { type: 'string', pattern: ISO_TIME },
     until: { type: 'string', pattern: ISO_TIME },
+    include: { type: 'string', enum: DELIVERY_LIST_INCLUDES, description: '`ticketVersion`: each delivery also carries `ticketVersion`.' },
   },
 } as const;
 
@@ -131,7 +137,7 @@ const recoveredSchema = {
 /** Action bodies whose fields are all optional: none at all, or an empty object. */
 const emptyBody = { type: 'object', additionalProperties: false, properties: {} } as const;
 
-type ListQuery = { limit?: string; cursor?: string; status?: 'pending' | 'succeeded' | 'failed'; event?: string; since?: string; until?: string };
+type ListQuery = { limit?: string; cursor?: string; status?: 'pending' | 'succeeded' | 'failed'; event?: string; since?: string; until?: string; include?: DeliveryListInclude };
 
 export function registerDeliveryLogRoutes(api: FastifyInstance, deliveries: DeliveryLogService): void {
   const config = { roles: ADMIN };
@@ -140,14 +146,14 @@ export function registerDeliveryLogRoutes(api: FastifyInstance, deliveries: Deli
     '/webhooks/:id/deliveries',
     { config, schema: { summary: "List a webhook's deliveries, newest first", tags: ['deliveries'], params: webhookParams, querystring: listQuery, response: { 200: pageOf('deliveries', 'Delivery') } } },
     async (request) => {
-      const { status, event, since, until } = request.query;
+      const { status, event, since, until, include } = request.query;
       const filter = {
         ...(status === undefined ? {} : { status }),
         ...(event === undefined ? {} : { event }),
         ...(since === undefined ? {} : { since }),
         ...(until === undefined ? {} : { until }),
       };
-      const page = await deliveries.list(request.params.id, filter, parsePageRequest(request.query));
+      const page = await deliveries.list(request.params.id, filter, parsePageRequest(request.query), include === undefined ? [] : [include]);
       return { deliveries: page.items, nextCursor: page.nextCursor };
     },
   );

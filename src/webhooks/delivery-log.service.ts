@@ -29,7 +29,13 @@ export interface Delivery {
   nextAttemptAt: string | null;
   lastStatusCode: number | null;
   createdAt: string;
+  /** Only when asked for (`include=ticketVersion`): the version its event carries, null for the test event. */
+  ticketVersion?: number | null;
 }
+
+/** What a delivery list may add to each delivery when asked (docs/api.md, "Delivery management"). */
+export const DELIVERY_LIST_INCLUDES = ['ticketVersion'] as const;
+export type DeliveryListInclude = (typeof DELIVERY_LIST_INCLUDES)[number];
 
 export interface Attempt {
   id: string;
@@ -82,7 +88,7 @@ function instants(window: { since?: string; until?: string }): { since?: string;
   return result;
 }
 
-function presentDelivery(row: log.DeliveryRow): Delivery {
+function presentDelivery(row: log.DeliveryRow & { ticket_version?: number | null }): Delivery {
   return {
     id: row.id,
     webhookId: row.webhook_id,
@@ -93,6 +99,7 @@ function presentDelivery(row: log.DeliveryRow): Delivery {
     nextAttemptAt: row.next_attempt_at,
     lastStatusCode: row.last_status_code,
     createdAt: row.created_at,
+    ...(row.ticket_version === undefined ? {} : { ticketVersion: row.ticket_version }),
   };
 }
 
@@ -105,9 +112,9 @@ export class DeliveryLogService {
     private readonly breakerOf: BreakerLookup = () => null,
   ) {}
 
-  async list(webhookId: string, filter: log.DeliveryFilter, page: PageRequest): Promise<Page<Delivery>> {
+  async list(webhookId: string, filter: log.DeliveryFilter, page: PageRequest, include: readonly DeliveryListInclude[] = []): Promise<Page<Delivery>> {
     await this.webhook(webhookId);
-    const rows = await log.listDeliveries(this.db, webhookId, { ...filter, ...instants(filter) }, page.cursor, page.limit);
+    const rows = await log.listDeliveries(this.db, webhookId, { ...filter, ...instants(filter) }, page.cursor, page.limit, include.includes('ticketVersion'));
     return toPage(rows.map(presentDelivery), page.limit);
   }
 
@@ -182,7 +189,7 @@ export class DeliveryLogService {
     const webhook = await this.webhook(webhookId);
     const now = toIso(this.clock.now());
     const deliveryId = await inTransaction(this.db, async (trx) => {
-      const event = newEventRow({ type: TEST_EVENT_TYPE, ticketId: null, data: { webhook: { id: webhook.id, name: webhook.name } }, at: now });
+      const event = newEventRow({ type: TEST_EVENT_TYPE, ticketId: null, ticketVersion: null, data: { webhook: { id: webhook.id, name: webhook.name } }, at: now });
       await insertEvents(trx, this.capabilities, [event]);
       const [id] = await insertDeliveries(trx, this.capabilities, [{ webhookId, eventId: event.id, eventType: event.type, ticketId: null, held: false, expedited: true, queuedAt: now }]);
       return id!;

@@ -157,6 +157,10 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     await expect.poll(() => rows.allTextContents(), { timeout: SHOWS_WITHIN_MS }).toEqual([expect.stringMatching(/ticket\.updated/), expect.stringMatching(/ticket\.created/)]);
     const failedRow = page.locator('tr[data-delivery-id]', { hasText: 'ticket.updated' });
     const deliveryId = await failedRow.getAttribute('data-delivery-id');
+    // The list shows each delivery's ticket version: the creation was 1, the change 2.
+    expect(await page.getByRole('columnheader').nth(2).textContent()).toBe('Version');
+    expect(await failedRow.locator('td').nth(2).textContent()).toBe('2');
+    expect(await page.locator('tr[data-delivery-id]', { hasText: 'ticket.created' }).locator('td').nth(2).textContent()).toBe('1');
     await failedRow.getByRole('button', { name: 'Details' }).click();
     const panel = page.locator(`#delivery-${deliveryId}`);
     await expect.poll(() => panel.locator('.attempt').count()).toBe(4);

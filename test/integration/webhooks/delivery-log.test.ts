@@ -192,6 +192,16 @@ describeEachDialect('delivery log and management', (dialect) => {
     const succeededPages = await walk('status=succeeded');
     expect(succeededPages.map((p) => p.length)).toEqual([2, 1]);
     expect(ids(succeededPages.flat())).toEqual(ids(byEvent('ticket.created')));
+
+    // Asked for, each delivery also carries its event's ticket version (docs/api.md, "Versions"):
+    // 1 for each creation, 2 for the change of t1 and for the deletion of t2; nothing else moves.
+    const withVersions = await list(webhook.id, 'include=ticketVersion');
+    expect(withVersions.map(({ ticketVersion: _version, ...rest }) => rest)).toEqual(all);
+    const versionOf = (d: Delivery) => ({ event: d.event, ticketVersion: d.ticketVersion });
+    expect(withVersions.map(versionOf)).toEqual(
+      all.map((d) => ({ event: d.event, ticketVersion: d.event === 'ticket.created' ? 1 : 2 })),
+    );
+    expect((await list(webhook.id, 'include=ticketVersion&status=failed')).map(versionOf)).toEqual([{ event: 'ticket.deleted', ticketVersion: 2 }]);
   });
 
   it('refuses a malformed query with 400', async () => {
@@ -208,6 +218,8 @@ describeEachDialect('delivery log and management', (dialect) => {
       'since=2025-01-15T10:30:00.000%2B01:00',
       'cursor=not-a-cursor',
       'colour=blue',
+      'include=payload',
+      'include=',
       // Shaped like a time, but no such day: refused, not a server error.
       'since=2025-13-45T10:30:00.000Z',
       'until=2025-01-15T25:61:00.000Z',
@@ -525,6 +537,8 @@ describeEachDialect('delivery log and management', (dialect) => {
     const logged = await settledOne(webhook.id, queued.id, 'the test delivery to succeed', (d) => d.status === 'succeeded');
     expect(logged).toMatchObject({ attemptCount: 1, lastStatusCode: 200 });
     expect((await list(webhook.id, 'event=webhook.test')).map((d) => d.id)).toEqual([queued.id]);
+    // A test event belongs to no ticket: asked for its ticket version, it has none.
+    expect((await list(webhook.id, 'event=webhook.test&include=ticketVersion')).map((d) => d.ticketVersion)).toEqual([null]);
     expect((await detail(webhook.id, queued.id)).payload).toEqual(payload);
 
     // An empty object is accepted too; an unknown field is not.

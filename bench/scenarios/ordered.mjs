@@ -3,6 +3,9 @@
 // with the worker off and drained by one `helpdesk serve`: `ordered`, many changes to each of
 // fewer tickets (one delivery per ticket due at a time, the next released when it lands), and
 // `unordered`, one change to each of as many tickets (nothing held). Deliveries/s of each.
+// The machine drifts by more than the difference measured (one drain's rate moved by a third
+// between two runs of the same code), so the two drains alternate, ROUNDS times each, and the
+// ratio is of their medians.
 import { loadConfig } from '../../dist/config.js';
 import { createLogger } from '../../dist/logger.js';
 import { createRuntime } from '../../dist/runtime.js';
@@ -11,6 +14,7 @@ import { dropDatabase, freePort, helpdeskEnv, measureDrain, newDatabaseUrl, RATE
 /** Deliveries per drain, and changes per ticket in the ordered one. */
 const DELIVERIES = 20_000;
 const CHANGES_PER_TICKET = 20;
+const ROUNDS = Number(process.env.BENCH_ORDERED_ROUNDS ?? 3);
 
 /** Creates `tickets` tickets, subscribes one webhook to ticket.updated, then makes `changesPerTicket` changes to each, interleaved. */
 export async function queueChanges(url, receiver, { tickets, changesPerTicket }) {
@@ -62,15 +66,31 @@ async function drain(ctx, dialect, shape) {
   }
 }
 
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
 export async function run(ctx, dialect) {
-  const unordered = await drain(ctx, dialect, { tickets: DELIVERIES, changesPerTicket: 1 });
-  const ordered = await drain(ctx, dialect, { tickets: DELIVERIES / CHANGES_PER_TICKET, changesPerTicket: CHANGES_PER_TICKET });
+  const unordered = [];
+  const ordered = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternating which goes first, so that a drift within a round weighs on both alike.
+    const shapes = [
+      [unordered, { tickets: DELIVERIES, changesPerTicket: 1 }],
+      [ordered, { tickets: DELIVERIES / CHANGES_PER_TICKET, changesPerTicket: CHANGES_PER_TICKET }],
+    ];
+    if (round % 2 === 1) shapes.reverse();
+    for (const [results, shape] of shapes) results.push(await drain(ctx, dialect, shape));
+  }
+  const orderedPerSecond = median(ordered.map((r) => r.deliveriesPerSecond));
+  const unorderedPerSecond = median(unordered.map((r) => r.deliveriesPerSecond));
   return {
     deliveries: DELIVERIES,
     changesPerTicket: CHANGES_PER_TICKET,
-    orderedPerSecond: ordered.deliveriesPerSecond,
-    unorderedPerSecond: unordered.deliveriesPerSecond,
-    ratio: ordered.deliveriesPerSecond / unordered.deliveriesPerSecond,
-    peakRssMb: Math.max(ordered.peakRssMb, unordered.peakRssMb),
+    rounds: ROUNDS,
+    orderedPerSecond,
+    unorderedPerSecond,
+    ratio: orderedPerSecond / unorderedPerSecond,
+    orderedEach: ordered.map((r) => Math.round(r.deliveriesPerSecond)),
+    unorderedEach: unordered.map((r) => Math.round(r.deliveriesPerSecond)),
+    peakRssMb: Math.max(...[...ordered, ...unordered].map((r) => r.peakRssMb)),
   };
 }

@@ -7,6 +7,7 @@ import { ticketVersions } from './migrations/0004-ticket-versions.js';
 import { perTicketOrder } from './migrations/0005-per-ticket-order.js';
 import { expeditedDeliveries } from './migrations/0006-expedited-deliveries.js';
 import { eventTicketVersions } from './migrations/0007-event-ticket-versions.js';
+import { heldInTicketPendingIndex } from './migrations/0008-held-in-ticket-pending-index.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
@@ -18,6 +19,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0005-per-ticket-order': perTicketOrder,
     '0006-expedited-deliveries': expeditedDeliveries,
     '0007-event-ticket-versions': eventTicketVersions(capabilities),
+    '0008-held-in-ticket-pending-index': heldInTicketPendingIndex,
   };
 }
 

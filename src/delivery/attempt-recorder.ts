@@ -16,7 +16,9 @@ import type { Logger } from 'pino';
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { GroupCommit } from '../db/group-commit.js';
+import { toIso } from '../shared/time.js';
 import { recordAttempts, type AttemptRecord } from './attempts.repository.js';
+import type { ClaimedDelivery } from './deliveries.repository.js';
 import type { AttemptVerdict, DeactivationReason, WebhookDirectory } from './webhook-directory.js';
 
 export interface RecordedResult {
@@ -26,31 +28,47 @@ export interface RecordedResult {
   verdict: AttemptVerdict | null;
 }
 
+/** What a committed record tells the worker. */
+export interface RecordOutcome {
+  /** Why the attempt's webhook was just deactivated, if it was. */
+  deactivated: DeactivationReason | null;
+  /**
+   * The next delivery of the same ticket to the same webhook, released by this one's finish and
+   * already leased to the recording worker (per-ticket order, docs/delivery.md): the worker sends
+   * it without a claim, or gives its lease back.
+   */
+  next: ClaimedDelivery | null;
+}
+
 const MAX_BATCH = 256;
 const GATHER_MS = 5;
 
 export class AttemptRecorder {
-  readonly #group: GroupCommit<RecordedResult, DeactivationReason | null>;
+  readonly #group: GroupCommit<RecordedResult, RecordOutcome>;
   readonly #db: Db;
-  readonly #write: (trx: Db, results: readonly RecordedResult[]) => Promise<(DeactivationReason | null)[]>;
+  readonly #write: (trx: Db, results: readonly RecordedResult[], handOver: boolean) => Promise<RecordOutcome[]>;
 
-  constructor(db: Db, capabilities: Capabilities, webhooks: WebhookDirectory, logger: Logger) {
+  /** `leaseMs`: the lease of a delivery handed over to this worker, as a claim would take it. */
+  constructor(db: Db, capabilities: Capabilities, webhooks: WebhookDirectory, logger: Logger, leaseMs: number) {
     this.#db = db;
-    this.#write = async (trx, results) => {
-      await recordAttempts(
+    this.#write = async (trx, results, handOver) => {
+      const first = results[0]!.record;
+      const lease = handOver ? { workerId: first.workerId, leaseExpiresAt: toIso(Date.parse(first.now) + leaseMs) } : null;
+      const next = await recordAttempts(
         trx,
         capabilities,
         results.map((r) => r.record),
+        lease,
       );
       const verdicts = results.flatMap((r) => (r.verdict ? [{ webhookId: r.webhookId, verdict: r.verdict, at: r.record.now }] : []));
       const disabled = await webhooks.applyVerdicts(trx, verdicts);
-      return results.map((r) => disabled.get(r.webhookId) ?? null);
+      return results.map((r) => ({ deactivated: disabled.get(r.webhookId) ?? null, next: next.get(r.record.deliveryId) ?? null }));
     };
-    this.#group = new GroupCommit({ name: 'attempt', db, logger, maxBatch: MAX_BATCH, gatherMs: GATHER_MS, write: this.#write });
+    this.#group = new GroupCommit({ name: 'attempt', db, logger, maxBatch: MAX_BATCH, gatherMs: GATHER_MS, write: (trx, results) => this.#write(trx, results, true) });
   }
 
-  /** Resolves once the result is committed, with the reason its webhook was just deactivated, if it was. */
-  record(result: RecordedResult): Promise<DeactivationReason | null> {
+  /** Resolves once the result is committed. Every record of a batch is one worker's. */
+  record(result: RecordedResult): Promise<RecordOutcome> {
     return this.#group.submit(result);
   }
 
@@ -61,7 +79,8 @@ export class AttemptRecorder {
    * the fallback with it, so that the delivery would wait for its lease to run out instead.
    */
   async recordWithoutAttempt(result: RecordedResult & { record: { attempt: null } }): Promise<void> {
-    await this.#db.transaction().execute((trx) => this.#write(trx, [result]));
+    // What it releases is left to any worker's claim: this path is the worker's error handling.
+    await this.#db.transaction().execute((trx) => this.#write(trx, [result], false));
   }
 
   /** Writes what is gathered now and waits for the writes under way (shutdown). */

@@ -10,7 +10,7 @@ import { boundRows, inList, insertRows, type ColumnsOf, type ColumnType } from '
 import type { Db } from '../db/connection.js';
 import type { AttemptsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
-import { lockTicketDeliveries, releaseNextOfStreams } from './deliveries.repository.js';
+import { lockTicketDeliveries, releaseNextOfStreams, ticketStream, type ClaimedDelivery, type HandOver } from './deliveries.repository.js';
 
 export const ATTEMPT_COLUMNS = {
   id: 'text',
@@ -84,9 +84,12 @@ function moveAfterAttempt(record: AttemptRecord, current: { status: ClaimedState
  * Records a batch of attempts. Must run inside a transaction: it reads the deliveries holding
  * their rows (in id order, so that two batches never wait on each other crosswise), inserts the
  * attempts in one statement and moves every delivery in one more, whatever the batch size.
+ * With `handOver`, the deliveries it releases are leased to that worker: it returns each, keyed
+ * by the delivery whose finish released it, for the worker to send without claiming.
  */
-export async function recordAttempts(trx: Db, capabilities: Capabilities, records: readonly AttemptRecord[]): Promise<void> {
-  if (records.length === 0) return;
+export async function recordAttempts(trx: Db, capabilities: Capabilities, records: readonly AttemptRecord[], handOver: HandOver | null): Promise<Map<string, ClaimedDelivery>> {
+  const next = new Map<string, ClaimedDelivery>();
+  if (records.length === 0) return next;
   let read = trx
     .selectFrom('deliveries')
     .select(['id', 'status', 'leased_by', 'next_attempt_at', 'expedited', 'webhook_id', 'ticket_id'])
@@ -98,7 +101,7 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
   const attempts = present.flatMap((r) => (r.attempt ? [{ id: newId('att'), delivery_id: r.deliveryId, ...r.attempt }] : []));
   await insertRows(trx, capabilities, 'attempts', ATTEMPT_COLUMNS, attempts);
   const moves = present.filter((r) => current.get(r.deliveryId)!.leased_by === r.workerId).map((r) => moveAfterAttempt(r, current.get(r.deliveryId)!));
-  if (moves.length === 0) return;
+  if (moves.length === 0) return next;
   await sql`
     update deliveries set
       status = moved.status,
@@ -120,12 +123,17 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
     where deliveries.id = moved.id`.execute(trx);
 
   // A delivery that was pending and is no longer releases the next of its ticket to its webhook.
+  const finishedBy = new Map<string, string>();
   const finished = moves.flatMap((m) => {
     const row = current.get(m.id)!;
-    return row.status === 'pending' && m.status !== 'pending' && row.ticket_id !== null ? [{ webhook_id: row.webhook_id, ticket_id: row.ticket_id }] : [];
+    if (row.status !== 'pending' || m.status === 'pending' || row.ticket_id === null) return [];
+    finishedBy.set(ticketStream(row.webhook_id, row.ticket_id), m.id);
+    return [{ webhook_id: row.webhook_id, ticket_id: row.ticket_id }];
   });
   await lockTicketDeliveries(trx, capabilities, finished.map((stream) => stream.ticket_id));
-  await releaseNextOfStreams(trx, capabilities, finished, records[0]!.now);
+  const released = await releaseNextOfStreams(trx, capabilities, finished, records[0]!.now, handOver);
+  for (const delivery of released) next.set(finishedBy.get(ticketStream(delivery.stream.webhook_id, delivery.stream.ticket_id))!, delivery);
+  return next;
 }
 
 /** The new states, as the derived table `moved` of the UPDATE ... FROM. */

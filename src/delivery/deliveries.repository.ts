@@ -113,12 +113,13 @@ export interface TicketStream {
  * finished them, so that a change queuing a held delivery at the same moment is either seen
  * here or sees the finish itself.
  */
-export async function releaseNextOfStreams(db: Db, capabilities: Capabilities, streams: readonly TicketStream[], now: string): Promise<void> {
-  if (streams.length === 0) return;
-  // Driven from the streams, a lookup in deliveries_ticket_pending_idx each: written as a join,
+export async function releaseNextOfStreams(db: Db, capabilities: Capabilities, streams: readonly TicketStream[], now: string, handOver: HandOver | null): Promise<ReleasedDelivery[]> {
+  if (streams.length === 0) return [];
+  const lease = handOver === null ? sql`` : sql`, leased_by = ${handOver.workerId}, lease_expires_at = ${handOver.leaseExpiresAt}`;
+  // Driven from the streams, a step in deliveries_ticket_pending_idx each: written as a join,
   // PostgreSQL planned a scan of every pending row per batch (docs/benchmarks.md, issue 14).
-  await sql`
-    update deliveries set held = 0, next_attempt_at = ${now}, updated_at = ${now}
+  const { rows } = await sql<ClaimedRow & { ticket_id: string }>`
+    update deliveries set held = 0, next_attempt_at = ${now}, updated_at = ${now}${lease}
     where seq in (
       select (
         select d.seq from deliveries as d
@@ -128,8 +129,26 @@ export async function releaseNextOfStreams(db: Db, capabilities: Capabilities, s
       where (
         select e.seq from deliveries as e
         where e.ticket_id = finished.ticket_id and e.webhook_id = finished.webhook_id and e.status = 'pending' and e.held = 0
-        limit 1) is null)`.execute(db);
+        limit 1) is null)
+    returning ${sql.join(CLAIMED_COLUMNS.map((c) => sql.ref(c)))}, ticket_id`.execute(db);
+  if (handOver === null || rows.length === 0) return [];
+  const claimed = await withPayloads(db, capabilities, rows, now);
+  const ticketOf = new Map(rows.map((row) => [row.id, row.ticket_id]));
+  return claimed.map((delivery) => ({ ...delivery, stream: { webhook_id: delivery.webhookId, ticket_id: ticketOf.get(delivery.id)! } }));
 }
+
+/**
+ * A release that leases what it releases to the worker whose attempt finished the stream: the
+ * next delivery of a ticket is then taken by the same statement that makes it due, instead of
+ * by one more update of its row in a later claim.
+ */
+export interface HandOver {
+  workerId: string;
+  leaseExpiresAt: string;
+}
+
+/** A delivery released and leased to the worker that finished the one before it, in `stream`. */
+export type ReleasedDelivery = ClaimedDelivery & { stream: TicketStream };
 
 const STREAM_COLUMNS = { webhook_id: 'text', ticket_id: 'text' } as const satisfies ColumnsOf<TicketStream>;
 
@@ -209,25 +228,31 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
   if (capabilities.skipLocked) due = due.forUpdate().skipLocked();
 
   // One transaction: a claim is never left taken without its payloads having been read.
-  const { claimed, payloads } = await db.transaction().execute(async (trx) => {
+  return db.transaction().execute(async (trx) => {
     const rows = await trx
       .updateTable('deliveries')
       .set({ lease_expires_at: request.leaseExpiresAt, leased_by: request.workerId })
       .where('seq', 'in', due)
-      .returning(['id', 'seq', 'webhook_id', 'event_id', 'event_type', 'status', 'expedited', 'schedule_attempts', 'next_attempt_at', 'created_at'])
+      .returning(CLAIMED_COLUMNS)
       .execute();
-    if (rows.length === 0) return { claimed: rows, payloads: [] };
-    const events = await trx
-      .selectFrom('events')
-      .select(['id', 'payload'])
-      .where(inList(capabilities, 'id', [...new Set(rows.map((row) => row.event_id))]))
-      .execute();
-    return { claimed: rows, payloads: events };
+    return withPayloads(trx, capabilities, rows, request.now);
   });
-  if (claimed.length === 0) return [];
+}
 
+/** What a claim reads of each row it leases. */
+const CLAIMED_COLUMNS = ['id', 'seq', 'webhook_id', 'event_id', 'event_type', 'status', 'expedited', 'schedule_attempts', 'next_attempt_at', 'created_at'] as const;
+type ClaimedRow = Omit<Pick<DeliveriesTable, (typeof CLAIMED_COLUMNS)[number]>, 'seq'> & { seq: number | string };
+
+/** The leased rows with their events' payloads, oldest due first and in queue order. */
+async function withPayloads(db: Db, capabilities: Capabilities, rows: readonly ClaimedRow[], now: string): Promise<ClaimedDelivery[]> {
+  if (rows.length === 0) return [];
+  const payloads = await db
+    .selectFrom('events')
+    .select(['id', 'payload'])
+    .where(inList(capabilities, 'id', [...new Set(rows.map((row) => row.event_id))]))
+    .execute();
   const payloadById = new Map(payloads.map((row) => [row.id, row.payload]));
-  return claimed
+  return rows
     .map((row) => ({
       id: row.id,
       seq: Number(row.seq),
@@ -236,7 +261,7 @@ export async function claimDueDeliveries(db: Db, capabilities: Capabilities, req
       status: row.status,
       expedited: Number(row.expedited) === 1,
       scheduleAttempts: row.schedule_attempts,
-      nextAttemptAt: row.next_attempt_at ?? request.now,
+      nextAttemptAt: row.next_attempt_at ?? now,
       createdAt: row.created_at,
       payload: payloadById.get(row.event_id) ?? '',
     }))

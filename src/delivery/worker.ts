@@ -84,6 +84,11 @@ export class DeliveryWorker {
   readonly #inFlight = new Map<string, InFlight>();
   /** Deliveries this worker holds a lease on: waiting in a lane, on the wire or being recorded. */
   readonly #leased = new Set<string>();
+  /**
+   * Deliveries that this worker's records released and leased to it (the next of a ticket),
+   * gathered for one admission: a record batch hands over many at once.
+   */
+  readonly #handedOver: ClaimedDelivery[] = [];
   /** Lease releases under way, so that stop() can wait for them. */
   readonly #leaseReleases = new Set<Promise<void>>();
   /** The one pending wake-up of the claim loop. */
@@ -110,7 +115,7 @@ export class DeliveryWorker {
     this.#claimer = new DeliveryClaimer({ db, capabilities, webhooks, workerId: this.id, leaseMs, pollIntervalMs });
     this.#lanes = new HostLanes({ perHost: perHostConcurrency, global: globalConcurrency, maxWaitMs: MAX_LANE_WAIT_MS }, this.breakers, clock);
     this.#sender = new AttemptSender({ http, clock, userAgent, retrySchedule, random });
-    this.#recorder = new AttemptRecorder(db, capabilities, webhooks, logger);
+    this.#recorder = new AttemptRecorder(db, capabilities, webhooks, logger, leaseMs);
   }
 
   start(): void {
@@ -149,6 +154,7 @@ export class DeliveryWorker {
     const unfinished = [...this.#inFlight].filter(([, flight]) => flight.onTheWire);
     for (const [, flight] of unfinished) flight.abandon.abort();
     this.#release(unfinished.map(([id]) => id));
+    this.#release(this.#handedOver.splice(0).map((d) => d.id));
     await Promise.allSettled([...this.#leaseReleases]);
     await this.#recorder.settled();
   }
@@ -254,6 +260,21 @@ export class DeliveryWorker {
     }
   }
 
+  /** Takes a delivery its record released and leased to this worker; admitted with the others of its batch. */
+  #handOver(delivery: ClaimedDelivery): void {
+    if (!this.#running) return this.#release([delivery.id]);
+    this.#handedOver.push(delivery);
+    if (this.#handedOver.length === 1) setImmediate(() => this.#admitHandedOver());
+  }
+
+  #admitHandedOver(): void {
+    const handedOver = this.#handedOver.splice(0);
+    if (!this.#running) return this.#release(handedOver.map((d) => d.id));
+    this.#admit(handedOver, this.#options.clock.now()).catch((error: unknown) =>
+      this.#options.logger.error({ err: error }, 'deliveries handed over by their records could not be admitted; given back to the queue'),
+    );
+  }
+
   /** Starts what one host's lane may start now, and hands back what it may not. */
   #dispatch(host: string): void {
     if (!this.#running) return;
@@ -348,7 +369,7 @@ export class DeliveryWorker {
         return;
       }
       const { response, outcome, verdict } = sent;
-      const disabled = await this.#recorder.record({
+      const { deactivated: disabled, next } = await this.#recorder.record({
         webhookId: delivery.webhookId,
         verdict,
         record: {
@@ -368,6 +389,7 @@ export class DeliveryWorker {
         },
       });
       resume(disabled);
+      if (next) this.#handOver(next);
       // After the record: the breaker counts only attempts the delivery log shows.
       this.breakers.record(delivery.webhookId, sent.response.error !== null, startedAt, delivery.expedited);
       breakerRecorded = true;

@@ -88,7 +88,9 @@ export class DeliveryWorker {
    * Deliveries that this worker's records released and leased to it (the next of a ticket),
    * gathered for one admission: a record batch hands over many at once.
    */
-  readonly #handedOver: ClaimedDelivery[] = [];
+  readonly #handedOver: { delivery: ClaimedDelivery; leasedAt: number }[] = [];
+  /** Admissions of handed-over deliveries under way, so that stop() can wait for them. */
+  readonly #handOverAdmissions = new Set<Promise<void>>();
   /** Lease releases under way, so that stop() can wait for them. */
   readonly #leaseReleases = new Set<Promise<void>>();
   /** The one pending wake-up of the claim loop. */
@@ -137,8 +139,9 @@ export class DeliveryWorker {
     this.#running = false;
     this.#unsubscribe?.();
     if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
-    // A claim under way finishes first: what it took is then either dispatched or released.
+    // A claim or hand-over under way finishes first: what it took is then in the lanes, to be released.
     await this.#claimLoop;
+    await Promise.allSettled([...this.#handOverAdmissions]);
     this.#release(this.#lanes.drain());
     const pending = [...this.#inFlight.values()].map((f) => f.done);
     let graceTimer: NodeJS.Timeout | undefined;
@@ -154,9 +157,11 @@ export class DeliveryWorker {
     const unfinished = [...this.#inFlight].filter(([, flight]) => flight.onTheWire);
     for (const [, flight] of unfinished) flight.abandon.abort();
     this.#release(unfinished.map(([id]) => id));
-    this.#release(this.#handedOver.splice(0).map((d) => d.id));
-    await Promise.allSettled([...this.#leaseReleases]);
+    // Records still committing hand their next deliveries back (the worker is stopped), and
+    // those releases must be written before the database closes.
     await this.#recorder.settled();
+    this.#release(this.#handedOver.splice(0).map((h) => h.delivery.id));
+    await Promise.allSettled([...this.#leaseReleases]);
   }
 
   /** Whether this worker is running (started and not stopped). */
@@ -254,25 +259,33 @@ export class DeliveryWorker {
     for (const host of touched) this.#dispatch(host);
     try {
       await failDeliveries(this.#options.db, inactive, now);
-    } catch (error) {
+    } finally {
+      // One failed already (its webhook deactivated as its record handed it over) keeps a lease
+      // that failDeliveries, which moves pending ones only, does not clear.
       this.#release(inactive);
-      throw error;
     }
   }
 
   /** Takes a delivery its record released and leased to this worker; admitted with the others of its batch. */
-  #handOver(delivery: ClaimedDelivery): void {
+  #handOver(delivery: ClaimedDelivery, leasedAt: number): void {
     if (!this.#running) return this.#release([delivery.id]);
-    this.#handedOver.push(delivery);
+    this.#handedOver.push({ delivery, leasedAt });
     if (this.#handedOver.length === 1) setImmediate(() => this.#admitHandedOver());
   }
 
   #admitHandedOver(): void {
     const handedOver = this.#handedOver.splice(0);
-    if (!this.#running) return this.#release(handedOver.map((d) => d.id));
-    this.#admit(handedOver, this.#options.clock.now()).catch((error: unknown) =>
-      this.#options.logger.error({ err: error }, 'deliveries handed over by their records could not be admitted; given back to the queue'),
-    );
+    if (handedOver.length === 0) return;
+    if (!this.#running) return this.#release(handedOver.map((h) => h.delivery.id));
+    // Their lane wait counts from when their leases began, as a claim's does.
+    const leasedAt = Math.min(...handedOver.map((h) => h.leasedAt));
+    const admission: Promise<void> = this.#admit(
+      handedOver.map((h) => h.delivery),
+      leasedAt,
+    )
+      .catch((error: unknown) => this.#options.logger.error({ err: error }, 'deliveries handed over by their records could not be admitted; given back to the queue'))
+      .finally(() => this.#handOverAdmissions.delete(admission));
+    this.#handOverAdmissions.add(admission);
   }
 
   /** Starts what one host's lane may start now, and hands back what it may not. */
@@ -369,6 +382,8 @@ export class DeliveryWorker {
         return;
       }
       const { response, outcome, verdict } = sent;
+      // Also when the lease of a delivery this record hands over begins.
+      const recordedAt = clock.now();
       const { deactivated: disabled, next } = await this.#recorder.record({
         webhookId: delivery.webhookId,
         verdict,
@@ -384,12 +399,12 @@ export class DeliveryWorker {
             response_body: response.body,
           },
           outcome,
-          now: toIso(clock.now()),
+          now: toIso(recordedAt),
           claimed: claimedState,
         },
       });
       resume(disabled);
-      if (next) this.#handOver(next);
+      if (next) this.#handOver(next, recordedAt);
       // After the record: the breaker counts only attempts the delivery log shows.
       this.breakers.record(delivery.webhookId, sent.response.error !== null, startedAt, delivery.expedited);
       breakerRecorded = true;

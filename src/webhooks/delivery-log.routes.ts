@@ -24,7 +24,7 @@ const deliveryProperties = {
 
 /** Fields a delivery list adds only when asked (`include`), so that the default shape stays as documented. */
 const includedProperties = {
-  ticketVersion: { type: ['integer', 'null'], minimum: 1, description: 'Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test`.' },
+  ticketVersion: { type: ['integer', 'null'], minimum: 1, description: 'Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test` and for events written before tickets had versions.' },
 } as const;
 
 /** One event sent to one webhook (docs/api.md, "Delivery management"); its id is the `webhook-id` header of every attempt. */

@@ -3,6 +3,7 @@
 // then the claim query the worker runs is timed directly, and one `helpdesk serve` delivers for
 // BENCH_SECONDS (the backlog is not drained).
 import Database from 'better-sqlite3';
+import { CompiledQuery } from 'kysely';
 import pg from 'pg';
 import { loadConfig } from '../../dist/config.js';
 import { claimDueDeliveries, releaseLeases } from '../../dist/delivery/deliveries.repository.js';
@@ -119,10 +120,46 @@ async function timeClaims(config) {
       await releaseLeases(database.db, WORKER_ID, claimed.map((d) => d.id));
       if (i >= WARMUP_CLAIMS) times.push(elapsed);
     }
-    return { claimMedianMs: percentile(times, 50), claimP99Ms: percentile(times, 99) };
+    return { claimMedianMs: percentile(times, 50), claimP99Ms: percentile(times, 99), claimPlan: await claimPlan(database) };
   } finally {
     await database.close();
   }
+}
+
+/**
+ * The plan of the claim's statement as the worker sends it (caught as it is compiled): on
+ * PostgreSQL `EXPLAIN (ANALYZE, BUFFERS)`, run in a transaction that is rolled back; on SQLite
+ * `EXPLAIN QUERY PLAN`, which runs nothing.
+ */
+async function claimPlan(database) {
+  let claim = null;
+  const catching = database.db.withPlugin({
+    transformQuery: ({ node, queryId }) => {
+      if (claim === null && node.kind === 'UpdateQueryNode') claim = database.db.getExecutor().compileQuery(node, queryId);
+      return node;
+    },
+    transformResult: async ({ result }) => result,
+  });
+  const now = Date.now();
+  const claimed = await claimDueDeliveries(catching, database.capabilities, {
+    workerId: WORKER_ID,
+    now: new Date(now).toISOString(),
+    leaseExpiresAt: new Date(now + 60_000).toISOString(),
+    limit: CLAIM_LIMIT,
+    skipWebhookIds: [],
+  });
+  await releaseLeases(database.db, WORKER_ID, claimed.map((d) => d.id));
+  const postgres = database.capabilities.dialect === 'postgres';
+  const explain = CompiledQuery.raw(`${postgres ? 'explain (analyze, buffers)' : 'explain query plan'} ${claim.sql}`, [...claim.parameters]);
+  return database.db.connection().execute(async (connection) => {
+    if (postgres) await connection.executeQuery(CompiledQuery.raw('begin'));
+    try {
+      const { rows } = await connection.executeQuery(explain);
+      return rows.map((row) => (postgres ? row['QUERY PLAN'] : row.detail));
+    } finally {
+      if (postgres) await connection.executeQuery(CompiledQuery.raw('rollback'));
+    }
+  });
 }
 
 /**

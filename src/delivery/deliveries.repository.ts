@@ -116,14 +116,11 @@ export interface TicketStream {
 export async function releaseNextOfStreams(db: Db, capabilities: Capabilities, streams: readonly TicketStream[], now: string, handOver: HandOver | null): Promise<ReleasedDelivery[]> {
   if (streams.length === 0) return [];
   const lease = handOver === null ? sql`` : sql`, leased_by = ${handOver.workerId}, lease_expires_at = ${handOver.leaseExpiresAt}`;
-  // The hold is checked on the row itself too: on PostgreSQL, a row that another transaction
-  // changed meanwhile (an admin's redelivery took it out of the hold, a claim leased it) is
-  // checked again against this condition only, never against the subquery's.
   // Driven from the streams, a step in deliveries_ticket_pending_idx each: written as a join,
   // PostgreSQL planned a scan of every pending row per batch (docs/benchmarks.md, issue 14).
   const { rows } = await sql<ClaimedRow & { ticket_id: string }>`
     update deliveries set held = 0, next_attempt_at = ${now}, updated_at = ${now}${lease}
-    where status = 'pending' and held = 1 and seq in (
+    where seq in (
       select (
         select d.seq from deliveries as d
         where d.ticket_id = finished.ticket_id and d.webhook_id = finished.webhook_id and d.status = 'pending' and d.held = 1

@@ -58,7 +58,14 @@ async function drain(ctx, dialect, shape) {
     const queued = await queueChanges(url, ctx.receiver, shape);
     const before = await ctx.receiver.count();
     const server = await startHelpdesk('serve', helpdeskEnv(url, ctx.tls), { port: freePort() });
-    const rate = await measureDrain(ctx.receiver, before, queued);
+    let rate;
+    try {
+      rate = await measureDrain(ctx.receiver, before, queued);
+    } catch (error) {
+      // Not left running against a dropped database (a timed-out drain left one so).
+      await server.kill();
+      throw error;
+    }
     const peakRssMb = await server.stop();
     return { deliveriesPerSecond: rate, peakRssMb };
   } finally {

@@ -255,12 +255,6 @@ function DeliveryRow(props: { webhook: Webhook; delivery: Delivery; open: boolea
   );
 }
 
-/** The ticket version a ticket event carries (docs/api.md, "Events and payloads"); null for the test event. */
-function ticketVersion(payload: unknown): number | null {
-  const version = (payload as { data?: { ticket?: { version?: unknown } } }).data?.ticket?.version;
-  return typeof version === 'number' ? version : null;
-}
-
 /** The headers of an attempt, as the worker sends them (docs/delivery.md); the signature is not stored. */
 function headersSent(webhook: Webhook, delivery: Delivery, attempt: Attempt | undefined): [string, string][] {
   return [
@@ -285,9 +279,10 @@ function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Deli
   return (
     <div class="delivery-panel">
       {error && <p class="form-error" role="alert">{error}</p>}
-      {ticketVersion(detail.payload) !== null && (
+      {/* The list asks for each delivery's ticket version; none for a test event. */}
+      {delivery.ticketVersion != null && (
         <p>
-          Ticket version <strong>{ticketVersion(detail.payload)}</strong>
+          Ticket version <strong>{delivery.ticketVersion}</strong>
         </p>
       )}
       <h3>Payload</h3>

@@ -33,9 +33,14 @@ export interface Capabilities {
    * needs none: its writing transactions run one at a time.
    */
   readonly namedLocks: boolean;
+  /**
+   * JSON stored as text is read with a cast to `jsonb` and its path operators (PostgreSQL);
+   * elsewhere with `json_extract` (SQLite). Only a migration reads into stored JSON today.
+   */
+  readonly jsonbOperators: boolean;
 }
 
 export const CAPABILITIES: Record<DialectName, Capabilities> = {
-  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true, arrayParameters: false, listenNotify: false, namedLocks: false }),
-  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false, arrayParameters: true, listenNotify: true, namedLocks: true }),
+  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true, arrayParameters: false, listenNotify: false, namedLocks: false, jsonbOperators: false }),
+  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false, arrayParameters: true, listenNotify: true, namedLocks: true, jsonbOperators: true }),
 };

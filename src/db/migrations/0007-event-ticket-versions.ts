@@ -5,11 +5,11 @@ import type { Capabilities } from '../capabilities.js';
  * The ticket version an event carries (docs/api.md, "Versions"), kept beside its payload so that
  * the delivery log can list it without parsing a payload per row. Null for events of no ticket
  * (the test event). Events written since versions exist carry it in their payload; it is read
- * from there once, here. The one place the two databases differ is how JSON is read.
+ * from there once, here.
  */
 export function eventTicketVersions(capabilities: Capabilities) {
   const versionInPayload =
-    capabilities.dialect === 'postgres'
+    capabilities.jsonbOperators
       ? sql`(payload::jsonb #>> '{data,ticket,version}')::integer`
       : sql`json_extract(payload, '$.data.ticket.version')`;
   return {

@@ -150,11 +150,11 @@ for (const dialect of selectedDialects()) {
       // Then writes (ticket creations) and reads alternate, a request every PACE_MS for
       // FULL_MS: the scenario is a disk full for that long.
       const writes: ApiResponse[] = [];
-      const reads: ApiResponse[] = [];
+      const reads: { response: ApiResponse; acknowledged: string[] }[] = [];
       const ticketsWhileFull = acknowledged.length;
       for (let i = 0; Date.now() - refusedSince < FULL_MS; i += 1) {
         if (i % 2 === 0) writes.push(await create(`during ${i}`));
-        else reads.push(await server.request('GET', '/tickets?limit=100'));
+        else reads.push({ response: await server.request('GET', '/tickets?limit=100'), acknowledged: [...acknowledged] });
         await new Promise((resolve) => setTimeout(resolve, PACE_MS)); // paces the requests; nothing waits on it
       }
       const fullFor = Date.now() - fullSince;
@@ -162,19 +162,26 @@ for (const dialect of selectedDialects()) {
       const workerErrors = logs.filter((l) => l.component === 'delivery' && l.level >= 50 && l.time >= fullSince);
       const claimFailures = workerErrors.filter((l) => l.msg.startsWith('delivery claim failed'));
 
-      // Every write refused: 503 unavailable, Retry-After, the documented shape, its request id.
+      // Every write refused is 503 unavailable, with Retry-After, the documented shape and its
+      // request id; never a 500. SQLite, with no room at all, refuses every one. PostgreSQL
+      // prunes the dead rows of the refused transactions out of the pages it has, so now and
+      // then a whole write fits again: it is acknowledged like any other and must be delivered.
       expect(writes.length).toBeGreaterThan(10);
-      expect(writes.map((w) => w.status).filter((status) => status !== 503)).toEqual([]);
-      for (const refused of writes) {
+      const refusedWrites = writes.filter((w) => w.status === 503);
+      const takenWhileFull = writes.filter((w) => w.status === 201);
+      expect(writes.map((w) => w.status).filter((status) => status !== 503 && status !== 201)).toEqual([]);
+      if (dialect === 'sqlite') expect(takenWhileFull).toEqual([]);
+      else expect(refusedWrites.length).toBeGreaterThan(writes.length / 2);
+      for (const refused of refusedWrites) {
         expect(refused.headers['retry-after']).toBe('5');
         expect(String(refused.headers['content-type'])).toMatch(/^application\/json/);
         expect(Object.keys(refused.body)).toEqual(['error']);
         expect(refused.body.error).toEqual({ code: 'unavailable', message: expect.any(String), requestId: refused.headers['x-request-id'] });
       }
-      expect(acknowledged).toHaveLength(ticketsWhileFull);
+      expect(acknowledged).toHaveLength(ticketsWhileFull + takenWhileFull.length);
       // Reads need no room on the disk: they keep working, and see only acknowledged tickets.
-      expect(reads.map((r) => r.status).filter((status) => status !== 200)).toEqual([]);
-      for (const read of reads) expect((read.body.tickets as { id: string }[]).map((t) => t.id).sort()).toEqual([...acknowledged].sort());
+      expect(reads.map((r) => r.response.status).filter((status) => status !== 200)).toEqual([]);
+      for (const read of reads) expect((read.response.body.tickets as { id: string }[]).map((t) => t.id).sort()).toEqual(read.acknowledged.sort());
       // The worker met the full disk, told it as such, and kept trying: a failed claim again
       // after its poll interval, an attempt it could not record again when its lease ran out;
       // never in a loop (that would be thousands of lines a second).
@@ -183,11 +190,11 @@ for (const dialect of selectedDialects()) {
       expect(claimFailures.length).toBeLessThanOrEqual(Math.ceil(fullFor / POLL_INTERVAL_MS) + 2);
       // An attempt it could not record still moves the delivery along its schedule (or, if even
       // that is refused, waits for its lease): no delivery is sent faster than its schedule.
-      const schedulePace = ticketsWhileFull * (Math.floor(fullFor / (RETRY_SECONDS * 0.8 * 1000)) + 1);
+      const schedulePace = acknowledged.length * (Math.floor(fullFor / (RETRY_SECONDS * 0.8 * 1000)) + 1);
       expect(attemptsWhileFull).toBeLessThanOrEqual(schedulePace);
       // At most two lines per attempt (failed, and not rescheduled), counting the attempts that
       // were on the wire as the disk filled.
-      expect(workerErrors.length).toBeLessThanOrEqual(claimFailures.length + 2 * (attemptsWhileFull + ticketsWhileFull));
+      expect(workerErrors.length).toBeLessThanOrEqual(claimFailures.length + 2 * (attemptsWhileFull + acknowledged.length));
 
       disk.free();
       receiverUp = true;
@@ -219,7 +226,7 @@ for (const dialect of selectedDialects()) {
 
       process.stdout.write(
         `disk full [${dialect}]: ${(fillerBytes / 1024 / 1024).toFixed(1)} MiB filler, full for ${(fullFor / 1000).toFixed(1)} s; ` +
-          `${fitted.length} writes fitted in room the database held, then ${writes.length + reads.length} requests: ${writes.length} writes all 503, ${reads.length} reads all 200; ` +
+          `${fitted.length} writes fitted in room the database held, then ${writes.length + reads.length} requests: ${writes.length} writes (${refusedWrites.length} 503, ${takenWhileFull.length} fitted in room freed meanwhile), ${reads.length} reads all 200; ` +
           `worker: ${workerErrors.length} errors (${claimFailures.length} claims refused), ${attemptsWhileFull} attempts sent meanwhile; ` +
           `after the filler went: the ${waitingForWorker.length} tickets acknowledged so far delivered in ${deliveredMs} ms, writes taken again after ${apiBackMs} ms, 0 of ${acknowledged.length} lost\n`,
       );

@@ -113,6 +113,11 @@ function spoken(seconds: number): string {
 const SCHEDULE = DEFAULT_RETRY_SCHEDULE_SECONDS.map(spoken);
 const FAILED_ATTEMPT = `Anything else, a redirect, or no answer within ${DEFAULT_CONNECT_TIMEOUT_MS / 1000} s to connect and ${DEFAULT_TOTAL_TIMEOUT_MS / 1000} s in all, is a failed attempt, retried with ±${JITTER * 100}% jitter after ${SCHEDULE.slice(0, -1).join(', ')} and ${SCHEDULE.at(-1)}; \`Retry-After\` on a 429 or 503 is a floor on the next delay (at most ${spoken(RETRY_AFTER_CAP_SECONDS)}).`;
 
+/** `ticket.assignment.changed` → `receiveTicketAssignmentChanged`: a name generated code can use as is. */
+function receiverOperationId(event: string): string {
+  return `receive${event.split('.').map((word) => word[0]!.toUpperCase() + word.slice(1)).join('')}`;
+}
+
 /** The `webhooks` of the document: one POST per event type, as the target receives it. */
 export function webhookOperations(): Record<string, object> {
   return Object.fromEntries(
@@ -121,7 +126,9 @@ export function webhookOperations(): Record<string, object> {
       {
         post: {
           summary: `${event}, as your endpoint receives it`,
-          operationId: `receive.${event}`,
+          operationId: receiverOperationId(event),
+          // The receiver checks the signature headers below; it takes no API key from Helpdesk.
+          security: [],
           parameters: HEADER_PARAMETERS,
           requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${PAYLOAD_OF[event]}` } } } },
           responses: {

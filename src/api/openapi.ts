@@ -100,11 +100,51 @@ function errorResponses(codes: readonly ErrorCode[], authenticated: boolean): Re
   return responses;
 }
 
+/**
+ * The operationId of every route, by method and path (paths under the base path without it):
+ * generated clients name their methods after these (`client.listWebhooks()`), so they are chosen
+ * here, in one place, rather than derived from paths or left to each route file. `<verb><Noun>`,
+ * with the verbs of the API's own summaries: list, create, retrieve, update, delete, and the
+ * actions by name. A route missing here has no operationId, which the OpenAPI tests refuse
+ * (test/integration/api/openapi-lint.test.ts), as they refuse two routes sharing one.
+ */
+export const OPERATION_IDS: Readonly<Record<string, string>> = {
+  'GET /healthz': 'getHealth',
+  'GET /metrics': 'getMetrics',
+  [`GET ${OPENAPI_PATH}`]: 'getOpenApiDocument',
+  'POST /users': 'createUser',
+  'GET /users': 'listUsers',
+  'GET /users/:id': 'retrieveUser',
+  'POST /api-keys': 'createApiKey',
+  'GET /api-keys': 'listApiKeys',
+  'DELETE /api-keys/:id': 'revokeApiKey',
+  'POST /tickets': 'createTicket',
+  'GET /tickets': 'listTickets',
+  'GET /tickets/:id': 'retrieveTicket',
+  'PUT /tickets/:id': 'updateTicket',
+  'DELETE /tickets/:id': 'deleteTicket',
+  'POST /webhooks': 'createWebhook',
+  'GET /webhooks': 'listWebhooks',
+  'GET /webhooks/:id': 'retrieveWebhook',
+  'PUT /webhooks/:id': 'updateWebhook',
+  'DELETE /webhooks/:id': 'deleteWebhook',
+  'POST /webhooks/:id/rotate-secret': 'rotateWebhookSecret',
+  'POST /webhooks/:id/test': 'testWebhook',
+  'GET /webhooks/:id/stats': 'retrieveWebhookStats',
+  'POST /webhooks/:id/recover': 'recoverWebhookDeliveries',
+  'GET /webhooks/:id/deliveries': 'listWebhookDeliveries',
+  'GET /webhooks/:id/deliveries/:deliveryId': 'retrieveDelivery',
+  'POST /webhooks/:id/deliveries/:deliveryId/redeliver': 'redeliverDelivery',
+};
+
 /** The OpenAPI Operation object's extra parts, added to the route's own schema. */
-function transformRoute(route: RouteOptions & { schema?: Record<string, unknown> }): { schema: Record<string, unknown>; url: string } {
+function transformRoute(route: RouteOptions & { schema?: Record<string, unknown> }, apiBase: string): { schema: Record<string, unknown>; url: string } {
   const roles = route.config?.roles ?? null;
   const method = [route.method].flat()[0]!;
   const schema = { ...(route.schema ?? {}) };
+  const path = route.url.startsWith(`${apiBase}/`) ? route.url.slice(apiBase.length) : route.url;
+  const operationId = OPERATION_IDS[`${method} ${path}`];
+  if (operationId !== undefined) schema.operationId = operationId;
   const hasBody = schema.body !== undefined;
   const codes = errorCodesOf({ method, url: route.url, roles, hasBody, own: route.config?.errors ?? [] });
   const documented = (schema.response ?? {}) as Record<string, object>;
@@ -115,8 +155,10 @@ function transformRoute(route: RouteOptions & { schema?: Record<string, unknown>
     ]),
   );
   schema.response = { ...successes, ...errorResponses(codes, roles !== null) };
+  // An empty list says "no key needed" explicitly: without it, a reader (and a linter) cannot
+  // tell an open route from one whose security was forgotten.
+  schema.security = roles ? [{ apiKey: [] }] : [];
   if (roles) {
-    schema.security = [{ apiKey: [] }];
     schema.description = [schema.description, `Role: ${roles.join(' or ')}.`].filter(Boolean).join(' ');
     if (method === 'POST') {
       schema.headers = {
@@ -141,7 +183,13 @@ export async function registerOpenApi(app: FastifyInstance, options: { apiBase: 
         version: options.version,
         description:
           'Tickets, users and API keys, and outgoing webhooks: every change to a ticket is delivered, signed per Standard Webhooks, to every subscribed HTTPS endpoint, retried until it lands. See docs/api.md and docs/delivery.md.',
+        // As in package.json (the OpenAPI lint test checks they agree).
+        license: { name: 'MIT', identifier: 'MIT' },
       },
+      // Relative, so the document holds wherever the server is reached (OpenAPI resolves it
+      // against the document's own address); the paths carry the base path themselves, because
+      // /healthz and /metrics live outside it.
+      servers: [{ url: '/', description: 'The server this document was fetched from.' }],
       components: {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'An API key (or HELPDESK_ADMIN_TOKEN) as `Authorization: Bearer <key>`. Webhooks, users and keys need the admin role; tickets agent or admin.' },
@@ -157,7 +205,7 @@ export async function registerOpenApi(app: FastifyInstance, options: { apiBase: 
       webhooks: webhookOperations(),
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
-    transform: ({ route }) => transformRoute(route as RouteOptions & { schema?: Record<string, unknown> }),
+    transform: ({ route }) => transformRoute(route as RouteOptions & { schema?: Record<string, unknown> }, options.apiBase),
   });
   await app.register(swaggerUi, {
     routePrefix: DOCS_PREFIX,
@@ -177,7 +225,14 @@ export async function registerOpenApi(app: FastifyInstance, options: { apiBase: 
   const documentSchema = {
     summary: 'This document (OpenAPI 3.1)',
     tags: ['operations'],
-    response: { 200: { type: 'object', required: ['openapi', 'info', 'paths'], description: 'The OpenAPI 3.1 description of the API.' } },
+    response: {
+      200: {
+        type: 'object',
+        required: ['openapi', 'info', 'paths'],
+        properties: { openapi: { type: 'string' }, info: { type: 'object' }, paths: { type: 'object' } },
+        description: 'The OpenAPI 3.1 description of the API.',
+      },
+    },
   };
   app.get(`${options.apiBase}${OPENAPI_PATH}`, { schema: documentSchema }, async () => app.swagger());
 }

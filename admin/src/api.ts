@@ -3,13 +3,18 @@
  * bearer token. Errors come back in the documented shape (docs/errors.md) and are thrown as
  * ApiError, whose `details` the forms show next to their fields.
  */
+import type { components, operations } from './generated/api-schema.js';
+
+/**
+ * The server's resources, as its OpenAPI document describes them: generated from it into
+ * generated/api-schema.ts by `npm run openapi:types` (docs/api.md, "OpenAPI"), never restated here.
+ */
+type Schemas = components['schemas'];
+
 export const API_BASE = '/helpdesk/api/v1';
 const KEY_STORAGE = 'helpdesk.adminKey';
 
-export interface ErrorDetail {
-  path: string;
-  message: string;
-}
+export type ErrorDetail = NonNullable<Schemas['Error']['error']['details']>[number];
 
 export class ApiError extends Error {
   constructor(
@@ -22,7 +27,7 @@ export class ApiError extends Error {
   }
 }
 
-export type Role = 'admin' | 'agent';
+export type Role = Schemas['User']['role'];
 
 /** The key of this tab: kept in session storage, so that it is gone when the tab closes. */
 export const storedKey = {
@@ -66,77 +71,22 @@ export async function roleOf(key: string): Promise<Role> {
   }
 }
 
-// The resources, as docs/api.md (and /helpdesk/api/v1/openapi.json) describe them.
+// The resources, as the server's OpenAPI document describes them (see Schemas above).
 
 // The event types, from the server's own list (src/events/event-types.ts, which imports nothing).
 export { TICKET_EVENT_TYPES as EVENT_TYPES, TEST_EVENT_TYPE } from '../../src/events/event-types.js';
 
-export interface Webhook {
-  id: string;
-  name: string;
-  targetUrl: string;
-  events: string[];
-  active: boolean;
-  disabledReason: 'gone' | 'failing' | null;
-  disabledAt: string | null;
-  createdAt: string;
-  updatedAt: string;
-  signingSecret?: string;
-}
+/** A webhook; with its signing secret in the answers that show it once (create, rotate-secret). */
+export type Webhook = Schemas['Webhook'] & Partial<Pick<Schemas['WebhookWithSecret'], 'signingSecret'>>;
 
-export interface Delivery {
-  id: string;
-  webhookId: string;
-  event: string;
-  status: 'pending' | 'succeeded' | 'failed';
-  attemptCount: number;
-  lastAttemptAt: string | null;
-  nextAttemptAt: string | null;
-  lastStatusCode: number | null;
-  createdAt: string;
-  /** Present when the list was asked for it (`include=ticketVersion`); null for the test event. */
-  ticketVersion?: number | null;
-}
+export type Delivery = Schemas['Delivery'];
+export type Attempt = Schemas['Attempt'];
+export type DeliveryDetail = Schemas['DeliveryDetail'];
+/** No component of its own: the `stats` of the operation's answer. */
+export type WebhookStats = operations['retrieveWebhookStats']['responses'][200]['content']['application/json']['stats'];
 
-export interface Attempt {
-  id: string;
-  at: string;
-  statusCode: number | null;
-  durationMs: number;
-  error: string | null;
-  responseHeaders: Record<string, string> | null;
-  responseBody: string | null;
-}
+// Values the forms offer, so they exist at run time; checked against the server's enums.
+export const TICKET_STATUSES = ['open', 'pending', 'on_hold', 'resolved', 'closed'] as const satisfies readonly Ticket['status'][];
+export const TICKET_PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const satisfies readonly Ticket['priority'][];
 
-export interface DeliveryDetail extends Delivery {
-  payload: unknown;
-  attempts: Attempt[];
-}
-
-export interface WebhookStats {
-  since: string;
-  attempts: { total: number; succeeded: number; failed: number };
-  successRate: number | null;
-  deliveries: { pending: number; succeeded: number; failed: number };
-  lastDelivery: Delivery | null;
-  /** The webhook's circuit breaker in the server's worker; null when that process runs none. */
-  breaker: { state: 'closed' | 'open' | 'half_open'; pausedUntil: string | null; reason: string | null } | null;
-}
-
-export const TICKET_STATUSES = ['open', 'pending', 'on_hold', 'resolved', 'closed'] as const;
-export const TICKET_PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
-
-export interface Ticket {
-  id: string;
-  subject: string;
-  description: string;
-  status: string;
-  priority: string;
-  assigneeId: string | null;
-  requesterEmail: string | null;
-  tags: string[];
-  customFields: Record<string, unknown>;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
+export type Ticket = Schemas['Ticket'];

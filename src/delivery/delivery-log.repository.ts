@@ -26,6 +26,9 @@ const DELIVERY_COLUMNS = [
 
 export interface DeliveryFilter {
   status?: DeliveriesTable['status'];
+  /** The delivery with this id only (a receiver's log names it by its webhook-id). */
+  id?: string;
+  ticketId?: string;
   event?: string;
   /** Created at or after. */
   since?: string;
@@ -33,9 +36,21 @@ export interface DeliveryFilter {
   until?: string;
 }
 
+/** The columns a list adds when asked; absent (not null) when not asked. */
+export interface IncludedColumns {
+  ticket_version?: number | null;
+  ticket_id?: string | null;
+  last_error?: string | null;
+}
+
 /**
- * A page of a webhook's deliveries, newest first; with `withTicketVersion`, each with the ticket
- * version its event carries (a lookup of the event by its key per row, so only when asked).
+ * A page of a webhook's deliveries, newest first, each with the columns asked for: the ticket
+ * version its event carries (a lookup of the event by its key per row) and the error of its last
+ * attempt (one step down the attempts index per row), so only when asked.
+ *
+ * A ticket filter reads the webhook's log newest first and keeps its ticket's rows: no index
+ * leads with the ticket, so a ticket with few deliveries in a long log costs a walk of that log
+ * (bounded by retention). It serves an admin looking at one ticket, not a hot path.
  */
 export async function listDeliveries(
   db: Db,
@@ -43,13 +58,28 @@ export async function listDeliveries(
   filter: DeliveryFilter,
   cursor: Cursor | null,
   limit: number,
-  withTicketVersion: boolean,
-): Promise<(DeliveryRow & { ticket_version?: number | null })[]> {
+  include: { ticketVersion: boolean; ticketId: boolean; lastError: boolean },
+): Promise<(DeliveryRow & IncludedColumns)[]> {
   let query = db
     .selectFrom('deliveries')
     .select(DELIVERY_COLUMNS)
-    .$if(withTicketVersion, (q) => q.select((eb) => eb.selectFrom('events').select('events.ticket_version').whereRef('events.id', '=', 'deliveries.event_id').as('ticket_version')))
+    .$if(include.ticketVersion, (q) => q.select((eb) => eb.selectFrom('events').select('events.ticket_version').whereRef('events.id', '=', 'deliveries.event_id').as('ticket_version')))
+    .$if(include.ticketId, (q) => q.select('ticket_id'))
+    .$if(include.lastError, (q) =>
+      q.select((eb) =>
+        eb
+          .selectFrom('attempts')
+          .select('attempts.error')
+          .whereRef('attempts.delivery_id', '=', 'deliveries.id')
+          .orderBy('attempts.attempted_at', 'desc')
+          .orderBy('attempts.id', 'desc')
+          .limit(1)
+          .as('last_error'),
+      ),
+    )
     .where('webhook_id', '=', webhookId);
+  if (filter.id !== undefined) query = query.where('id', '=', filter.id);
+  if (filter.ticketId !== undefined) query = query.where('ticket_id', '=', filter.ticketId);
   if (filter.status !== undefined) query = query.where('status', '=', filter.status);
   if (filter.event !== undefined) query = query.where('event_type', '=', filter.event);
   if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);

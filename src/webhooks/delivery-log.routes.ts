@@ -4,7 +4,7 @@ import { ATTEMPT_ERRORS } from '../outbound/http-client.js';
 import { idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
 import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
-import { DELIVERY_LIST_INCLUDES, type DeliveryListInclude, type DeliveryLogService } from './delivery-log.service.js';
+import { DELIVERY_LIST_INCLUDES, parseIncludes, type DeliveryLogService } from './delivery-log.service.js';
 
 /** Times a client sends: milliseconds optional. */
 const ISO_TIME = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$';
@@ -25,6 +25,8 @@ const deliveryProperties = {
 /** Fields a delivery list adds only when asked (`include`), so that the default shape stays as documented. */
 const includedProperties = {
   ticketVersion: { type: ['integer', 'null'], minimum: 1, description: 'Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test` and for events written before tickets had versions.' },
+  ticketId: { type: ['string', 'null'], pattern: '^tkt_', description: 'Only with `include=ticketId` on a list: the ticket its event is about; null for `webhook.test`. The ticket may have been deleted since.' },
+  lastError: { type: ['string', 'null'], enum: [...ATTEMPT_ERRORS, null], description: "Only with `include=lastError` on a list: the error kind of the last attempt (as an attempt's `error`), null when it succeeded or none was made. It tells a connection or TLS failure, which has no `lastStatusCode`, from a delivery not yet attempted." },
 } as const;
 
 /** One event sent to one webhook (docs/api.md, "Delivery management"); its id is the `webhook-id` header of every attempt. */
@@ -70,12 +72,18 @@ const count = { type: 'integer', minimum: 0 } as const;
 const statsSchema = wrapped('stats', {
   type: 'object',
   additionalProperties: false,
-  required: ['since', 'attempts', 'successRate', 'deliveries', 'lastDelivery', 'breaker'],
+  required: ['since', 'attempts', 'successRate', 'deliveries', 'deliverySuccessRate', 'lastDelivery', 'breaker'],
   properties: {
     since: isoTime,
     attempts: { type: 'object', additionalProperties: false, required: ['total', 'succeeded', 'failed'], properties: { total: count, succeeded: count, failed: count }, description: 'Attempts made since `since`, redeliveries included.' },
     successRate: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'Succeeded attempts over all attempts since `since`; null when there was none.' },
     deliveries: { type: 'object', additionalProperties: false, required: ['pending', 'succeeded', 'failed'], properties: { pending: count, succeeded: count, failed: count }, description: 'Deliveries created since `since`, by status.' },
+    deliverySuccessRate: {
+      type: ['number', 'null'],
+      minimum: 0,
+      maximum: 1,
+      description: 'Of the deliveries created since `since` that are finished, the share that succeeded (after retries or not); null when none is finished. A delivery that succeeded on its second attempt counts once, as a success, where `successRate` counts one failed and one succeeded attempt.',
+    },
     lastDelivery: { oneOf: [ref('Delivery'), { type: 'null' }], description: 'The delivery attempted last, whenever that was.' },
     breaker: {
       oneOf: [
@@ -113,7 +121,13 @@ const listQuery = {
     event: { type: 'string', minLength: 1 },
     since: { type: 'string', pattern: ISO_TIME },
     until: { type: 'string', pattern: ISO_TIME },
-    include: { type: 'string', enum: DELIVERY_LIST_INCLUDES, description: '`ticketVersion`: each delivery also carries `ticketVersion`.' },
+    id: { type: 'string', pattern: '^msg_[A-Za-z0-9]{1,60}$', description: 'Only the delivery with this id (the `webhook-id` a receiver logs): a list of one, or none.' },
+    ticketId: { type: 'string', pattern: '^tkt_[A-Za-z0-9]{1,60}$', description: 'Only the deliveries of events about this ticket (a deleted one too).' },
+    include: {
+      type: 'string',
+      pattern: `^(${DELIVERY_LIST_INCLUDES.join('|')})(,(${DELIVERY_LIST_INCLUDES.join('|')}))*$`,
+      description: `Comma-separated (a name given twice counts once): ${DELIVERY_LIST_INCLUDES.map((name) => `\`${name}\``).join(', ')}; each delivery also carries those fields.`,
+    },
   },
 } as const;
 
@@ -137,7 +151,7 @@ const recoveredSchema = {
 /** Action bodies whose fields are all optional: none at all, or an empty object. */
 const emptyBody = { type: 'object', additionalProperties: false, properties: {} } as const;
 
-type ListQuery = { limit?: string; cursor?: string; status?: 'pending' | 'succeeded' | 'failed'; event?: string; since?: string; until?: string; include?: DeliveryListInclude };
+type ListQuery = { limit?: string; cursor?: string; status?: 'pending' | 'succeeded' | 'failed'; event?: string; since?: string; until?: string; id?: string; ticketId?: string; include?: string };
 
 export function registerDeliveryLogRoutes(api: FastifyInstance, deliveries: DeliveryLogService): void {
   const config = { roles: ADMIN };
@@ -146,14 +160,16 @@ export function registerDeliveryLogRoutes(api: FastifyInstance, deliveries: Deli
     '/webhooks/:id/deliveries',
     { config, schema: { summary: "List a webhook's deliveries, newest first", tags: ['deliveries'], params: webhookParams, querystring: listQuery, response: { 200: pageOf('deliveries', 'Delivery') } } },
     async (request) => {
-      const { status, event, since, until, include } = request.query;
+      const { status, event, since, until, id, ticketId, include } = request.query;
       const filter = {
         ...(status === undefined ? {} : { status }),
         ...(event === undefined ? {} : { event }),
         ...(since === undefined ? {} : { since }),
         ...(until === undefined ? {} : { until }),
+        ...(id === undefined ? {} : { id }),
+        ...(ticketId === undefined ? {} : { ticketId }),
       };
-      const page = await deliveries.list(request.params.id, filter, parsePageRequest(request.query), include === undefined ? [] : [include]);
+      const page = await deliveries.list(request.params.id, filter, parsePageRequest(request.query), parseIncludes(include));
       return { deliveries: page.items, nextCursor: page.nextCursor };
     },
   );

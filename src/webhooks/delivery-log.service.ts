@@ -31,11 +31,25 @@ export interface Delivery {
   createdAt: string;
   /** Only when asked for (`include=ticketVersion`): the version its event carries, null for the test event. */
   ticketVersion?: number | null;
+  /** Only when asked for (`include=ticketId`): the ticket its event is about, null for the test event. */
+  ticketId?: string | null;
+  /** Only when asked for (`include=lastError`): the error kind of its last attempt, null after a success or before any. */
+  lastError?: string | null;
 }
 
-/** What a delivery list may add to each delivery when asked (docs/api.md, "Delivery management"). */
-export const DELIVERY_LIST_INCLUDES = ['ticketVersion'] as const;
+/**
+ * What a delivery list may add to each delivery when asked (docs/api.md, "Delivery management"):
+ * asked for, so that a client reading the documented shape sees no new field, and so that the
+ * lookups they cost (the event, the last attempt) are made only for the clients that want them.
+ */
+export const DELIVERY_LIST_INCLUDES = ['ticketVersion', 'ticketId', 'lastError'] as const;
 export type DeliveryListInclude = (typeof DELIVERY_LIST_INCLUDES)[number];
+
+/** `ticketVersion,lastError` as the names it lists; the route's schema has checked each one. */
+export function parseIncludes(include: string | undefined): DeliveryListInclude[] {
+  if (include === undefined) return [];
+  return [...new Set(include.split(','))].filter((name): name is DeliveryListInclude => (DELIVERY_LIST_INCLUDES as readonly string[]).includes(name));
+}
 
 export interface Attempt {
   id: string;
@@ -54,6 +68,12 @@ export interface WebhookStats {
   /** Succeeded attempts over all attempts since `since`; null when there was none. */
   successRate: number | null;
   deliveries: { pending: number; succeeded: number; failed: number };
+  /**
+   * Succeeded deliveries over finished ones created since `since`; null when none is finished. Apart
+   * from `successRate`, because a delivery that succeeded on a retry is a success to the receiver
+   * while its failed first attempt still says the endpoint is flaky.
+   */
+  deliverySuccessRate: number | null;
   lastDelivery: Delivery | null;
   /** This process's circuit breaker for the webhook; null when this process runs no worker. */
   breaker: { state: BreakerStatus['state']; pausedUntil: string | null; reason: string | null } | null;
@@ -88,7 +108,7 @@ function instants(window: { since?: string; until?: string }): { since?: string;
   return result;
 }
 
-function presentDelivery(row: log.DeliveryRow & { ticket_version?: number | null }): Delivery {
+function presentDelivery(row: log.DeliveryRow & log.IncludedColumns): Delivery {
   return {
     id: row.id,
     webhookId: row.webhook_id,
@@ -100,6 +120,8 @@ function presentDelivery(row: log.DeliveryRow & { ticket_version?: number | null
     lastStatusCode: row.last_status_code,
     createdAt: row.created_at,
     ...(row.ticket_version === undefined ? {} : { ticketVersion: row.ticket_version }),
+    ...(row.ticket_id === undefined ? {} : { ticketId: row.ticket_id }),
+    ...(row.last_error === undefined ? {} : { lastError: row.last_error }),
   };
 }
 
@@ -114,7 +136,11 @@ export class DeliveryLogService {
 
   async list(webhookId: string, filter: log.DeliveryFilter, page: PageRequest, include: readonly DeliveryListInclude[] = []): Promise<Page<Delivery>> {
     await this.webhook(webhookId);
-    const rows = await log.listDeliveries(this.db, webhookId, { ...filter, ...instants(filter) }, page.cursor, page.limit, include.includes('ticketVersion'));
+    const rows = await log.listDeliveries(this.db, webhookId, { ...filter, ...instants(filter) }, page.cursor, page.limit, {
+      ticketVersion: include.includes('ticketVersion'),
+      ticketId: include.includes('ticketId'),
+      lastError: include.includes('lastError'),
+    });
     return toPage(rows.map(presentDelivery), page.limit);
   }
 
@@ -144,11 +170,13 @@ export class DeliveryLogService {
     const since = instants(window).since ?? toIso(this.clock.now() - STATS_WINDOW_MS);
     const rows = await log.webhookStats(this.db, webhookId, since);
     const { total, succeeded } = rows.attempts;
+    const finished = rows.deliveries.succeeded + rows.deliveries.failed;
     return {
       since,
       attempts: { total, succeeded, failed: total - succeeded },
       successRate: total === 0 ? null : succeeded / total,
       deliveries: rows.deliveries,
+      deliverySuccessRate: finished === 0 ? null : rows.deliveries.succeeded / finished,
       lastDelivery: rows.lastDelivery ? presentDelivery(rows.lastDelivery) : null,
       breaker: presentBreaker(this.breakerOf(webhookId)),
     };

@@ -204,6 +204,53 @@ describeEachDialect('delivery log and management', (dialect) => {
     expect((await list(webhook.id, 'include=ticketVersion&status=failed')).map(versionOf)).toEqual([{ event: 'ticket.deleted', ticketVersion: 2 }]);
   });
 
+  it('finds a delivery by its webhook-id and lists a ticket\'s deliveries, with the ticket and the last error when asked', async () => {
+    const target = await receiver();
+    const webhook = await subscribe(target, ['ticket.created', 'ticket.updated']);
+    const first = await createTicket('first');
+    const second = await createTicket('second');
+    expect((await server.request('PUT', `/tickets/${first.id}`, { body: { ticket: { priority: 'high' } } })).status).toBe(200);
+    const all = await settled(webhook.id, 'three deliveries to succeed', (ds) => ds.length === 3 && ds.every((d) => d.status === 'succeeded'));
+    const ids = (ds: Delivery[]) => ds.map((d) => d.id);
+
+    // By id: the one delivery a receiver's log names, or none (another webhook's id too).
+    const [newest] = all;
+    expect(ids(await list(webhook.id, `id=${newest!.id}`))).toEqual([newest!.id]);
+    expect(await list(webhook.id, 'id=msg_0123456789abcdef')).toEqual([]);
+    expect(await list(webhook.id, `id=${newest!.id}&status=failed`)).toEqual([]);
+
+    // By ticket: the creation and the change of the first, newest first; the second's creation alone.
+    const withTicket = await list(webhook.id, 'include=ticketId,ticketVersion');
+    expect(withTicket.map(({ ticketId, ticketVersion, ...rest }) => ({ rest, ticketId, ticketVersion }))).toEqual(
+      all.map((d) => ({ rest: d, ticketId: expect.stringMatching(/^tkt_/), ticketVersion: expect.any(Number) })),
+    );
+    const ofFirst = await list(webhook.id, `ticketId=${first.id}&include=ticketId,ticketVersion`);
+    expect(ofFirst.map((d) => ({ event: d.event, ticketId: d.ticketId, ticketVersion: d.ticketVersion }))).toEqual([
+      { event: 'ticket.updated', ticketId: first.id, ticketVersion: 2 },
+      { event: 'ticket.created', ticketId: first.id, ticketVersion: 1 },
+    ]);
+    expect((await list(webhook.id, `ticketId=${second.id}`)).map((d) => d.event)).toEqual(['ticket.created']);
+    expect(Object.keys((await list(webhook.id, `ticketId=${second.id}`))[0]!).sort()).toEqual(DELIVERY_KEYS);
+    expect(await list(webhook.id, 'ticketId=tkt_0123456789abcdef')).toEqual([]);
+
+    // The last attempt's error: null after a success; the kind of a failure with no status code.
+    expect((await list(webhook.id, 'include=lastError')).map((d) => d.lastError)).toEqual([null, null, null]);
+    const refusing = await receiver();
+    const closedUrl = refusing.url();
+    await refusing.close();
+    const dead = await server.request('POST', '/webhooks', { body: { webhook: { name: 'closed port', targetUrl: closedUrl, events: ['ticket.created'] } } });
+    webhookIds.push(dead.body.webhook.id);
+    await createTicket('to nobody');
+    const [refused] = await waitFor('an attempt refused', async () => {
+      const ds = await list(dead.body.webhook.id, 'include=lastError,ticketId');
+      return ds[0]?.attemptCount ? ds : null;
+    });
+    expect(refused).toMatchObject({ lastStatusCode: null, lastError: 'connection_refused', ticketId: expect.stringMatching(/^tkt_/) });
+    // A test event is about no ticket.
+    expect((await server.request('POST', `/webhooks/${webhook.id}/test`)).status).toBe(202);
+    expect((await list(webhook.id, 'event=webhook.test&include=ticketId,lastError')).map((d) => [d.ticketId, d.lastError === undefined])).toEqual([[null, false]]);
+  });
+
   it('refuses a malformed query with 400', async () => {
     const webhook = await subscribe(await receiver());
     for (const query of [
@@ -220,6 +267,15 @@ describeEachDialect('delivery log and management', (dialect) => {
       'colour=blue',
       'include=payload',
       'include=',
+      'include=ticketVersion,payload',
+      'include=ticketVersion,',
+      'include=,ticketId',
+      'id=',
+      'id=whk_0123',
+      'id=msg_not-an-id',
+      'ticketId=',
+      'ticketId=usr_0123',
+      `ticketId=tkt_${'a'.repeat(61)}`,
       // Shaped like a time, but no such day: refused, not a server error.
       'since=2025-13-45T10:30:00.000Z',
       'until=2025-01-15T25:61:00.000Z',

@@ -28,7 +28,7 @@ describeEachDialect('webhook stats', (dialect) => {
     const id = created.body.webhook.id;
     const empty = await server.request('GET', `/webhooks/${id}/stats`);
     expect(empty.status).toBe(200);
-    expect(empty.body.stats).toMatchObject({ attempts: { total: 0, succeeded: 0, failed: 0 }, successRate: null, deliveries: { pending: 0, succeeded: 0, failed: 0 }, lastDelivery: null });
+    expect(empty.body.stats).toMatchObject({ attempts: { total: 0, succeeded: 0, failed: 0 }, successRate: null, deliveries: { pending: 0, succeeded: 0, failed: 0 }, deliverySuccessRate: null, lastDelivery: null });
     // This process runs the worker: its breaker for the webhook is known, and closed.
     expect(empty.body.stats.breaker).toEqual({ state: 'closed', pausedUntil: null, reason: null });
     expect(Date.now() - Date.parse(empty.body.stats.since)).toBeGreaterThanOrEqual(24 * 3600 * 1000 - 60_000);
@@ -42,12 +42,32 @@ describeEachDialect('webhook stats', (dialect) => {
       const response = await server.request('GET', `/webhooks/${id}/stats`);
       return response.body.stats.deliveries.failed === 1 ? response.body.stats : null;
     });
-    expect(stats).toMatchObject({ attempts: { total: 4, succeeded: 1, failed: 3 }, successRate: 0.25, deliveries: { pending: 0, succeeded: 1, failed: 1 } });
+    expect(stats).toMatchObject({ attempts: { total: 4, succeeded: 1, failed: 3 }, successRate: 0.25, deliveries: { pending: 0, succeeded: 1, failed: 1 }, deliverySuccessRate: 0.5 });
     expect(stats.lastDelivery).toMatchObject({ webhookId: id, status: 'failed', attemptCount: 3, lastStatusCode: 500 });
 
     // Since now: nothing in the window, and the last delivery still named.
     const later = await server.request('GET', `/webhooks/${id}/stats?since=${new Date(Date.now() + 1000).toISOString()}`);
     expect(later.body.stats).toMatchObject({ attempts: { total: 0 }, successRate: null, deliveries: { pending: 0, succeeded: 0, failed: 0 }, lastDelivery: { id: stats.lastDelivery.id } });
+  });
+
+  it('tells deliveries from attempts: every delivery succeeding on its first retry is 100 % of deliveries and 50 % of attempts', async () => {
+    const created = await server.request('POST', '/webhooks', { body: { webhook: { name: 'retried', targetUrl: receiver.url(), events: ['ticket.created'] } } });
+    const id = created.body.webhook.id;
+    // Each delivery's first attempt fails and its retry succeeds.
+    const seen = new Set<string>();
+    receiver.respondWith((request) => {
+      const first = !seen.has(request.headers['webhook-id']!);
+      seen.add(request.headers['webhook-id']!);
+      return first ? { status: 503 } : { status: 200 };
+    });
+    await server.request('POST', '/tickets', { body: { ticket: { subject: 'a' } } });
+    await server.request('POST', '/tickets', { body: { ticket: { subject: 'b' } } });
+    const stats = await waitFor('both deliveries to succeed', async () => {
+      const response = await server.request('GET', `/webhooks/${id}/stats`);
+      return response.body.stats.deliveries.succeeded === 2 ? response.body.stats : null;
+    });
+    expect(stats).toMatchObject({ attempts: { total: 4, succeeded: 2, failed: 2 }, successRate: 0.5, deliveries: { pending: 0, succeeded: 2, failed: 0 }, deliverySuccessRate: 1 });
+    await server.request('DELETE', `/webhooks/${id}`);
   });
 
   it('refuses a since that is not a time, and an unknown webhook', async () => {

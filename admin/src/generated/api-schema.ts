@@ -587,6 +587,13 @@ export interface components {
             createdAt: string;
             /** @description Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test` and for events written before tickets had versions. */
             ticketVersion?: number | null;
+            /** @description Only with `include=ticketId` on a list: the ticket its event is about; null for `webhook.test`. The ticket may have been deleted since. */
+            ticketId?: string | null;
+            /**
+             * @description Only with `include=lastError` on a list: the error kind of the last attempt (as an attempt's `error`), null when it succeeded or none was made. It tells a connection or TLS failure, which has no `lastStatusCode`, from a delivery not yet attempted.
+             * @enum {string|null}
+             */
+            lastError?: "timeout" | "connection_refused" | "connection_reset" | "dns" | "tls" | "blocked_address" | "redirect" | "http_status" | null;
         };
         Attempt: {
             id: string;
@@ -4074,8 +4081,12 @@ export interface operations {
                 event?: string;
                 since?: string;
                 until?: string;
-                /** @description `ticketVersion`: each delivery also carries `ticketVersion`. */
-                include?: "ticketVersion";
+                /** @description Only the delivery with this id (the `webhook-id` a receiver logs): a list of one, or none. */
+                id?: string;
+                /** @description Only the deliveries of events about this ticket (a deleted one too). */
+                ticketId?: string;
+                /** @description Comma-separated (a name given twice counts once): `ticketVersion`, `ticketId`, `lastError`; each delivery also carries those fields. */
+                include?: string;
             };
             header?: never;
             path: {
@@ -4286,6 +4297,8 @@ export interface operations {
                                 succeeded: number;
                                 failed: number;
                             };
+                            /** @description Of the deliveries created since `since` that are finished, the share that succeeded (after retries or not); null when none is finished. A delivery that succeeded on its second attempt counts once, as a success, where `successRate` counts one failed and one succeeded attempt. */
+                            deliverySuccessRate: number | null;
                             /** @description The delivery attempted last, whenever that was. */
                             lastDelivery: components["schemas"]["Delivery"] | null;
                             /** @description The webhook's circuit breaker in this process's worker (docs/delivery.md, "Circuit breaker"); null when this process runs no worker. */

@@ -4,6 +4,7 @@
  */
 import { dirname, join } from 'node:path';
 import { AppError } from './errors.js';
+import type { LogFormat } from './logger.js';
 import { isCidr } from './outbound/address-policy.js';
 
 export type DatabaseConfig =
@@ -32,7 +33,7 @@ export function decodeSecretKey(text: string): Buffer | null {
 export type SecretKeySource =
   | { readonly kind: 'value'; readonly key: Buffer }
   /** Read from the file, or generated into it on a database that has no sealed secret yet. */
-  | { readonly kind: 'file'; readonly path: string };
+  | { readonly kind: 'file'; readonly path: string; /** Chosen by HELPDESK_SECRET_KEY_FILE rather than defaulted. */ readonly chosen: boolean };
 
 export interface Config {
   readonly port: number;
@@ -45,6 +46,7 @@ export interface Config {
   /** Lifts the private-address rule for deliveries (never the https rule). */
   readonly allowPrivateTargets: boolean;
   readonly logLevel: string;
+  readonly logFormat: LogFormat;
   /** How long a worker's claim on a delivery lasts before another worker may take it over. */
   readonly deliveryLeaseSeconds: number;
   /** Ranges lifted from the private-address rule, for targets on a known intranet. */
@@ -132,9 +134,25 @@ function parseRetentionDays(value: string): number {
   return Number(value);
 }
 
-function parseBoolean(variable: string, value: string): boolean {
-  if (value !== 'true' && value !== 'false') fail(variable, 'must be "true" or "false"');
-  return value === 'true';
+const TRUE_WORDS = ['true', '1', 'yes', 'on'];
+const FALSE_WORDS = ['false', '0', 'no', 'off'];
+
+/**
+ * Every switch reads the same words, in any case: true, 1, yes, on, or false, 0, no, off.
+ * Anything else is refused, so that a typo never silently leaves a switch in its default.
+ */
+function parseBoolean(variable: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  const word = value.trim().toLowerCase();
+  if (TRUE_WORDS.includes(word)) return true;
+  if (FALSE_WORDS.includes(word)) return false;
+  return fail(variable, `must be true or false (also 1/0, yes/no, on/off), not "${value}"`);
+}
+
+function parseLogFormat(value: string | undefined, stdoutIsTerminal: boolean): LogFormat {
+  if (value === undefined) return stdoutIsTerminal ? 'pretty' : 'json';
+  if (value !== 'json' && value !== 'pretty') fail('HELPDESK_LOG_FORMAT', 'must be "json" or "pretty"');
+  return value;
 }
 
 function parseRequestTimeout(value: string): number {
@@ -169,10 +187,65 @@ function parseSecretKey(value: string | undefined, file: string | undefined, dat
   }
   if (file !== undefined && file.trim() === '') fail('HELPDESK_SECRET_KEY_FILE', 'must be a path');
   const directory = database.kind === 'sqlite' ? dirname(database.path) : './data';
-  return Object.freeze({ kind: 'file', path: file ?? join(directory, 'secret.key') });
+  return Object.freeze({ kind: 'file', path: file ?? join(directory, 'secret.key'), chosen: file !== undefined });
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+/** Every variable loadConfig reads; HELPDESK_TEST_* belong to the test suite (README). */
+export const SETTINGS = [
+  'HELPDESK_PORT',
+  'HELPDESK_HOST',
+  'HELPDESK_DATABASE_URL',
+  'HELPDESK_ADMIN_TOKEN',
+  'HELPDESK_RETRY_SCHEDULE',
+  'HELPDESK_ALLOW_PRIVATE_TARGETS',
+  'HELPDESK_ALLOWED_TARGET_CIDRS',
+  'HELPDESK_SECRET_KEY',
+  'HELPDESK_SECRET_KEY_FILE',
+  'HELPDESK_RETENTION_DAYS',
+  'HELPDESK_METRICS',
+  'HELPDESK_SERVE_WORKER',
+  'HELPDESK_REQUEST_TIMEOUT_SECONDS',
+  'HELPDESK_RATE_LIMIT',
+  'HELPDESK_RATE_LIMIT_BURST',
+  'HELPDESK_LOG_LEVEL',
+  'HELPDESK_LOG_FORMAT',
+  'HELPDESK_DELIVERY_LEASE_SECONDS',
+] as const;
+
+/** Letters to change, add or drop to turn one name into the other (Levenshtein). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * One warning per HELPDESK_* variable that nothing reads, naming the setting it was probably
+ * meant to be: a misspelt name would otherwise leave its setting at the default, unseen.
+ */
+export function unknownSettingWarnings(env: NodeJS.ProcessEnv = process.env): string[] {
+  const known: readonly string[] = SETTINGS;
+  return Object.keys(env)
+    .filter((name) => name.startsWith('HELPDESK_') && !name.startsWith('HELPDESK_TEST_') && !known.includes(name))
+    .sort()
+    .map((name) => {
+      const nearest = [...known].sort((a, b) => editDistance(name, a) - editDistance(name, b))[0]!;
+      const hint = editDistance(name, nearest) <= 3 ? ` (did you mean ${nearest}?)` : '';
+      return `${name} is not a Helpdesk setting and is ignored${hint}; the settings are listed in docs/configuration.md`;
+    });
+}
+
+/**
+ * `stdoutIsTerminal` picks the log format when HELPDESK_LOG_FORMAT is unset: readable lines for a
+ * person at a terminal, JSON lines for a log collector.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTerminal = false): Config {
   const adminToken = env.HELPDESK_ADMIN_TOKEN ?? null;
   if (adminToken !== null && adminToken.length < 16) {
     fail('HELPDESK_ADMIN_TOKEN', 'must be at least 16 characters');
@@ -192,13 +265,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? [...DEFAULT_RETRY_SCHEDULE_SECONDS]
         : parseRetrySchedule(env.HELPDESK_RETRY_SCHEDULE),
     ),
-    allowPrivateTargets: env.HELPDESK_ALLOW_PRIVATE_TARGETS === 'true',
+    allowPrivateTargets: parseBoolean('HELPDESK_ALLOW_PRIVATE_TARGETS', env.HELPDESK_ALLOW_PRIVATE_TARGETS, false),
     logLevel,
+    logFormat: parseLogFormat(env.HELPDESK_LOG_FORMAT, stdoutIsTerminal),
     deliveryLeaseSeconds: parseLeaseSeconds(env.HELPDESK_DELIVERY_LEASE_SECONDS ?? '60'),
     allowedTargetCidrs: Object.freeze(parseCidrList(env.HELPDESK_ALLOWED_TARGET_CIDRS ?? '')),
     retentionDays: parseRetentionDays(env.HELPDESK_RETENTION_DAYS ?? '30'),
-    metricsEnabled: parseBoolean('HELPDESK_METRICS', env.HELPDESK_METRICS ?? 'true'),
-    serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', env.HELPDESK_SERVE_WORKER ?? 'true'),
+    metricsEnabled: parseBoolean('HELPDESK_METRICS', env.HELPDESK_METRICS, true),
+    serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', env.HELPDESK_SERVE_WORKER, true),
     requestTimeoutSeconds: parseRequestTimeout(env.HELPDESK_REQUEST_TIMEOUT_SECONDS ?? '30'),
     rateLimit: parseRateLimit(env.HELPDESK_RATE_LIMIT ?? '100', env.HELPDESK_RATE_LIMIT_BURST),
     secretKey: parseSecretKey(env.HELPDESK_SECRET_KEY, env.HELPDESK_SECRET_KEY_FILE, database),

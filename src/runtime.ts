@@ -8,7 +8,7 @@ import { buildApp } from './api/app.js';
 import { AuthService } from './auth/auth.service.js';
 import type { Config } from './config.js';
 import { openDatabase, type DatabaseHandle } from './db/connection.js';
-import { migrateToLatest } from './db/migrate.js';
+import { latestMigrationName, migrateToLatest } from './db/migrate.js';
 import { openNotificationChannel } from './db/notifications.js';
 import type { BreakerState } from './delivery/circuit-breaker.js';
 import { deliveryUserAgent } from './delivery/delivery-headers.js';
@@ -50,14 +50,30 @@ export interface Runtime {
 }
 
 export async function openMigratedDatabase(config: Config, logger?: Logger): Promise<DatabaseHandle> {
+  return (await openAndMigrate(config, logger)).database;
+}
+
+/** What `helpdesk migrate` did: the migrations it applied, and where the database now stands. */
+export interface MigrationReport {
+  readonly applied: readonly string[];
+  /** The latest migration the database has, after this run. */
+  readonly current: string;
+}
+
+export async function migrateDatabase(config: Config, logger?: Logger): Promise<MigrationReport> {
+  const { database, applied } = await openAndMigrate(config, logger);
+  await database.close();
+  return { applied, current: latestMigrationName(database.capabilities) };
+}
+
+async function openAndMigrate(config: Config, logger?: Logger): Promise<{ database: DatabaseHandle; applied: string[] }> {
   const database = openDatabase(config.database, (error) => logger?.warn({ err: error }, 'database connection lost'));
   try {
-    await migrateToLatest(database.db, database.capabilities);
+    return { database, applied: await migrateToLatest(database.db, database.capabilities) };
   } catch (error) {
     await database.close();
     throw error;
   }
-  return database;
 }
 
 export async function createRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {

@@ -23,6 +23,11 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
   };
 }
 
+/** The name of the last migration this release has (the database is at it once migrated). */
+export function latestMigrationName(capabilities: Capabilities): string {
+  return Object.keys(migrations(capabilities)).sort().at(-1)!;
+}
+
 class InCodeMigrationProvider implements MigrationProvider {
   constructor(private readonly capabilities: Capabilities) {}
   async getMigrations(): Promise<Record<string, Migration>> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_RETRY_SCHEDULE_SECONDS, loadConfig } from '../../src/config.js';
+import { DEFAULT_RETRY_SCHEDULE_SECONDS, loadConfig, SETTINGS, unknownSettingWarnings } from '../../src/config.js';
 
 describe('configuration', () => {
   it('has the documented defaults and is frozen', () => {
@@ -49,9 +49,43 @@ describe('configuration', () => {
     expect(loadConfig({ HELPDESK_RATE_LIMIT: 'off' }).rateLimit).toBeNull();
   });
 
-  it('lifts the private-address rule only for exactly "true"', () => {
-    expect(loadConfig({ HELPDESK_ALLOW_PRIVATE_TARGETS: 'TRUE' }).allowPrivateTargets).toBe(false);
-    expect(loadConfig({ HELPDESK_ALLOW_PRIVATE_TARGETS: '1' }).allowPrivateTargets).toBe(false);
+  it.each(['HELPDESK_ALLOW_PRIVATE_TARGETS', 'HELPDESK_METRICS', 'HELPDESK_SERVE_WORKER'])('reads %s as every switch: true/1/yes/on, false/0/no/off, any case', (variable) => {
+    const read = (value: string) => {
+      const config = loadConfig({ [variable]: value });
+      return { HELPDESK_ALLOW_PRIVATE_TARGETS: config.allowPrivateTargets, HELPDESK_METRICS: config.metricsEnabled, HELPDESK_SERVE_WORKER: config.serveWorker }[variable];
+    };
+    for (const value of ['true', 'TRUE', '1', 'yes', 'Yes', 'on', ' on ']) expect(read(value), value).toBe(true);
+    for (const value of ['false', 'False', '0', 'no', 'off', 'OFF']) expect(read(value), value).toBe(false);
+    for (const value of ['', 'y', '2', 'enabled', 'ture']) expect(() => read(value), value).toThrow(`${variable} must be true or false (also 1/0, yes/no, on/off), not "${value}"`);
+  });
+
+  it('writes readable log lines on a terminal and JSON lines elsewhere, unless HELPDESK_LOG_FORMAT says', () => {
+    expect(loadConfig({}, true).logFormat).toBe('pretty');
+    expect(loadConfig({}, false).logFormat).toBe('json');
+    expect(loadConfig({ HELPDESK_LOG_FORMAT: 'json' }, true).logFormat).toBe('json');
+    expect(loadConfig({ HELPDESK_LOG_FORMAT: 'pretty' }, false).logFormat).toBe('pretty');
+    expect(() => loadConfig({ HELPDESK_LOG_FORMAT: 'text' })).toThrow('HELPDESK_LOG_FORMAT must be "json" or "pretty"');
+  });
+
+  it('warns about HELPDESK_* variables that nothing reads, naming the likely setting', () => {
+    expect(unknownSettingWarnings({ HELPDESK_PORT: '1', PATH: '/bin', HELPDESK_TEST_REQUIRE_POSTGRES: 'true' })).toEqual([]);
+    expect(unknownSettingWarnings({ HELPDESK_ALLOW_PRIVATE_TARGET: 'true', HELPDESK_COLOUR: 'blue' })).toEqual([
+      'HELPDESK_ALLOW_PRIVATE_TARGET is not a Helpdesk setting and is ignored (did you mean HELPDESK_ALLOW_PRIVATE_TARGETS?); the settings are listed in docs/configuration.md',
+      'HELPDESK_COLOUR is not a Helpdesk setting and is ignored; the settings are listed in docs/configuration.md',
+    ]);
+  });
+
+  it('lists every setting it reads', () => {
+    // Each name in SETTINGS, set to a bad value, is refused by name: nothing is listed that is not read.
+    const refusedWhenBad = SETTINGS.filter((name) => {
+      try {
+        loadConfig({ [name]: name === 'HELPDESK_HOST' ? '' : 'x', ...(name === 'HELPDESK_SECRET_KEY_FILE' ? { HELPDESK_SECRET_KEY: 'y' } : {}) });
+        return false;
+      } catch (error) {
+        return (error as Error).message.includes(name) || (error as Error).message.includes('HELPDESK_SECRET_KEY');
+      }
+    });
+    expect(SETTINGS.filter((name) => !refusedWhenBad.includes(name))).toEqual(['HELPDESK_HOST']);
   });
 
   it.each([

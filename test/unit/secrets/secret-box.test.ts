@@ -53,10 +53,10 @@ describe('HELPDESK_SECRET_KEY', () => {
 
   it('is a value, or a file beside the SQLite database, or in ./data for PostgreSQL', () => {
     expect(loadConfig({ HELPDESK_SECRET_KEY: key.toString('hex') }).secretKey).toEqual({ kind: 'value', key });
-    expect(loadConfig({ HELPDESK_DATABASE_URL: 'sqlite:/var/lib/helpdesk/h.db' }).secretKey).toEqual({ kind: 'file', path: '/var/lib/helpdesk/secret.key' });
-    expect(loadConfig({}).secretKey).toEqual({ kind: 'file', path: 'data/secret.key' });
-    expect(loadConfig({ HELPDESK_DATABASE_URL: 'postgres://h@db/h' }).secretKey).toEqual({ kind: 'file', path: 'data/secret.key' });
-    expect(loadConfig({ HELPDESK_SECRET_KEY_FILE: '/run/secrets/helpdesk' }).secretKey).toEqual({ kind: 'file', path: '/run/secrets/helpdesk' });
+    expect(loadConfig({ HELPDESK_DATABASE_URL: 'sqlite:/var/lib/helpdesk/h.db' }).secretKey).toEqual({ kind: 'file', path: '/var/lib/helpdesk/secret.key', chosen: false });
+    expect(loadConfig({}).secretKey).toEqual({ kind: 'file', path: 'data/secret.key', chosen: false });
+    expect(loadConfig({ HELPDESK_DATABASE_URL: 'postgres://h@db/h' }).secretKey).toEqual({ kind: 'file', path: 'data/secret.key', chosen: false });
+    expect(loadConfig({ HELPDESK_SECRET_KEY_FILE: '/run/secrets/helpdesk' }).secretKey).toEqual({ kind: 'file', path: '/run/secrets/helpdesk', chosen: true });
   });
 
   it('refuses a malformed key, or a key and a file together, naming the variable', () => {

@@ -3,7 +3,7 @@
  * the route's schema, calls a service and presents the result. No SQL here.
  */
 import type { Duplex } from 'node:stream';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthService } from '../auth/auth.service.js';
 import type { Role } from '../shared/principal.js';
@@ -20,7 +20,7 @@ import { registerWebhookRoutes, webhookSchema, webhookWithSecretSchema } from '.
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { sendError, toAppError } from '../http/errors.js';
 import { registerIdempotency } from '../idempotency/idempotency.hook.js';
-import { registerAdminConsole } from './admin-console.js';
+import { CONSOLE_PREFIX, registerAdminConsole } from './admin-console.js';
 import { registerOpenApi } from './openapi.js';
 import type { RateLimiter } from '../http/rate-limit.js';
 
@@ -142,6 +142,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     genReqId: () => newId('req'),
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     // The API must reject wrong types and unknown fields, never coerce or drop them.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true, allowUnionTypes: true } },
@@ -174,6 +175,19 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+
+  // One line per request, when it is answered (Fastify's own logging writes two), and the
+  // request metrics by route template, so that ids in paths do not make a series each.
+  const metrics = services.metrics;
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics?.requestAnswered(request.method, route, reply.statusCode, seconds);
+    request.log.info(
+      { request: { method: request.method, url: request.url, route, statusCode: reply.statusCode, durationMs: Math.round(reply.elapsedTime * 10) / 10 } },
+      `${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`,
+    );
   });
 
   // Authentication, rate limit and role first: a caller without rights learns nothing about
@@ -259,7 +273,13 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   };
   app.get('/healthz', { schema: healthSchema }, async () => ({ status: 'ok' }));
 
-  const metrics = services.metrics;
+  // The address a newcomer types first: a browser goes to the console, anything else learns where
+  // things are.
+  app.get('/', { schema: { hide: true } }, async (request, reply) => {
+    if ((request.headers.accept ?? '').includes('text/html')) return reply.redirect(CONSOLE_PREFIX, 302);
+    return { name: 'helpdesk', version: options.version, console: CONSOLE_PREFIX, api: API_BASE, openapi: `${API_BASE}/openapi.json`, docs: '/docs', health: '/healthz' };
+  });
+
   if (metrics) {
     // No API key: scrapers are configured by address; turn it off with HELPDESK_METRICS=false.
     const metricsSchema = {

@@ -15,6 +15,8 @@ export class Metrics implements DeliveryObserver {
   readonly #deliveries: Counter<'event' | 'outcome'>;
   readonly #attemptDuration: Histogram<'outcome'>;
   readonly #eventToDelivery: Histogram;
+  readonly #requests: Counter<'method' | 'route' | 'status'>;
+  readonly #requestDuration: Histogram<'method' | 'route'>;
 
   constructor(db: Db, breakerStates: () => Map<string, BreakerState>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'helpdesk_' });
@@ -42,6 +44,19 @@ export class Metrics implements DeliveryObserver {
       name: 'helpdesk_event_to_delivery_seconds',
       help: 'From an event being committed to the first successful attempt of its delivery.',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.#requests = new Counter({
+      name: 'helpdesk_http_requests_total',
+      help: 'API requests answered, by method, route template (unmatched for unknown paths) and status code.',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    });
+    this.#requestDuration = new Histogram({
+      name: 'helpdesk_http_request_duration_seconds',
+      help: 'From a request arriving to its answer being sent, by method and route template.',
+      labelNames: ['method', 'route'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
     new Gauge({
@@ -72,6 +87,11 @@ export class Metrics implements DeliveryObserver {
         }
       },
     });
+  }
+
+  requestAnswered(method: string, route: string, status: number, seconds: number): void {
+    this.#requests.inc({ method, route, status: String(status) });
+    this.#requestDuration.observe({ method, route }, seconds);
   }
 
   attempted(report: AttemptReport): void {

@@ -6,15 +6,20 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, roleOf, storedKey } from './api.js';
+import { TicketDeliveries } from './ticket-deliveries.js';
 import { TicketForm, TicketsPage } from './tickets.js';
-import { SessionContext, sessionFor } from './ui.js';
+import { SessionContext, sessionFor, type Notice } from './ui.js';
+import { UsersPage } from './users.js';
 import { WebhookDetail } from './webhook-detail.js';
 import { WebhookForm } from './webhook-form.js';
 import { WebhooksPage } from './webhooks.js';
 import './styles.css';
 
+/** The hash's path, split (`#/webhooks/whk_1?delivery=msg_2` → `webhooks`, `whk_1`); its query is read by the page. */
+const readRoute = () => window.location.hash.replace(/^#\/?/, '').split('?')[0]!.split('/').filter(Boolean);
+
 function useHashRoute(): string[] {
-  const read = () => window.location.hash.replace(/^#\/?/, '').split('/').filter(Boolean);
+  const read = readRoute;
   const [route, setRoute] = useState(read);
   useEffect(() => {
     const onChange = () => setRoute(read());
@@ -64,33 +69,67 @@ function SignIn({ onSignedIn }: { onSignedIn: (key: string) => void }) {
   );
 }
 
-function Page({ route }: { route: string[] }) {
-  const [section, id, action] = route;
-  if (section === 'tickets') {
-    if (id === 'new') return <TicketForm ticketId={null} />;
-    if (id) return <TicketForm ticketId={id} />;
-    return <TicketsPage />;
-  }
-  if (section === 'webhooks' && id === 'new') return <WebhookForm webhookId={null} />;
-  if (section === 'webhooks' && id && action === 'edit') return <WebhookForm webhookId={id} />;
-  if (section === 'webhooks' && id) return <WebhookDetail webhookId={id} />;
-  return <WebhooksPage />;
+/** A route the console does not have: said plainly, with a way back, rather than another page shown in its place. */
+function NotFound() {
+  return (
+    <section aria-labelledby="not-found-title">
+      <h1 id="not-found-title">Page not found</h1>
+      <p>
+        There is no page at <code>{window.location.hash || '/'}</code> in the console.
+      </p>
+      <p>
+        <a href="#/webhooks">← Back to the webhooks</a>
+      </p>
+    </section>
+  );
 }
+
+function Page({ route }: { route: string[] }) {
+  const [section, id, action, ...more] = route;
+  if (more.length > 0) return <NotFound />;
+  if (section === undefined) return <WebhooksPage />;
+  if (section === 'tickets') {
+    if (id === undefined) return <TicketsPage />;
+    if (id === 'new' && action === undefined) return <TicketForm ticketId={null} />;
+    if (action === undefined) return <TicketForm ticketId={id} />;
+    if (action === 'deliveries') return <TicketDeliveries ticketId={id} />;
+    return <NotFound />;
+  }
+  if (section === 'webhooks') {
+    if (id === undefined) return <WebhooksPage />;
+    if (id === 'new' && action === undefined) return <WebhookForm webhookId={null} />;
+    if (action === 'edit') return <WebhookForm webhookId={id} />;
+    if (action === undefined) return <WebhookDetail webhookId={id} />;
+    return <NotFound />;
+  }
+  if (section === 'users' && id === undefined) return <UsersPage />;
+  return <NotFound />;
+}
+
+/** How long a notice stays: long enough to read a sentence, short enough not to linger over the next task. */
+const NOTICE_MS = 6_000;
 
 function App() {
   const [key, setKey] = useState<string | null>(storedKey.get());
-  const [notice, setNotice] = useState('');
+  // A notice belongs to the page it was given on (the hash's path at that moment): it is not shown
+  // on another page, so it does not follow the admin around. An action that moves to another page
+  // navigates first and then notifies, so its notice shows on the page it led to.
+  const [notice, setNotice] = useState<(Notice & { path: string }) | null>(null);
   const route = useHashRoute();
   const signOut = () => {
     storedKey.clear();
     setKey(null);
   };
-  const session = useMemo(() => (key ? sessionFor(key, signOut, setNotice) : null), [key]);
+  const session = useMemo(() => (key ? sessionFor(key, signOut, (text, kind = 'ok') => setNotice({ text, kind, path: readRoute().join('/') })) : null), [key]);
   useEffect(() => {
     if (!notice) return;
-    const timer = setTimeout(() => setNotice(''), 6000);
+    const timer = setTimeout(() => setNotice(null), NOTICE_MS);
     return () => clearTimeout(timer);
   }, [notice]);
+  const path = route.join('/');
+  useEffect(() => {
+    if (notice && notice.path !== path) setNotice(null);
+  }, [path]);
   if (!session) {
     return (
       <SignIn
@@ -101,7 +140,12 @@ function App() {
       />
     );
   }
-  const current = route[0] === 'tickets' ? 'tickets' : 'webhooks';
+  const current = route[0] ?? 'webhooks';
+  const link = (section: string, label: string) => (
+    <a href={`#/${section}`} aria-current={current === section ? 'page' : undefined}>
+      {label}
+    </a>
+  );
   return (
     <SessionContext.Provider value={session}>
       <header class="top">
@@ -109,23 +153,27 @@ function App() {
           Helpdesk admin
         </a>
         <nav aria-label="Sections">
-          <a href="#/webhooks" aria-current={current === 'webhooks' ? 'page' : undefined}>
-            Webhooks
-          </a>
-          <a href="#/tickets" aria-current={current === 'tickets' ? 'page' : undefined}>
-            Tickets
-          </a>
+          {link('webhooks', 'Webhooks')}
+          {link('tickets', 'Tickets')}
+          {link('users', 'Users and keys')}
           <a href="/docs/" target="_blank" rel="noopener">
             API reference
           </a>
         </nav>
-        <button type="button" onClick={signOut}>
+        <button type="button" class="sign-out" onClick={signOut}>
           Sign out
         </button>
       </header>
-      <p class="notice" role="status" aria-live="polite">
-        {notice}
-      </p>
+      <div class="notice-area" role="status" aria-live="polite">
+        {notice && notice.path === path && (
+          <p class={`notice notice-${notice.kind}`}>
+            <span>{notice.text}</span>
+            <button type="button" class="dismiss" aria-label="Dismiss notice" onClick={() => setNotice(null)}>
+              ×
+            </button>
+          </p>
+        )}
+      </div>
       <main>
         <Page route={route} />
       </main>

@@ -1,11 +1,11 @@
 /** Tickets: a list, and a form to create or edit one, so that an admin can make an event happen. */
 import { useEffect, useState } from 'preact/hooks';
-import { TICKET_PRIORITIES, TICKET_STATUSES, type Ticket } from './api.js';
-import { ColumnHeads, errorsFrom, FieldError, FormError, formatTime, navigate, noErrors, StatusBadge, usePolled, useSession, type FormErrors } from './ui.js';
+import { ApiError, TICKET_PRIORITIES, TICKET_STATUSES, type Ticket } from './api.js';
+import { ColumnHeads, ConfirmDialog, errorsFrom, FieldError, FormError, LoadState, navigate, noErrors, StatusBadge, Time, usePolled, useSession, type FormErrors } from './ui.js';
 
 export function TicketsPage() {
   const { api } = useSession();
-  const { value: tickets, error } = usePolled(async () => (await api<{ tickets: Ticket[] }>('GET', '/tickets?limit=50')).tickets, 10_000, []);
+  const { value: tickets, error, retry } = usePolled(async () => (await api<{ tickets: Ticket[] }>('GET', '/tickets?limit=50')).tickets, 10_000, []);
   return (
     <section aria-labelledby="tickets-title">
       <div class="title-row">
@@ -14,32 +14,47 @@ export function TicketsPage() {
           New ticket
         </a>
       </div>
-      {error && <p class="form-error" role="alert">{error}</p>}
       {tickets === null ? (
-        <p>Loading…</p>
-      ) : tickets.length === 0 ? (
-        <p>No tickets yet.</p>
+        <LoadState error={error} retry={retry} />
       ) : (
-        <table>
-          <caption class="visually-hidden">The 50 newest tickets</caption>
-          <ColumnHeads names={['Subject', 'Status', 'Priority', 'Tags', 'Version', 'Updated']} />
-          <tbody>
-            {tickets.map((ticket) => (
-              <tr key={ticket.id}>
-                <td>
-                  <a href={`#/tickets/${ticket.id}`}>{ticket.subject}</a>
-                </td>
-                <td>
-                  <StatusBadge status={ticket.status} />
-                </td>
-                <td>{ticket.priority}</td>
-                <td>{ticket.tags.join(', ') || '—'}</td>
-                <td>{ticket.version}</td>
-                <td>{formatTime(ticket.updatedAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <>
+          {error && (
+            <p class="form-error" role="alert">
+              {error}
+            </p>
+          )}
+          {tickets.length === 0 ? (
+            <p>No tickets yet.</p>
+          ) : (
+            <table class="stack">
+              <caption class="visually-hidden">The 50 newest tickets</caption>
+              <ColumnHeads names={['Subject', 'Status', 'Priority', 'Tags', 'Version', 'Updated', 'Deliveries']} />
+              <tbody>
+                {tickets.map((ticket) => (
+                  <tr key={ticket.id}>
+                    <td data-label="Subject" class="title-cell">
+                      <a href={`#/tickets/${ticket.id}`}>{ticket.subject}</a>
+                    </td>
+                    <td data-label="Status">
+                      <StatusBadge status={ticket.status} />
+                    </td>
+                    <td data-label="Priority">{ticket.priority}</td>
+                    <td data-label="Tags">{ticket.tags.join(', ') || '—'}</td>
+                    <td data-label="Version">{ticket.version}</td>
+                    <td data-label="Updated">
+                      <Time iso={ticket.updatedAt} />
+                    </td>
+                    <td data-label="Deliveries">
+                      <a href={`#/tickets/${ticket.id}/deliveries`}>
+                        Deliveries
+                      </a>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
       )}
     </section>
   );
@@ -62,6 +77,8 @@ export function TicketForm({ ticketId }: { ticketId: string | null }) {
   const [loaded, setLoaded] = useState(ticketId === null);
   const [errors, setErrors] = useState<FormErrors>(noErrors);
   const [busy, setBusy] = useState(false);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [missing, setMissing] = useState(false);
 
   useEffect(() => {
     if (ticketId === null) return setDraft(EMPTY);
@@ -70,9 +87,23 @@ export function TicketForm({ ticketId }: { ticketId: string | null }) {
         setDraft({ subject: ticket.subject, description: ticket.description, status: ticket.status, priority: ticket.priority, requesterEmail: ticket.requesterEmail ?? '', tags: ticket.tags.join(', ') });
         setLoaded(true);
       },
-      (error: unknown) => setErrors({ fields: {}, form: (error as Error).message }),
+      (error: unknown) => {
+        if (error instanceof ApiError && error.status === 404) setMissing(true);
+        setErrors({ fields: {}, form: (error as Error).message });
+      },
     );
   }, [ticketId]);
+
+  const remove = async () => {
+    setConfirmDelete(false);
+    try {
+      await api('DELETE', `/tickets/${ticketId}`);
+      navigate('tickets');
+      notify('Ticket deleted: a ticket.deleted event goes to the webhooks that subscribe to it.');
+    } catch (caught) {
+      setErrors(errorsFrom(caught, 'ticket'));
+    }
+  };
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -91,8 +122,8 @@ export function TicketForm({ ticketId }: { ticketId: string | null }) {
     try {
       if (ticketId === null) await api('POST', '/tickets', { ticket });
       else await api('PUT', `/tickets/${ticketId}`, { ticket });
-      notify(ticketId === null ? 'Ticket created.' : 'Ticket saved.');
       navigate('tickets');
+      notify(ticketId === null ? 'Ticket created.' : 'Ticket saved.');
     } catch (caught) {
       setErrors(errorsFrom(caught, 'ticket'));
     } finally {
@@ -111,9 +142,31 @@ export function TicketForm({ ticketId }: { ticketId: string | null }) {
       <p>
         <a href="#/tickets">← Tickets</a>
       </p>
-      <h1 id="ticket-form-title">{ticketId === null ? 'New ticket' : 'Edit ticket'}</h1>
-      {!loaded ? (
-        <p>{errors.form ?? 'Loading…'}</p>
+      <div class="title-row">
+        <h1 id="ticket-form-title">{ticketId === null ? 'New ticket' : missing ? 'Ticket not found' : 'Edit ticket'}</h1>
+        {ticketId !== null && loaded && (
+          <div class="actions">
+            <a class="button" href={`#/tickets/${ticketId}/deliveries`}>
+              Deliveries of this ticket
+            </a>
+            <button type="button" class="danger" onClick={() => setConfirmDelete(true)}>
+              Delete ticket
+            </button>
+          </div>
+        )}
+      </div>
+      {missing ? (
+        <p>
+          There is no ticket <code>{ticketId}</code>: it may have been deleted. Its deliveries are still in the log: <a href={`#/tickets/${ticketId}/deliveries`}>deliveries of this ticket</a>.
+        </p>
+      ) : !loaded ? (
+        errors.form ? (
+          <p class="form-error" role="alert">
+            {errors.form}
+          </p>
+        ) : (
+          <p>Loading…</p>
+        )
       ) : (
         <form onSubmit={submit} noValidate>
           <FormError message={errors.form} />
@@ -173,6 +226,16 @@ export function TicketForm({ ticketId }: { ticketId: string | null }) {
           </div>
         </form>
       )}
+      <ConfirmDialog
+        open={confirmDelete}
+        title="Delete this ticket?"
+        message={
+          <p>{`“${draft.subject}” is deleted. The webhooks that subscribe to ticket.deleted receive that event; deliveries already made stay in their logs. This cannot be undone.`}</p>
+        }
+        confirm="Delete ticket"
+        onConfirm={remove}
+        onCancel={() => setConfirmDelete(false)}
+      />
     </section>
   );
 }

@@ -2,14 +2,20 @@
 import type { ComponentChildren } from 'preact';
 import { createContext } from 'preact';
 import { useContext, useEffect, useId, useRef, useState } from 'preact/hooks';
-import { ApiError, call, type ErrorDetail, type WebhookStats } from './api.js';
+import { API_BASE, ApiError, call, type ErrorDetail, type WebhookStats } from './api.js';
+
+/** A message about what the last action did: `error` when it failed. */
+export interface Notice {
+  text: string;
+  kind: 'ok' | 'error';
+}
 
 /** The signed-in tab: its key, and a way to call the API with it. */
 export interface Session {
   key: string;
   api: <T>(method: string, path: string, body?: unknown) => Promise<T>;
   signOut: () => void;
-  notify: (message: string) => void;
+  notify: (message: string, kind?: Notice['kind']) => void;
 }
 
 export const SessionContext = createContext<Session | null>(null);
@@ -20,7 +26,7 @@ export function useSession(): Session {
   return session;
 }
 
-export function sessionFor(key: string, signOut: () => void, notify: (message: string) => void): Session {
+export function sessionFor(key: string, signOut: () => void, notify: Session['notify']): Session {
   return {
     key,
     signOut,
@@ -81,10 +87,17 @@ export function FormError({ message }: { message: string | null }) {
   );
 }
 
-/** A modal dialog (the native one: focus stays inside, Escape closes it). */
-export function Dialog(props: { title: string; open: boolean; onClose: () => void; children: ComponentChildren }) {
+/**
+ * A modal dialog (the native one: focus stays inside, Escape closes it). One that is not
+ * `dismissible` ignores Escape: it shows what cannot be shown again, and only its own button
+ * closes it. Chromium lets a second Escape close a dialog even when the first one's cancel was
+ * refused (a guard against pages that trap the user), so Escape is refused at its keydown, and
+ * a close that was not asked for all the same opens the dialog again.
+ */
+export function Dialog(props: { title: string; open: boolean; onClose: () => void; dismissible?: boolean; children: ComponentChildren }) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
+  const dismissible = props.dismissible ?? true;
   useEffect(() => {
     const dialog = ref.current;
     if (!dialog) return;
@@ -92,58 +105,90 @@ export function Dialog(props: { title: string; open: boolean; onClose: () => voi
     if (!props.open && dialog.open) dialog.close();
   }, [props.open]);
   return (
-    <dialog ref={ref} aria-labelledby={titleId} onClose={props.onClose}>
+    <dialog
+      ref={ref}
+      aria-labelledby={titleId}
+      onKeyDown={(event) => {
+        // Escape's default action is the close request; refused here, no cancel event is even sent.
+        if (!dismissible && event.key === 'Escape') event.preventDefault();
+      }}
+      onCancel={(event) => {
+        if (!dismissible) event.preventDefault();
+      }}
+      onClose={() => {
+        if (dismissible || !props.open) props.onClose();
+        else ref.current?.showModal();
+      }}
+    >
       <h2 id={titleId}>{props.title}</h2>
       {props.children}
     </dialog>
   );
 }
 
-/** A signing secret, shown once, with a copy button. */
-export function SecretDialog(props: { secret: string | null; title: string; onClose: () => void }) {
+/**
+ * A secret shown once (a webhook's signing secret, a new API key), with a copy button. Escape does
+ * not close it: only "I have copied it" does, so that it is not lost by a stray key press.
+ */
+export function ShownOnceDialog(props: { value: string | null; title: string; label: string; warning: string; onClose: () => void }) {
   const [copied, setCopied] = useState<'yes' | 'failed' | null>(null);
   const inputId = useId();
+  useEffect(() => setCopied(null), [props.value]);
   const copy = async () => {
     try {
-      await navigator.clipboard.writeText(props.secret ?? '');
+      await navigator.clipboard.writeText(props.value ?? '');
       setCopied('yes');
     } catch {
       setCopied('failed');
     }
   };
   return (
-    <Dialog title={props.title} open={props.secret !== null} onClose={props.onClose}>
+    <Dialog title={props.title} open={props.value !== null} onClose={props.onClose} dismissible={false}>
       <p class="warning" role="note">
-        This is the only time the secret is shown. Store it now in your receiver&apos;s configuration: it cannot be read again, only rotated.
+        {props.warning}
       </p>
-      <label for={inputId}>Signing secret</label>
+      <label for={inputId}>{props.label}</label>
       <div class="secret-row">
-        <input id={inputId} readOnly value={props.secret ?? ''} onFocus={(e) => e.currentTarget.select()} />
+        <input id={inputId} readOnly value={props.value ?? ''} onFocus={(e) => e.currentTarget.select()} />
         <button type="button" onClick={copy}>
           Copy
         </button>
       </div>
       <p aria-live="polite" class="hint">
-        {copied === 'yes' ? 'Copied to the clipboard.' : copied === 'failed' ? 'The browser refused the clipboard: select the secret and copy it by hand.' : ''}
+        {copied === 'yes' ? 'Copied to the clipboard.' : copied === 'failed' ? 'The browser refused the clipboard: select it and copy it by hand.' : ''}
       </p>
       <div class="actions">
         <button type="button" class="primary" onClick={props.onClose}>
-          I have stored it
+          I have copied it
         </button>
       </div>
     </Dialog>
   );
 }
 
-export function ConfirmDialog(props: { open: boolean; title: string; message: string; confirm: string; onConfirm: () => void; onCancel: () => void }) {
+/** A signing secret, shown once. */
+export function SecretDialog(props: { secret: string | null; title: string; onClose: () => void }) {
+  return (
+    <ShownOnceDialog
+      title={props.title}
+      value={props.secret}
+      label="Signing secret"
+      warning="This is the only time the secret is shown. Store it now in your receiver's configuration: it cannot be read again, only rotated."
+      onClose={props.onClose}
+    />
+  );
+}
+
+/** Asks before an action that cannot be taken back, saying what it will do. */
+export function ConfirmDialog(props: { open: boolean; title: string; message: ComponentChildren; confirm: string; tone?: 'danger' | 'primary'; onConfirm: () => void; onCancel: () => void }) {
   return (
     <Dialog title={props.title} open={props.open} onClose={props.onCancel}>
-      <p>{props.message}</p>
+      <div class="dialog-message">{props.message}</div>
       <div class="actions">
         <button type="button" onClick={props.onCancel}>
           Cancel
         </button>
-        <button type="button" class="danger" onClick={props.onConfirm}>
+        <button type="button" class={props.tone ?? 'danger'} onClick={props.onConfirm}>
           {props.confirm}
         </button>
       </div>
@@ -156,6 +201,64 @@ export function formatTime(iso: string | null): string {
   return new Date(iso).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 }
 
+const RELATIVE_UNITS: [Intl.RelativeTimeFormatUnit, number][] = [
+  ['day', 86_400_000],
+  ['hour', 3_600_000],
+  ['minute', 60_000],
+  ['second', 1_000],
+];
+const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto', style: 'short' });
+
+/** "3 min ago", "in 5 sec": the largest unit that fits, from now. */
+export function relativeTime(iso: string, now = Date.now()): string {
+  const delta = Date.parse(iso) - now;
+  if (Math.abs(delta) < 1_000) return 'now';
+  for (const [unit, ms] of RELATIVE_UNITS) {
+    if (Math.abs(delta) >= ms || unit === 'second') return relative.format(Math.trunc(delta / ms), unit);
+  }
+  return 'now';
+}
+
+/**
+ * A time as people read it in a list ("3 min ago"), with the exact time in its title and
+ * `datetime`. It is as fresh as the last render: the pages that show it refresh every few seconds.
+ */
+export function Time({ iso }: { iso: string | null }) {
+  if (!iso) return <>—</>;
+  return (
+    <time dateTime={iso} title={formatTime(iso)}>
+      {relativeTime(iso)}
+    </time>
+  );
+}
+
+/**
+ * A target URL that breaks only after its origin: the scheme and host stay whole on one line (a
+ * host cut in two reads as two hosts), and the path may break anywhere.
+ */
+export function TargetUrl({ url }: { url: string }) {
+  let origin = url;
+  let rest = '';
+  try {
+    const parsed = new URL(url);
+    origin = parsed.origin;
+    rest = url.slice(url.indexOf(parsed.host) + parsed.host.length);
+  } catch {
+    // Not a URL (the API would not have stored it): shown as it is.
+  }
+  return (
+    <span class="target-url">
+      <span class="url-origin">{origin}</span>
+      {rest && (
+        <>
+          <wbr />
+          <span class="url-rest">{rest}</span>
+        </>
+      )}
+    </span>
+  );
+}
+
 /** A webhook's circuit breaker in words: whether it is paused, until when, and why. */
 export function breakerText(breaker: WebhookStats['breaker'] | undefined): string {
   if (breaker === undefined) return '—';
@@ -164,6 +267,11 @@ export function breakerText(breaker: WebhookStats['breaker'] | undefined): strin
   const until = formatTime(breaker.pausedUntil);
   const why = breaker.reason ? `: ${breaker.reason}` : '';
   return breaker.state === 'open' ? `paused until ${until}${why}` : `paused, one probe out${why}`;
+}
+
+/** A rate with what it is a rate of: `100 % of 3 deliveries`, or `—` with none. */
+export function rateOf(rate: number | null, total: number, one: string, many: string): string {
+  return rate === null || total === 0 ? `— (no ${many})` : `${formatRate(rate)} of ${total} ${total === 1 ? one : many}`;
 }
 
 export function formatRate(rate: number | null): string {
@@ -212,21 +320,70 @@ export function usePolling<T>(fetch: () => Promise<T>, show: (value: T) => void,
   }, deps);
 }
 
-/** The latest result of a poll (null until the first) and the message of its latest failure, cleared by the next success. */
-export function usePolled<T>(fetch: () => Promise<T>, everyMs: number, deps: unknown[]): { value: T | null; error: string | null } {
+/**
+ * The latest result of a poll (null until the first) and the message of its latest failure,
+ * cleared by the next success; `status` is the failure's HTTP status (0: no answer). `retry`
+ * polls again at once.
+ */
+export function usePolled<T>(fetch: () => Promise<T>, everyMs: number, deps: unknown[]): { value: T | null; error: string | null; status: number | null; retry: () => void } {
   const [value, setValue] = useState<T | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  const [failure, setFailure] = useState<{ message: string; status: number } | null>(null);
+  const [round, setRound] = useState(0);
   usePolling(
     fetch,
     (loaded) => {
       setValue(loaded);
-      setError(null);
+      setFailure(null);
     },
-    (caught) => setError((caught as Error).message),
+    (caught) => setFailure({ message: (caught as Error).message, status: caught instanceof ApiError ? caught.status : -1 }),
     everyMs,
-    deps,
+    [...deps, round],
   );
-  return { value, error };
+  return { value, error: failure?.message ?? null, status: failure?.status ?? null, retry: () => setRound((n) => n + 1) };
+}
+
+/**
+ * What a page shows before its data: "Loading…" while the first answer is awaited, or the failure
+ * alone with a way to try again (never both: a page that says it is loading while it says the
+ * server is down tells nothing).
+ */
+export function LoadState({ error, retry }: { error: string | null; retry: () => void }) {
+  if (!error) return <p class="loading">Loading…</p>;
+  return (
+    <div class="load-failed">
+      <p class="form-error" role="alert">
+        {error}
+      </p>
+      <button type="button" onClick={retry}>
+        Retry
+      </button>
+    </div>
+  );
+}
+
+/**
+ * The version of the server, from its OpenAPI document (open to all, asked once per page load):
+ * deliveries go out with `user-agent: Helpdesk-Webhooks/<version>`.
+ */
+let serverVersion: Promise<string | null> | null = null;
+export function fetchServerVersion(): Promise<string | null> {
+  serverVersion ??= fetch(`${API_BASE}/openapi.json`)
+    .then((response) => (response.ok ? (response.json() as Promise<{ info?: { version?: string } }>) : null))
+    .then((document) => document?.info?.version ?? null)
+    .catch(() => null);
+  return serverVersion;
+}
+
+export function useServerVersion(): string | null {
+  const [version, setVersion] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    void fetchServerVersion().then((found) => live && setVersion(found));
+    return () => {
+      live = false;
+    };
+  }, []);
+  return version;
 }
 
 /** A table's header row; the columns in `hidden` are named for screen readers only. */

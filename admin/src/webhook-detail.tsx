@@ -1,41 +1,114 @@
 /**
  * One webhook: its settings and actions (activate, deactivate, rotate the secret, send a test
- * event, delete), and its deliveries, refreshed while the page is open. Each delivery opens to
- * its payload, the headers it was sent with, and every attempt with the receiver's answer.
+ * event, delete; the ones that cannot be taken back ask first), and its deliveries, refreshed
+ * while the page is open. Each delivery opens to its payload, the headers it was sent with, and
+ * every attempt with the receiver's answer.
  */
+import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { EVENT_TYPES, TEST_EVENT_TYPE, type Attempt, type Delivery, type DeliveryDetail, type Webhook, type WebhookStats } from './api.js';
-import { breakerText, ColumnHeads, ConfirmDialog, errorsFrom, formatTime, isoToLocalInput, localInputToIso, navigate, SecretDialog, StatusBadge, usePolled, usePolling, useSession } from './ui.js';
+import { EVENT_TYPES, TEST_EVENT_TYPE, type Attempt, type Delivery, type DeliveryDetail, type Webhook } from './api.js';
+import {
+  breakerText,
+  ColumnHeads,
+  ConfirmDialog,
+  errorsFrom,
+  formatTime,
+  isoToLocalInput,
+  LoadState,
+  localInputToIso,
+  navigate,
+  relativeTime,
+  SecretDialog,
+  StatusBadge,
+  TargetUrl,
+  Time,
+  usePolled,
+  useServerVersion,
+  useSession,
+} from './ui.js';
+import type { Stats } from './webhooks.js';
 
 const REFRESH_MS = 2_000;
 
+/** A delivery as the list gives it with `include=ticketVersion,ticketId,lastError` (docs/api.md). */
+export type ListedDelivery = Delivery & { ticketId?: string | null; lastError?: string | null };
+
+export const LIST_INCLUDES = 'ticketVersion,ticketId,lastError';
+
+/** What each kind of failed attempt means (docs/delivery.md, "Success, failure and timeouts"). */
+export const ERROR_TEXT: Record<string, string> = {
+  timeout: 'no answer in time: more than 5 s to connect, or 15 s in all',
+  connection_refused: 'the target refused the connection',
+  connection_reset: 'the connection broke before a full answer',
+  dns: 'the host name did not resolve',
+  tls: 'the TLS handshake or certificate check failed',
+  blocked_address: 'the address is in a blocked range; nothing was sent',
+  redirect: 'the answer was a redirect, which is not followed',
+  http_status: 'the answer was not a 2xx',
+};
+
+/**
+ * The receiver's last answer in a list: its status code, or, when none came (a connection or TLS
+ * failure), the kind of failure and what it means.
+ */
+export function LastAnswer({ delivery }: { delivery: ListedDelivery }) {
+  if (delivery.lastStatusCode !== null) return <>{delivery.lastStatusCode}</>;
+  if (delivery.lastError) {
+    return (
+      <span class="answer-error">
+        <span class="error-kind">{delivery.lastError}</span> <span class="hint">{ERROR_TEXT[delivery.lastError] ?? ''}</span>
+      </span>
+    );
+  }
+  return <>{delivery.attemptCount === 0 ? 'not attempted yet' : '—'}</>;
+}
+
+/** A ticket, by its id's tail (the id is in the title), and the version the event carries. */
+export function TicketLink({ ticketId, version }: { ticketId: string | null | undefined; version: number | null | undefined }) {
+  if (!ticketId) return <>—</>;
+  return (
+    <>
+      <a href={`#/tickets/${ticketId}`} title={ticketId} class="ticket-link">
+        {`…${ticketId.slice(-8)}`}
+      </a>
+      {version != null && <span class="hint"> v{version}</span>}
+    </>
+  );
+}
+
+/** The hash's query (`#/webhooks/whk_1?delivery=msg_2`): how another page points at one delivery. */
+function hashQuery(): URLSearchParams {
+  const at = window.location.hash.indexOf('?');
+  return new URLSearchParams(at === -1 ? '' : window.location.hash.slice(at + 1));
+}
+
+type Confirming = 'delete' | 'deactivate' | 'rotate' | null;
+
 export function WebhookDetail({ webhookId }: { webhookId: string }) {
   const { api, notify } = useSession();
-  const [webhook, setWebhook] = useState<Webhook | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const [confirming, setConfirming] = useState<Confirming>(null);
   const [secret, setSecret] = useState<string | null>(null);
+  const [changed, setChanged] = useState<Webhook | null>(null);
 
-  usePolling(
-    async () => (await api<{ webhook: Webhook }>('GET', `/webhooks/${webhookId}`)).webhook,
-    setWebhook,
-    (caught) => setError((caught as Error).message),
-    REFRESH_MS * 5,
-    [webhookId],
-  );
-  const { value: stats } = usePolled(async () => (await api<{ stats: WebhookStats }>('GET', `/webhooks/${webhookId}/stats`)).stats, REFRESH_MS, [webhookId]);
+  const polled = usePolled(async () => (await api<{ webhook: Webhook }>('GET', `/webhooks/${webhookId}`)).webhook, REFRESH_MS * 5, [webhookId]);
+  const { value: stats } = usePolled(async () => (await api<{ stats: Stats }>('GET', `/webhooks/${webhookId}/stats`)).stats, REFRESH_MS, [webhookId]);
+  // An action's answer shows at once, before the next poll brings the same.
+  const webhook = changed && polled.value && changed.updatedAt >= polled.value.updatedAt ? changed : polled.value;
 
   const act = async (what: string, run: () => Promise<void>) => {
+    setConfirming(null);
     try {
       await run();
+      setActionError(null);
       notify(what);
     } catch (caught) {
-      setError(errorsFrom(caught, 'webhook').form ?? (caught as Error).message);
+      setActionError(errorsFrom(caught, 'webhook').form ?? (caught as Error).message);
     }
   };
   const setActive = (active: boolean) =>
     act(active ? 'Webhook activated.' : 'Webhook deactivated: its pending deliveries are marked failed.', async () => {
-      setWebhook((await api<{ webhook: Webhook }>('PUT', `/webhooks/${webhookId}`, { webhook: { active } })).webhook);
+      setChanged((await api<{ webhook: Webhook }>('PUT', `/webhooks/${webhookId}`, { webhook: { active } })).webhook);
     });
   const rotate = () =>
     act('Signing secret rotated: the previous one stays valid for 24 hours.', async () => {
@@ -45,12 +118,64 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
   const sendTest = () => act('Test event queued.', () => api('POST', `/webhooks/${webhookId}/test`));
   const remove = () =>
     act('Webhook deleted.', async () => {
-      setConfirmDelete(false);
       await api('DELETE', `/webhooks/${webhookId}`);
       navigate('webhooks');
     });
 
-  if (!webhook) return <p>{error ?? 'Loading…'}</p>;
+  if (!webhook) {
+    if (polled.status === 404) {
+      return (
+        <section aria-labelledby="webhook-title">
+          <h1 id="webhook-title">Webhook not found</h1>
+          <p>
+            There is no webhook <code>{webhookId}</code>: it may have been deleted.
+          </p>
+          <p>
+            <a href="#/webhooks">← Back to the webhooks</a>
+          </p>
+        </section>
+      );
+    }
+    return <LoadState error={polled.error} retry={polled.retry} />;
+  }
+  const pending = stats?.deliveries.pending ?? 0;
+  const confirmations: Record<Exclude<Confirming, null>, { title: string; message: ComponentChildren; confirm: string; tone: 'danger' | 'primary'; run: () => void }> = {
+    delete: {
+      title: 'Delete this webhook?',
+      message: <p>{`“${webhook.name}” and all of its deliveries will be deleted. Nothing more is sent to ${webhook.targetUrl}. This cannot be undone.`}</p>,
+      confirm: 'Delete webhook',
+      tone: 'danger',
+      run: remove,
+    },
+    deactivate: {
+      title: 'Deactivate this webhook?',
+      message: (
+        <>
+          <p>{`Nothing more is sent to ${webhook.targetUrl} until it is activated again, and the events of that time are not sent later.`}</p>
+          <p>
+            <strong>Every pending delivery is marked failed</strong>
+            {pending > 0 ? ` (${pending} created in the last 24 hours)` : ''}. After activating it again, <em>Recover failed</em> queues them once more.
+          </p>
+        </>
+      ),
+      confirm: 'Deactivate',
+      tone: 'danger',
+      run: () => void setActive(false),
+    },
+    rotate: {
+      title: 'Rotate the signing secret?',
+      message: (
+        <>
+          <p>A new signing secret is made and shown once. Every delivery is signed with it from now on.</p>
+          <p>The current secret stays valid for 24 hours (deliveries carry both signatures meanwhile): update the receiver within that time.</p>
+        </>
+      ),
+      confirm: 'Rotate secret',
+      tone: 'primary',
+      run: () => void rotate(),
+    },
+  };
+  const open = confirming ? confirmations[confirming] : null;
   return (
     <section aria-labelledby="webhook-title">
       <p>
@@ -63,7 +188,7 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
             Edit
           </a>
           {webhook.active ? (
-            <button type="button" onClick={() => setActive(false)}>
+            <button type="button" onClick={() => setConfirming('deactivate')}>
               Deactivate
             </button>
           ) : (
@@ -71,25 +196,39 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
               Activate
             </button>
           )}
-          <button type="button" onClick={rotate}>
+          <button type="button" onClick={() => setConfirming('rotate')}>
             Rotate secret
           </button>
           <button type="button" onClick={sendTest}>
             Send test event
           </button>
-          <button type="button" class="danger" onClick={() => setConfirmDelete(true)}>
+          <button type="button" class="danger" onClick={() => setConfirming('delete')}>
             Delete
           </button>
         </div>
       </div>
-      {error && <p class="form-error" role="alert">{error}</p>}
+      {actionError && (
+        <p class="form-error" role="alert">
+          {actionError}
+        </p>
+      )}
       <dl class="facts">
         <dt>Target</dt>
-        <dd class="url">{webhook.targetUrl}</dd>
+        <dd class="url">
+          <TargetUrl url={webhook.targetUrl} />
+        </dd>
         <dt>Events</dt>
         <dd>{webhook.events.join(', ')}</dd>
         <dt>Active</dt>
-        <dd>{webhook.active ? 'yes' : `no${webhook.disabledReason ? ` (disabled: ${webhook.disabledReason}, ${formatTime(webhook.disabledAt)})` : ''}`}</dd>
+        <dd>
+          {webhook.active ? 'yes' : 'no'}
+          {!webhook.active && webhook.disabledReason && (
+            <>
+              {` (disabled: ${webhook.disabledReason}, `}
+              <Time iso={webhook.disabledAt} />)
+            </>
+          )}
+        </dd>
         <dt>Circuit breaker</dt>
         <dd>{stats === null ? '—' : breakerText(stats.breaker)}</dd>
         <dt>Id</dt>
@@ -98,14 +237,7 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
         </dd>
       </dl>
       <Deliveries webhook={webhook} />
-      <ConfirmDialog
-        open={confirmDelete}
-        title="Delete this webhook?"
-        message={`“${webhook.name}” and all of its deliveries will be deleted. Nothing more is sent to ${webhook.targetUrl}. This cannot be undone.`}
-        confirm="Delete webhook"
-        onConfirm={remove}
-        onCancel={() => setConfirmDelete(false)}
-      />
+      <ConfirmDialog open={open !== null} title={open?.title ?? ''} message={open?.message} confirm={open?.confirm ?? ''} tone={open?.tone ?? 'danger'} onConfirm={() => open?.run()} onCancel={() => setConfirming(null)} />
       <SecretDialog title="New signing secret" secret={secret} onClose={() => setSecret(null)} />
     </section>
   );
@@ -115,29 +247,56 @@ interface Filter {
   status: string;
   event: string;
   since: string;
+  /** A delivery id (`msg_`), the `webhook-id` a receiver logs. */
+  id: string;
 }
+
+const DELIVERY_ID = /^msg_[A-Za-z0-9]{1,60}$/;
+const COLUMNS = ['Created', 'Webhook-id', 'Event', 'Ticket', 'Status', 'Attempts', 'Last answer', 'Next attempt', 'Actions'];
 
 function Deliveries({ webhook }: { webhook: Webhook }) {
   const { api, notify } = useSession();
-  const [filter, setFilter] = useState<Filter>({ status: '', event: '', since: '' });
-  const [open, setOpen] = useState<string | null>(null);
+  const linked = hashQuery().get('delivery');
+  const [filter, setFilter] = useState<Filter>({ status: '', event: '', since: '', id: linked ?? '' });
+  const [search, setSearch] = useState(linked ?? '');
+  const [searchError, setSearchError] = useState<string | null>(null);
+  const [open, setOpen] = useState<string | null>(linked);
   // What the recover form was told; apart from the list's own failures, which a refresh clears.
   const [recoverError, setRecoverError] = useState<string | null>(null);
+  // The tools fold away to leave the page to the list; open when something in them is on.
+  const [showFilters, setShowFilters] = useState(false);
+  const [showRecover, setShowRecover] = useState(false);
   const [recoverSince, setRecoverSince] = useState(() => isoToLocalInput(new Date(Date.now() - 24 * 3600 * 1000).toISOString()));
 
   const query = () => {
-    const params = new URLSearchParams({ limit: '50', include: 'ticketVersion' });
+    const params = new URLSearchParams({ limit: '50', include: LIST_INCLUDES });
     if (filter.status) params.set('status', filter.status);
     if (filter.event) params.set('event', filter.event);
+    if (filter.id) params.set('id', filter.id);
     const since = localInputToIso(filter.since);
     if (since) params.set('since', since);
     return params.toString();
   };
-  const { value: deliveries, error } = usePolled(
-    async () => (await api<{ deliveries: Delivery[] }>('GET', `/webhooks/${webhook.id}/deliveries?${query()}`)).deliveries,
+  const { value: deliveries, error, retry } = usePolled(
+    async () => (await api<{ deliveries: ListedDelivery[] }>('GET', `/webhooks/${webhook.id}/deliveries?${query()}`)).deliveries,
     REFRESH_MS,
-    [webhook.id, filter.status, filter.event, filter.since],
+    [webhook.id, filter.status, filter.event, filter.since, filter.id],
   );
+
+  const find = (event: Event) => {
+    event.preventDefault();
+    const id = search.trim();
+    // The API refuses a malformed id with 400; said here, next to the field, before asking.
+    if (id !== '' && !DELIVERY_ID.test(id)) return setSearchError('must be a delivery id: msg_ followed by letters and digits');
+    setSearchError(null);
+    setFilter({ ...filter, id });
+    if (id) setOpen(id);
+  };
+  const clearSearch = () => {
+    setSearch('');
+    setSearchError(null);
+    setFilter({ ...filter, id: '' });
+  };
 
   const recover = async (event: Event) => {
     event.preventDefault();
@@ -152,67 +311,115 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
     }
   };
 
+  const activeFilters = [filter.status, filter.event, filter.since].filter(Boolean).length;
   return (
     <section aria-labelledby="deliveries-title">
       <h2 id="deliveries-title">Deliveries</h2>
-      <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter deliveries">
-        <div class="field">
-          <label for="filter-status">Status</label>
-          <select id="filter-status" value={filter.status} onChange={(e) => setFilter({ ...filter, status: e.currentTarget.value })}>
-            <option value="">any</option>
-            <option value="pending">pending</option>
-            <option value="succeeded">succeeded</option>
-            <option value="failed">failed</option>
-          </select>
-        </div>
-        <div class="field">
-          <label for="filter-event">Event</label>
-          <select id="filter-event" value={filter.event} onChange={(e) => setFilter({ ...filter, event: e.currentTarget.value })}>
-            <option value="">any</option>
-            {[...EVENT_TYPES, TEST_EVENT_TYPE].map((type) => (
-              <option key={type} value={type}>
-                {type}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="filter-since">Created since</label>
-          <input id="filter-since" type="datetime-local" value={filter.since} onChange={(e) => setFilter({ ...filter, since: e.currentTarget.value })} />
-        </div>
-      </form>
-      <form class="filters" onSubmit={recover} aria-label="Recover failed deliveries">
-        <div class="field">
-          <label for="recover-since">Recover failed deliveries created since</label>
-          <input id="recover-since" type="datetime-local" value={recoverSince} onChange={(e) => setRecoverSince(e.currentTarget.value)} />
-        </div>
-        <button type="submit">Recover failed</button>
-      </form>
-      {recoverError && <p class="form-error" role="alert">{recoverError}</p>}
-      {error && <p class="form-error" role="alert">{error}</p>}
-      <p class="hint" aria-hidden="true">
-        Refreshed every {REFRESH_MS / 1000} s.
-      </p>
+      <div class="toolbar">
+        <form class="search" onSubmit={find} role="search" aria-label="Find a delivery">
+          <label for="delivery-search">Find by webhook-id</label>
+          <div class="search-row">
+            <input
+              id="delivery-search"
+              type="search"
+              placeholder="msg_…"
+              spellcheck={false}
+              autocomplete="off"
+              value={search}
+              onInput={(e) => setSearch(e.currentTarget.value)}
+              {...(searchError ? { 'aria-invalid': 'true' as const, 'aria-describedby': 'delivery-search-error' } : {})}
+            />
+            <button type="submit">Find</button>
+            {filter.id && (
+              <button type="button" onClick={clearSearch}>
+                Show all
+              </button>
+            )}
+          </div>
+          {searchError && (
+            <p class="field-error" id="delivery-search-error">
+              {searchError}
+            </p>
+          )}
+        </form>
+        <details class="tool" open={showFilters || activeFilters > 0} onToggle={(e) => setShowFilters(e.currentTarget.open)}>
+          <summary>Filters{activeFilters > 0 ? ` (${activeFilters} on)` : ''}</summary>
+          <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter deliveries">
+            <div class="field">
+              <label for="filter-status">Status</label>
+              <select id="filter-status" value={filter.status} onChange={(e) => setFilter({ ...filter, status: e.currentTarget.value })}>
+                <option value="">any</option>
+                <option value="pending">pending</option>
+                <option value="succeeded">succeeded</option>
+                <option value="failed">failed</option>
+              </select>
+            </div>
+            <div class="field">
+              <label for="filter-event">Event</label>
+              <select id="filter-event" value={filter.event} onChange={(e) => setFilter({ ...filter, event: e.currentTarget.value })}>
+                <option value="">any</option>
+                {[...EVENT_TYPES, TEST_EVENT_TYPE].map((type) => (
+                  <option key={type} value={type}>
+                    {type}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div class="field">
+              <label for="filter-since">Created since</label>
+              <input id="filter-since" type="datetime-local" value={filter.since} onChange={(e) => setFilter({ ...filter, since: e.currentTarget.value })} />
+            </div>
+          </form>
+        </details>
+        <details class="tool" open={showRecover || recoverError !== null} onToggle={(e) => setShowRecover(e.currentTarget.open)}>
+          <summary>Recover failed deliveries</summary>
+          <form class="filters" onSubmit={recover} aria-label="Recover failed deliveries">
+            <div class="field">
+              <label for="recover-since">Recover failed deliveries created since</label>
+              <input id="recover-since" type="datetime-local" value={recoverSince} onChange={(e) => setRecoverSince(e.currentTarget.value)} />
+            </div>
+            <button type="submit">Recover failed</button>
+          </form>
+          <p class="hint">Each failed delivery created since then is queued again with a fresh retry schedule.</p>
+          {recoverError && (
+            <p class="form-error" role="alert">
+              {recoverError}
+            </p>
+          )}
+        </details>
+      </div>
       {deliveries === null ? (
-        <p>Loading…</p>
-      ) : deliveries.length === 0 ? (
-        <p>No deliveries{filter.status || filter.event || filter.since ? ' match these filters' : ' yet'}.</p>
+        <LoadState error={error} retry={retry} />
       ) : (
-        <table>
-          <caption class="visually-hidden">Deliveries of {webhook.name}, newest first</caption>
-          <ColumnHeads names={['Created', 'Event', 'Version', 'Status', 'Attempts', 'Last answer', 'Next attempt', 'Actions']} hidden={['Actions']} />
-          <tbody>
-            {deliveries.map((delivery) => (
-              <DeliveryRow key={delivery.id} webhook={webhook} delivery={delivery} open={open === delivery.id} onToggle={() => setOpen(open === delivery.id ? null : delivery.id)} />
-            ))}
-          </tbody>
-        </table>
+        <>
+          {error && (
+            <p class="form-error" role="alert">
+              {error}
+            </p>
+          )}
+          <p class="hint" aria-hidden="true">
+            Refreshed every {REFRESH_MS / 1000} s.
+          </p>
+          {deliveries.length === 0 ? (
+            <p>{filter.id ? `No delivery ${filter.id} for this webhook.` : `No deliveries${activeFilters > 0 ? ' match these filters' : ' yet'}.`}</p>
+          ) : (
+            <table class="stack deliveries">
+              <caption class="visually-hidden">Deliveries of {webhook.name}, newest first</caption>
+              <ColumnHeads names={COLUMNS} hidden={['Actions']} />
+              <tbody>
+                {deliveries.map((delivery) => (
+                  <DeliveryRow key={delivery.id} webhook={webhook} delivery={delivery} open={open === delivery.id} onToggle={() => setOpen(open === delivery.id ? null : delivery.id)} />
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
       )}
     </section>
   );
 }
 
-function DeliveryRow(props: { webhook: Webhook; delivery: Delivery; open: boolean; onToggle: () => void }) {
+function DeliveryRow(props: { webhook: Webhook; delivery: ListedDelivery; open: boolean; onToggle: () => void }) {
   const { api, notify } = useSession();
   const { delivery } = props;
   const redeliver = async () => {
@@ -220,21 +427,30 @@ function DeliveryRow(props: { webhook: Webhook; delivery: Delivery; open: boolea
       await api('POST', `/webhooks/${props.webhook.id}/deliveries/${delivery.id}/redeliver`);
       notify('Redelivery queued: one attempt now, with the same webhook-id.');
     } catch (caught) {
-      notify((caught as Error).message);
+      notify((caught as Error).message, 'error');
     }
   };
   return (
     <>
       <tr data-delivery-id={delivery.id}>
-        <td>{formatTime(delivery.createdAt)}</td>
-        <td>{delivery.event}</td>
-        <td>{delivery.ticketVersion ?? '—'}</td>
-        <td>
+        <td data-label="Created">
+          <Time iso={delivery.createdAt} />
+        </td>
+        <td data-label="Webhook-id" class="delivery-id">
+          <code>{delivery.id}</code>
+        </td>
+        <td data-label="Event">{delivery.event}</td>
+        <td data-label="Ticket">
+          <TicketLink ticketId={delivery.ticketId} version={delivery.ticketVersion} />
+        </td>
+        <td data-label="Status">
           <StatusBadge status={delivery.status} />
         </td>
-        <td>{delivery.attemptCount}</td>
-        <td>{delivery.lastStatusCode ?? '—'}</td>
-        <td>{delivery.status === 'pending' && delivery.nextAttemptAt === null ? 'held: after an earlier delivery of its ticket' : formatTime(delivery.nextAttemptAt)}</td>
+        <td data-label="Attempts">{delivery.attemptCount}</td>
+        <td data-label="Last answer">
+          <LastAnswer delivery={delivery} />
+        </td>
+        <td data-label="Next attempt">{delivery.status === 'pending' && delivery.nextAttemptAt === null ? 'held: after an earlier delivery of its ticket' : <Time iso={delivery.nextAttemptAt} />}</td>
         <td class="row-actions">
           <button type="button" aria-expanded={props.open} aria-controls={`delivery-${delivery.id}`} onClick={props.onToggle}>
             {props.open ? 'Hide' : 'Details'}
@@ -246,7 +462,7 @@ function DeliveryRow(props: { webhook: Webhook; delivery: Delivery; open: boolea
       </tr>
       {props.open && (
         <tr class="detail-row">
-          <td colSpan={8} id={`delivery-${delivery.id}`}>
+          <td colSpan={COLUMNS.length} id={`delivery-${delivery.id}`}>
             <DeliveryPanel webhook={props.webhook} delivery={delivery} />
           </td>
         </tr>
@@ -255,30 +471,73 @@ function DeliveryRow(props: { webhook: Webhook; delivery: Delivery; open: boolea
   );
 }
 
-/** The headers of an attempt, as the worker sends them (docs/delivery.md); the signature is not stored. */
-function headersSent(webhook: Webhook, delivery: Delivery, attempt: Attempt | undefined): [string, string][] {
+/**
+ * The headers of an attempt, as the worker sends them (docs/delivery.md); the signature is not
+ * stored. The user agent carries the server's version, read from its OpenAPI document.
+ */
+function headersSent(webhook: Webhook, delivery: Delivery, attempt: Attempt | undefined, version: string | null): [string, ComponentChildren][] {
+  const seconds = attempt ? Math.floor(Date.parse(attempt.at) / 1000) : null;
   return [
-    ['content-type', 'application/json'],
-    ['user-agent', 'Helpdesk-Webhooks/<server version>'],
-    ['webhook-id', delivery.id],
-    ['webhook-timestamp', attempt ? String(Math.floor(Date.parse(attempt.at) / 1000)) : '(the Unix time of each attempt)'],
-    ['webhook-signature', 'v1,<HMAC-SHA256 of each attempt, with every live signing secret; not stored>'],
-    ['x-helpdesk-event', delivery.event],
-    ['x-helpdesk-webhook-id', webhook.id],
+    ['content-type', <code>application/json</code>],
+    ['user-agent', <code>{`Helpdesk-Webhooks/${version ?? '…'}`}</code>],
+    ['webhook-id', <code>{delivery.id}</code>],
+    [
+      'webhook-timestamp',
+      seconds === null ? (
+        <span class="hint">the Unix time of each attempt</span>
+      ) : (
+        <>
+          <code>{seconds}</code> <span class="hint">({`${formatTime(attempt!.at)}, ${relativeTime(attempt!.at)}`}; of the last attempt)</span>
+        </>
+      ),
+    ],
+    ['webhook-signature', <span class="hint">v1,… an HMAC-SHA256 per live signing secret, made at each attempt and not stored</span>],
+    ['x-helpdesk-event', <code>{delivery.event}</code>],
+    ['x-helpdesk-webhook-id', <code>{webhook.id}</code>],
   ];
+}
+
+/** An attempt's outcome in one line: the status once, or the kind of failure when no answer came. */
+function AttemptOutcome({ attempt }: { attempt: Attempt }) {
+  if (attempt.statusCode !== null) {
+    // `http_status` says only that the status was not 2xx, which the status itself says; a
+    // redirect is a status too, but its kind says why a 3xx failed.
+    return (
+      <>
+        <strong>{attempt.statusCode}</strong>
+        {attempt.error && attempt.error !== 'http_status' && <span class="error-kind"> {attempt.error}</span>}
+      </>
+    );
+  }
+  return (
+    <>
+      <strong>no answer</strong>
+      {attempt.error && (
+        <>
+          {' '}
+          <span class="error-kind">{attempt.error}</span>: {ERROR_TEXT[attempt.error] ?? ''}
+        </>
+      )}
+    </>
+  );
 }
 
 function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Delivery }) {
   const { api } = useSession();
-  const { value: detail, error } = usePolled(
+  const version = useServerVersion();
+  const { value: detail, error, retry } = usePolled(
     async () => (await api<{ delivery: DeliveryDetail }>('GET', `/webhooks/${webhook.id}/deliveries/${delivery.id}`)).delivery,
     REFRESH_MS,
     [delivery.id, delivery.attemptCount, delivery.status],
   );
-  if (!detail) return <p>{error ?? 'Loading…'}</p>;
+  if (!detail) return <LoadState error={error} retry={retry} />;
   return (
     <div class="delivery-panel">
-      {error && <p class="form-error" role="alert">{error}</p>}
+      {error && (
+        <p class="form-error" role="alert">
+          {error}
+        </p>
+      )}
       {/* The list asks for each delivery's ticket version; none for a test event. */}
       {delivery.ticketVersion != null && (
         <p>
@@ -290,12 +549,10 @@ function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Deli
       <h3>Headers sent</h3>
       <table class="headers">
         <tbody>
-          {headersSent(webhook, delivery, detail.attempts.at(-1)).map(([name, value]) => (
+          {headersSent(webhook, delivery, detail.attempts.at(-1), version).map(([name, value]) => (
             <tr key={name}>
               <th scope="row">{name}</th>
-              <td>
-                <code>{value}</code>
-              </td>
+              <td>{value}</td>
             </tr>
           ))}
         </tbody>
@@ -307,9 +564,9 @@ function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Deli
         <ol class="attempts">
           {detail.attempts.map((attempt) => (
             <li key={attempt.id} class={attempt.error ? 'attempt failed' : 'attempt succeeded'}>
-              <p>
-                <strong>{attempt.statusCode ?? 'no answer'}</strong>
-                {attempt.error && <span class="error-kind"> {attempt.error}</span>} · {attempt.durationMs} ms · {formatTime(attempt.at)}
+              <p class="attempt-line">
+                <AttemptOutcome attempt={attempt} /> · {attempt.durationMs} ms · <Time iso={attempt.at} />
+                {attempt.statusCode !== null && (attempt.responseBody === null || attempt.responseBody === '') && <span class="hint"> · no body</span>}
               </p>
               {attempt.responseHeaders && (
                 <details>
@@ -317,8 +574,12 @@ function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Deli
                   <pre>{Object.entries(attempt.responseHeaders).map(([k, v]) => `${k}: ${v}`).join('\n')}</pre>
                 </details>
               )}
-              <p class="label">Response body</p>
-              <pre class="response-body">{attempt.responseBody === null || attempt.responseBody === '' ? '(empty)' : attempt.responseBody}</pre>
+              {attempt.responseBody !== null && attempt.responseBody !== '' && (
+                <>
+                  <p class="label">Response body</p>
+                  <pre class="response-body">{attempt.responseBody}</pre>
+                </>
+              )}
             </li>
           ))}
         </ol>

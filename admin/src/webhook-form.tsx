@@ -68,8 +68,8 @@ export function WebhookForm({ webhookId }: { webhookId: string | null }) {
         setCreated(webhook);
       } else {
         await api('PUT', `/webhooks/${webhookId}`, body);
-        notify('Webhook saved.');
         navigate(`webhooks/${webhookId}`);
+        notify('Webhook saved.');
       }
     } catch (caught) {
       setErrors(errorsFrom(caught, 'webhook'));

@@ -1,18 +1,38 @@
 /** The webhooks table: every webhook with its health over the last 24 hours. */
 import type { Webhook, WebhookStats } from './api.js';
-import { breakerText, ColumnHeads, formatRate, formatTime, StatusBadge, usePolled, useSession } from './ui.js';
+import { breakerText, ColumnHeads, LoadState, rateOf, StatusBadge, TargetUrl, Time, usePolled, useSession } from './ui.js';
+
+/** The stats with the delivery-level rate (docs/api.md, `GET /webhooks/:id/stats`). */
+export type Stats = WebhookStats & { deliverySuccessRate: number | null };
 
 interface Row {
   webhook: Webhook;
-  stats: WebhookStats | null;
+  stats: Stats | null;
+}
+
+const COLUMNS = ['Name', 'Target', 'Events', 'Active', 'Breaker', 'Deliveries (24 h)', 'Attempts (24 h)', 'Last delivery'];
+
+/**
+ * Deliveries and attempts apart: a webhook whose every delivery succeeded on its first retry
+ * delivered everything (100 % of deliveries) while half its attempts failed (50 %); one figure
+ * alone would call it either healthy or broken.
+ */
+export function deliveriesText(stats: Stats): string {
+  const { succeeded, failed, pending } = stats.deliveries;
+  const text = rateOf(stats.deliverySuccessRate, succeeded + failed, 'finished delivery', 'finished deliveries');
+  return pending > 0 ? `${text}, ${pending} pending` : text;
+}
+
+export function attemptsText(stats: Stats): string {
+  return rateOf(stats.successRate, stats.attempts.total, 'attempt', 'attempts');
 }
 
 export function WebhooksPage() {
   const { api } = useSession();
-  const { value: rows, error } = usePolled(
+  const { value: rows, error, retry } = usePolled(
     async (): Promise<Row[]> => {
       const { webhooks } = await api<{ webhooks: Webhook[] }>('GET', '/webhooks?limit=100');
-      const stats = await Promise.all(webhooks.map((w) => api<{ stats: WebhookStats }>('GET', `/webhooks/${w.id}/stats`).then((r) => r.stats, () => null)));
+      const stats = await Promise.all(webhooks.map((w) => api<{ stats: Stats }>('GET', `/webhooks/${w.id}/stats`).then((r) => r.stats, () => null)));
       return webhooks.map((webhook, i) => ({ webhook, stats: stats[i] ?? null }));
     },
     10_000,
@@ -27,43 +47,54 @@ export function WebhooksPage() {
           New webhook
         </a>
       </div>
-      {error && <p class="form-error" role="alert">{error}</p>}
       {rows === null ? (
-        <p>Loading…</p>
-      ) : rows.length === 0 ? (
-        <p>No webhooks yet. Create one to send ticket events to an HTTPS endpoint.</p>
+        <LoadState error={error} retry={retry} />
       ) : (
-        <table>
-          <caption class="visually-hidden">Webhooks, newest first, with their success rate over the last 24 hours</caption>
-          <ColumnHeads names={['Name', 'Target', 'Events', 'Active', 'Disabled reason', 'Breaker', 'Success (24 h)', 'Last delivery']} />
-          <tbody>
-            {rows.map(({ webhook, stats }) => (
-              <tr key={webhook.id}>
-                <td>
-                  <a href={`#/webhooks/${webhook.id}`}>{webhook.name}</a>
-                </td>
-                <td class="url">{webhook.targetUrl}</td>
-                <td>{webhook.events.join(', ')}</td>
-                <td>{webhook.active ? 'yes' : 'no'}</td>
-                <td>{webhook.disabledReason ?? '—'}</td>
-                <td>{breakerText(stats?.breaker)}</td>
-                <td>
-                  {formatRate(stats?.successRate ?? null)}
-                  {stats && stats.attempts.total > 0 && <span class="hint"> of {stats.attempts.total} attempts</span>}
-                </td>
-                <td>
-                  {stats?.lastDelivery ? (
-                    <>
-                      <StatusBadge status={stats.lastDelivery.status} /> {formatTime(stats.lastDelivery.lastAttemptAt)}
-                    </>
-                  ) : (
-                    '—'
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <>
+          {error && (
+            <p class="form-error" role="alert">
+              {error}
+            </p>
+          )}
+          {rows.length === 0 ? (
+            <p>No webhooks yet. Create one to send ticket events to an HTTPS endpoint.</p>
+          ) : (
+            <table class="stack">
+              <caption class="visually-hidden">Webhooks, newest first, with their deliveries and attempts over the last 24 hours</caption>
+              <ColumnHeads names={COLUMNS} />
+              <tbody>
+                {rows.map(({ webhook, stats }) => (
+                  <tr key={webhook.id}>
+                    <td data-label="Name" class="title-cell">
+                      <a href={`#/webhooks/${webhook.id}`}>{webhook.name}</a>
+                    </td>
+                    <td data-label="Target" class="url">
+                      <TargetUrl url={webhook.targetUrl} />
+                    </td>
+                    <td data-label="Events">{webhook.events.join(', ')}</td>
+                    <td data-label="Active">{webhook.active ? 'yes' : `no${webhook.disabledReason ? ` (${webhook.disabledReason})` : ''}`}</td>
+                    <td data-label="Breaker">{breakerText(stats?.breaker)}</td>
+                    <td data-label="Deliveries (24 h)" class="deliveries-rate">
+                      {stats ? deliveriesText(stats) : '—'}
+                    </td>
+                    <td data-label="Attempts (24 h)" class="attempts-rate">
+                      {stats ? attemptsText(stats) : '—'}
+                    </td>
+                    <td data-label="Last delivery">
+                      {stats?.lastDelivery ? (
+                        <>
+                          <StatusBadge status={stats.lastDelivery.status} /> <Time iso={stats.lastDelivery.lastAttemptAt} />
+                        </>
+                      ) : (
+                        '—'
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
       )}
     </section>
   );

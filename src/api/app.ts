@@ -275,7 +275,21 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
 
   // The address a newcomer types first: a browser goes to the console, anything else learns where
   // things are.
-  app.get('/', { schema: { hide: true } }, async (request, reply) => {
+  const indexLink = { type: 'string' };
+  const indexSchema = {
+    summary: 'Where things are: a browser is sent to the console (302 to /admin/), anything else gets their addresses',
+    tags: ['operations'],
+    response: {
+      200: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'version', 'console', 'api', 'openapi', 'docs', 'health'],
+        properties: { name: { type: 'string', enum: ['helpdesk'] }, version: indexLink, console: indexLink, api: indexLink, openapi: indexLink, docs: indexLink, health: indexLink },
+      },
+      302: { type: 'null', description: 'To the console, for a request that accepts text/html.' },
+    },
+  };
+  app.get('/', { schema: indexSchema }, async (request, reply) => {
     if ((request.headers.accept ?? '').includes('text/html')) return reply.redirect(CONSOLE_PREFIX, 302);
     return { name: 'helpdesk', version: options.version, console: CONSOLE_PREFIX, api: API_BASE, openapi: `${API_BASE}/openapi.json`, docs: '/docs', health: '/healthz' };
   });

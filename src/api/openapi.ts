@@ -109,6 +109,7 @@ function errorResponses(codes: readonly ErrorCode[], authenticated: boolean): Re
  * (test/integration/api/openapi-lint.test.ts), as they refuse two routes sharing one.
  */
 export const OPERATION_IDS: Readonly<Record<string, string>> = {
+  'GET /': 'getIndex',
   'GET /healthz': 'getHealth',
   'GET /metrics': 'getMetrics',
   [`GET ${OPENAPI_PATH}`]: 'getOpenApiDocument',

@@ -38,6 +38,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where things are: a browser is sent to the console (302 to /admin/), anything else gets their addresses */
+        get: operations["getIndex"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -809,6 +826,92 @@ export interface operations {
                         status: "ok";
                     };
                 };
+            };
+            /** @description `validation_failed`: The request is well-formed JSON but breaks a rule; see details. */
+            400: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `request_timeout`: The request did not arrive whole in time (headers and body). */
+            408: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `internal`: An unexpected error; the log line with the same requestId has the cause. */
+            500: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unavailable`: The database cannot be reached right now; nothing was done. Retry-After says when to try again. */
+            503: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getIndex: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        name: "helpdesk";
+                        version: string;
+                        console: string;
+                        api: string;
+                        openapi: string;
+                        docs: string;
+                        health: string;
+                    };
+                };
+            };
+            /** @description To the console, for a request that accepts text/html. */
+            302: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description `validation_failed`: The request is well-formed JSON but breaks a rule; see details. */
             400: {

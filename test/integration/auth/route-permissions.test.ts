@@ -57,13 +57,15 @@ describeEachDialect('route permissions', (dialect) => {
     return server.request(route.method, concretePath(route), { key, ...body });
   }
 
-  it('has routes to walk, and only health, metrics, the API description and the static pages need no key', () => {
+  it('has routes to walk, and only the index, health, metrics, the API description and the static pages need no key', () => {
     expect(routes.length).toBeGreaterThan(20);
     const open = routes.filter((r) => r.roles === null && !isStaticRoute(r)).map((r) => `${r.method} ${r.url}`);
     expect(open.sort()).toEqual([
+      'GET /',
       'GET /healthz',
       `GET ${API}/openapi.json`,
       'GET /metrics',
+      'HEAD /',
       'HEAD /healthz',
       `HEAD ${API}/openapi.json`,
       'HEAD /metrics',

@@ -273,6 +273,17 @@ describe('paths and methods', () => {
     expect(response.headers['x-request-id']).toMatch(/^req_/);
   });
 
+  it('sends a browser at / to the console, and tells anything else where things are', async () => {
+    const browser = await server.runtime.app.inject({ method: 'GET', url: '/', headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect(browser.statusCode).toBe(302);
+    expect(browser.headers.location).toBe('/admin/');
+    const client = await server.runtime.app.inject({ method: 'GET', url: '/' });
+    expect(client.statusCode).toBe(200);
+    expect(client.json()).toEqual({ name: 'helpdesk', version: expect.any(String), console: '/admin/', api: '/helpdesk/api/v1', openapi: '/helpdesk/api/v1/openapi.json', docs: '/docs', health: '/healthz' });
+    expect((await server.runtime.app.inject({ method: 'GET', url: client.json().openapi })).statusCode).toBe(200);
+    expect((await server.runtime.app.inject({ method: 'GET', url: client.json().health })).statusCode).toBe(200);
+  });
+
   it('keeps the API behind the key (only /healthz is open)', async () => {
     for (const path of ['/tickets', '/webhooks', '/users', '/api-keys']) {
       expectError(await server.request('GET', path, { key: null }), 401, 'unauthorized');

@@ -105,9 +105,9 @@ describeEachDialect('OpenAPI document', (dialect) => {
       expect(operation.responses['429'].headers['retry-after']).toBeDefined();
       expect(operation.responses['503'].headers['retry-after']).toBeDefined();
     }
-    // Only the health, metrics and description endpoints go without a key, and say so (`security: []`).
+    // Only the index, health, metrics and description endpoints go without a key, and say so (`security: []`).
     const open = Object.entries<Json>(document.paths).flatMap(([path, item]) => Object.entries<Json>(item).filter(([, op]) => op.security.length === 0).map(([m]) => `${m} ${path}`));
-    expect(open.sort()).toEqual([`get ${API}/openapi.json`, 'get /healthz', 'get /metrics'].sort());
+    expect(open.sort()).toEqual(['get /', `get ${API}/openapi.json`, 'get /healthz', 'get /metrics'].sort());
     // Every code of the catalogue answered over HTTP is in the error schema's enum.
     expect([...document.components.schemas.Error.properties.error.properties.code.enum].sort()).toEqual(Object.keys(ERROR_CATALOGUE).sort());
   });

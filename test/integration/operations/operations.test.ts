@@ -45,6 +45,15 @@ describeEachDialect('operations', (dialect) => {
     expect(text).toMatch(/helpdesk_delivery_queue_depth 0/);
     expect(text).toMatch(/helpdesk_deliveries_held 0/);
     expect(text).toContain(`helpdesk_circuit_breaker_state{webhook="${webhook.body.webhook.id}",state="closed"} 1`);
+    // API requests by route template (the id is not a label) and status.
+    expect(text).toContain('helpdesk_http_requests_total{method="POST",route="/helpdesk/api/v1/tickets",status="201"} 1');
+    expect(text).toContain('helpdesk_http_requests_total{method="POST",route="/helpdesk/api/v1/webhooks",status="201"} 1');
+    expect(text).toMatch(/helpdesk_http_request_duration_seconds_count\{method="POST",route="\/helpdesk\/api\/v1\/tickets"\} 1/);
+    await s.request('GET', `/tickets/tkt_${'0'.repeat(32)}`);
+    await s.runtime.app.inject({ method: 'GET', url: '/no/such/path' });
+    const after = (await s.runtime.app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(after).toContain('helpdesk_http_requests_total{method="GET",route="/helpdesk/api/v1/tickets/:id",status="404"} 1');
+    expect(after).toContain('helpdesk_http_requests_total{method="GET",route="unmatched",status="404"} 1');
   });
 
   it('turns /metrics off with HELPDESK_METRICS=false', async () => {
@@ -126,6 +135,10 @@ describeEachDialect('operations', (dialect) => {
     expect(attemptLine.deliveryId).toMatch(/^msg_/);
     const requestIds = lines.map((l) => JSON.parse(l).reqId).filter(Boolean);
     expect(requestIds).toContain(ticket.headers['x-request-id']);
+    // One line per request, written when it is answered, with what an operator greps for.
+    const ticketLines = lines.map((l) => JSON.parse(l)).filter((l) => l.reqId === ticket.headers['x-request-id']);
+    expect(ticketLines).toHaveLength(1);
+    expect(ticketLines[0]).toMatchObject({ level: 30, msg: expect.stringMatching(/^POST \/helpdesk\/api\/v1\/tickets 201 [\d.]+ ms$/), request: { method: 'POST', route: '/helpdesk/api/v1/tickets', statusCode: 201 } });
     const all = lines.join('\n');
     expect(all).not.toContain(ADMIN_TOKEN);
     expect(all).not.toContain(key);
@@ -135,11 +148,12 @@ describeEachDialect('operations', (dialect) => {
 });
 
 describe('metrics configuration', () => {
-  it('accepts only true or false for HELPDESK_METRICS', async () => {
+  it('reads HELPDESK_METRICS as every switch, on by default', async () => {
     const { loadConfig } = await import('../../../src/config.js');
     expect(loadConfig({ HELPDESK_METRICS: 'false' }).metricsEnabled).toBe(false);
+    expect(loadConfig({ HELPDESK_METRICS: 'no' }).metricsEnabled).toBe(false);
     expect(loadConfig({}).metricsEnabled).toBe(true);
-    expect(() => loadConfig({ HELPDESK_METRICS: 'no' })).toThrow(/HELPDESK_METRICS/);
+    expect(() => loadConfig({ HELPDESK_METRICS: 'maybe' })).toThrow(/HELPDESK_METRICS/);
     expect(() => loadConfig({ HELPDESK_ALLOWED_TARGET_CIDRS: '10.0.0.0/33' })).toThrow(/HELPDESK_ALLOWED_TARGET_CIDRS/);
     expect(loadConfig({ HELPDESK_ALLOWED_TARGET_CIDRS: '10.0.0.0/8, fd00::/8' }).allowedTargetCidrs).toEqual(['10.0.0.0/8', 'fd00::/8']);
     expect(() => loadConfig({ HELPDESK_RETENTION_DAYS: '0' })).toThrow(/HELPDESK_RETENTION_DAYS/);

@@ -2,10 +2,12 @@
  * The delivery log in SQL: what was sent to a webhook and how each attempt went, and the admin
  * actions on it (redeliver one, recover many).
  */
+import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import type { AttemptsTable, DeliveriesTable } from '../db/schema.js';
 import { pageNewestFirst } from '../db/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
+import { lockTicketDeliveries } from './deliveries.repository.js';
 
 export type DeliveryRow = Pick<
   DeliveriesTable,
@@ -108,8 +110,13 @@ export async function listAttempts(db: Db, deliveryId: string): Promise<Attempts
  * goes on from there), a held one's too: an admin's act goes out at once, outside the per-ticket
  * order, and its breaker (expedited); a finished one gets a single attempt outside any schedule.
  */
-export async function requestRedelivery(db: Db, id: string, now: string): Promise<void> {
-  await db.updateTable('deliveries').set({ next_attempt_at: now, held: 0, expedited: 1, updated_at: now }).where('id', '=', id).execute();
+export async function requestRedelivery(trx: Db, capabilities: Capabilities, id: string, now: string): Promise<void> {
+  // A held delivery may be released by a finishing attempt's transaction at the same moment and
+  // leased to its worker, while a claim takes it as a redelivery: sent twice. The release runs
+  // under the ticket's named lock; so does this, and whichever commits second sees the other.
+  const row = await trx.selectFrom('deliveries').select('ticket_id').where('id', '=', id).executeTakeFirst();
+  if (row?.ticket_id) await lockTicketDeliveries(trx, capabilities, [row.ticket_id]);
+  await trx.updateTable('deliveries').set({ next_attempt_at: now, held: 0, expedited: 1, updated_at: now }).where('id', '=', id).execute();
 }
 
 /**

@@ -186,7 +186,7 @@ export class DeliveryLogService {
   async redeliver(webhookId: string, deliveryId: string): Promise<Delivery> {
     await this.webhook(webhookId);
     if (!(await log.findDelivery(this.db, webhookId, deliveryId))) throw AppError.notFound('Delivery');
-    await log.requestRedelivery(this.db, deliveryId, toIso(this.clock.now()));
+    await inTransaction(this.db, (trx) => log.requestRedelivery(trx, this.capabilities, deliveryId, toIso(this.clock.now())));
     this.wakeup.notify();
     const row = await log.findDelivery(this.db, webhookId, deliveryId);
     if (!row) throw AppError.notFound('Delivery');

@@ -7,6 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { lockTicketDeliveries } from '../../../src/delivery/deliveries.repository.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
 import { startReceiver, type ReceivedRequest, type Receiver, type Reply } from '../../helpers/receiver.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
@@ -184,6 +186,40 @@ describeEachDialect('per-ticket order', (dialect) => {
     await waitFor('version 3 released', () => attempts.some((a) => a.version === 3));
     await waitFor('nothing pending', async () => (await server.request('GET', `/webhooks/${webhookId}/deliveries?status=pending`)).body.deliveries.length === 0);
     expect(attempts.map((a) => a.version)).toEqual([1, 2, 4, 3]);
+  });
+
+  // A release leases the next delivery of a ticket to the worker that finished the one before;
+  // a redelivery of that delivery committed in between would let a claim take it too, and it
+  // would be sent twice. Both run under the ticket's named lock (PostgreSQL's advisory lock;
+  // SQLite runs one writing transaction at a time anyway).
+  it.skipIf(dialect !== 'postgres')("takes the ticket's lock for a redelivery, as the release of its ticket's deliveries does", async () => {
+    // Alone on the server: no other webhook's delivery of the ticket may finish (and wait for
+    // the ticket's lock) while this test holds it.
+    for (const other of (await server.request('GET', '/webhooks?limit=100')).body.webhooks as { id: string }[]) {
+      expect((await server.request('DELETE', `/webhooks/${other.id}`)).status).toBe(204);
+    }
+    await attemptLog(() => ({ status: 204 }));
+    const webhookId = await subscribe();
+    const ticket = await createTicket('locked');
+    await receiver.waitForRequests(1);
+    const { db, capabilities } = server.runtime.database;
+    await waitFor('the delivery to be recorded', async () => (await db.selectFrom('deliveries').select('status').where('webhook_id', '=', webhookId).executeTakeFirst())?.status === 'succeeded');
+    const [delivery] = await db.selectFrom('deliveries').select('id').where('webhook_id', '=', webhookId).where('ticket_id', '=', ticket).execute();
+
+    let answered: number | null = null;
+    await db.transaction().execute(async (trx) => {
+      await lockTicketDeliveries(trx, capabilities, [ticket]);
+      const redelivery = server.request('POST', `/webhooks/${webhookId}/deliveries/${delivery!.id}/redeliver`).then((response) => (answered = response.status));
+      await waitFor('the redelivery to wait for the advisory lock', async () => {
+        const { rows } = await sql<{ waiting: number }>`select count(*)::int as waiting from pg_stat_activity where wait_event_type = 'Lock' and wait_event = 'advisory' and datname = current_database()`.execute(db);
+        return rows[0]!.waiting === 1;
+      });
+      expect(answered).toBeNull();
+      void redelivery;
+    });
+    await waitFor('the redelivery to be answered once the lock is let go', () => answered !== null);
+    expect(answered).toBe(202);
+    await waitFor('the redelivery to be sent', () => receiver.requests.length === 2);
   });
 
   it('fails held deliveries with the rest when the webhook is deactivated, and recovers them', async () => {

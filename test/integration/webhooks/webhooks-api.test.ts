@@ -575,13 +575,14 @@ function suite(dialect: DialectName): void {
       expect(moved.body.webhook.targetUrl).toBe('https://localhost:8443/hook');
     });
 
-    it('lifts the address rule only for exactly "true"', async () => {
-      for (const value of ['TRUE', '1', 'yes']) {
+    it('lifts the address rule for a switch that is on (true, 1, yes, on), and only then', async () => {
+      for (const [value, lifted] of [['TRUE', true], ['1', true], ['yes', true], ['off', false], ['0', false]] as const) {
         const other = await startTestServer(dialect, { startWorker: false, env: { HELPDESK_ALLOW_PRIVATE_TARGETS: value } });
         try {
           const response = await other.request('POST', '/webhooks', { body: { webhook: validWebhook({ targetUrl: 'https://127.0.0.1/hook' }) } });
-          expect(response.status, `HELPDESK_ALLOW_PRIVATE_TARGETS=${value}`).toBe(400);
-          expect(await listAll(other)).toEqual([]);
+          expect(response.status, `HELPDESK_ALLOW_PRIVATE_TARGETS=${value}`).toBe(lifted ? 201 : 400);
+          expect(await listAll(other), `HELPDESK_ALLOW_PRIVATE_TARGETS=${value}`).toHaveLength(lifted ? 1 : 0);
+          if (lifted) expect((await other.request('DELETE', `/webhooks/${response.body.webhook.id}`)).status).toBe(204);
         } finally {
           await other.close();
         }

@@ -568,6 +568,11 @@ function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Deli
                 <AttemptOutcome attempt={attempt} /> · {attempt.durationMs} ms · <Time iso={attempt.at} />
                 {attempt.statusCode !== null && (attempt.responseBody === null || attempt.responseBody === '') && <span class="hint"> · no body</span>}
               </p>
+              {attempt.errorMessage && (
+                <p class="error-message">
+                  <span class="label">The network said</span> <code>{attempt.errorMessage}</code>
+                </p>
+              )}
               {attempt.responseHeaders && (
                 <details>
                   <summary>Response headers</summary>

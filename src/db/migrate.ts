@@ -8,6 +8,7 @@ import { perTicketOrder } from './migrations/0005-per-ticket-order.js';
 import { expeditedDeliveries } from './migrations/0006-expedited-deliveries.js';
 import { eventTicketVersions } from './migrations/0007-event-ticket-versions.js';
 import { heldInTicketPendingIndex } from './migrations/0008-held-in-ticket-pending-index.js';
+import { attemptErrorMessages } from './migrations/0009-attempt-error-messages.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
@@ -20,6 +21,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0006-expedited-deliveries': expeditedDeliveries,
     '0007-event-ticket-versions': eventTicketVersions(capabilities),
     '0008-held-in-ticket-pending-index': heldInTicketPendingIndex,
+    '0009-attempt-error-messages': attemptErrorMessages,
   };
 }
 

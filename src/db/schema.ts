@@ -121,6 +121,8 @@ export interface AttemptsTable {
   status_code: number | null;
   duration_ms: number;
   error: string | null;
+  /** What the network said, for a failure without an answer (migration 0009). */
+  error_message: string | null;
   response_headers: string | null;
   response_body: string | null;
 }

@@ -19,6 +19,7 @@ export const ATTEMPT_COLUMNS = {
   status_code: 'integer',
   duration_ms: 'integer',
   error: 'text',
+  error_message: 'text',
   response_headers: 'text',
   response_body: 'text',
 } as const satisfies ColumnsOf<AttemptsTable>;

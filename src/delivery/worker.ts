@@ -395,6 +395,7 @@ export class DeliveryWorker {
             status_code: response.statusCode,
             duration_ms: response.durationMs,
             error: response.error,
+            error_message: response.errorMessage,
             response_headers: response.headers ? JSON.stringify(response.headers) : null,
             response_body: response.body,
           },

@@ -28,6 +28,32 @@ export interface OutboundResponse {
   durationMs: number;
   /** Null for a 2xx answer. */
   error: AttemptError | null;
+  /**
+   * For a failure without an answer (connection, TLS, DNS, timeout, blocked address), what the
+   * network said, e.g. `connect ECONNREFUSED 10.0.0.5:443` or `certificate has expired`: the
+   * error kind says what to look at, this says what is wrong there. Null otherwise (the status
+   * code and body say it).
+   */
+  errorMessage: string | null;
+}
+
+/** What is kept of a network error's message. */
+export const MAX_ERROR_MESSAGE_LENGTH = 500;
+
+/**
+ * The most specific message in an error's cause chain (undici wraps the socket's error), made
+ * one line and bounded.
+ */
+export function networkErrorMessage(error: unknown): string {
+  const messages: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 5; depth += 1) {
+    const { message } = current as { message?: unknown };
+    if (typeof message === 'string' && message.trim() !== '') messages.push(message.replace(/\s+/g, ' ').trim());
+    current = (current as { cause?: unknown }).cause;
+  }
+  const text = messages.at(-1) ?? String(error);
+  return text.length > MAX_ERROR_MESSAGE_LENGTH ? `${text.slice(0, MAX_ERROR_MESSAGE_LENGTH - 1)}…` : text;
 }
 
 export interface OutboundHttpOptions {
@@ -169,12 +195,12 @@ export class OutboundHttp {
     if (parsed.protocol !== 'https:') throw new Error(`refusing a non-https target: ${parsed.protocol}`);
     const literal = literalAddress(parsed.hostname);
     if (literal !== null && this.#policy.refuses(literal)) {
-      return { statusCode: null, headers: null, body: null, durationMs: elapsed(), error: 'blocked_address' };
+      return { statusCode: null, headers: null, body: null, durationMs: elapsed(), error: 'blocked_address', errorMessage: `refused to connect to ${literal}: blocked address range` };
     }
     // One controller and one timer per request: AbortSignal.any and AbortSignal.timeout cost
     // several times more on the delivery hot path.
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new DOMException('the attempt took too long', 'TimeoutError')), this.#totalTimeoutMs);
+    const timer = setTimeout(() => abort.abort(new DOMException(`no complete answer within ${this.#totalTimeoutMs / 1000} s`, 'TimeoutError')), this.#totalTimeoutMs);
     const onCancel = () => abort.abort(cancel?.reason);
     cancel?.addEventListener('abort', onCancel, { once: true });
     try {
@@ -188,11 +214,12 @@ export class OutboundHttp {
         body: responseBody,
         durationMs: elapsed(),
         error: statusCode >= 200 && statusCode < 300 ? null : statusCode >= 300 && statusCode < 400 ? 'redirect' : 'http_status',
+        errorMessage: null,
       };
     } catch (error) {
       const kind = classifyNetworkError(error);
       if (kind === null) throw error;
-      return { statusCode: null, headers: null, body: null, durationMs: elapsed(), error: kind };
+      return { statusCode: null, headers: null, body: null, durationMs: elapsed(), error: kind, errorMessage: networkErrorMessage(error) };
     } finally {
       clearTimeout(timer);
       cancel?.removeEventListener('abort', onCancel);

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { BREAKER_STATES } from '../delivery/circuit-breaker.js';
-import { ATTEMPT_ERRORS } from '../outbound/http-client.js';
+import { ATTEMPT_ERRORS, MAX_ERROR_MESSAGE_LENGTH } from '../outbound/http-client.js';
 import { idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
 import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
@@ -42,13 +42,18 @@ export const attemptSchema = {
   $id: 'Attempt',
   type: 'object',
   additionalProperties: false,
-  required: ['id', 'at', 'statusCode', 'durationMs', 'error', 'responseHeaders', 'responseBody'],
+  required: ['id', 'at', 'statusCode', 'durationMs', 'error', 'errorMessage', 'responseHeaders', 'responseBody'],
   properties: {
     id: idOf('att'),
     at: isoTime,
     statusCode: { type: ['integer', 'null'], description: 'Null when no answer came.' },
     durationMs: { type: 'integer', minimum: 0 },
     error: { type: ['string', 'null'], enum: [...ATTEMPT_ERRORS, null], description: 'Null on success.' },
+    errorMessage: {
+      type: ['string', 'null'],
+      maxLength: MAX_ERROR_MESSAGE_LENGTH,
+      description: 'For a failure without an answer (connection, TLS, DNS, timeout, blocked address), what the network said, e.g. `connect ECONNREFUSED 10.0.0.5:443` or `certificate has expired`; null otherwise, and for attempts recorded before it was kept.',
+    },
     responseHeaders: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
     responseBody: { type: ['string', 'null'], description: 'At most the first 20 KiB of the answer, as UTF-8.' },
   },

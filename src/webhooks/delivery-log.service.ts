@@ -57,6 +57,7 @@ export interface Attempt {
   statusCode: number | null;
   durationMs: number;
   error: string | null;
+  errorMessage: string | null;
   responseHeaders: Record<string, string> | null;
   responseBody: string | null;
 }
@@ -158,6 +159,7 @@ export class DeliveryLogService {
         statusCode: a.status_code,
         durationMs: a.duration_ms,
         error: a.error,
+        errorMessage: a.error_message,
         responseHeaders: a.response_headers === null ? null : (JSON.parse(a.response_headers) as Record<string, string>),
         responseBody: a.response_body,
       })),

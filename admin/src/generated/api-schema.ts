@@ -623,6 +623,8 @@ export interface components {
              * @enum {string|null}
              */
             error: "timeout" | "connection_refused" | "connection_reset" | "dns" | "tls" | "blocked_address" | "redirect" | "http_status" | null;
+            /** @description For a failure without an answer (connection, TLS, DNS, timeout, blocked address), what the network said, e.g. `connect ECONNREFUSED 10.0.0.5:443` or `certificate has expired`; null otherwise, and for attempts recorded before it was kept. */
+            errorMessage: string | null;
             responseHeaders: {
                 [key: string]: string;
             } | null;

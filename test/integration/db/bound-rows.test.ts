@@ -43,6 +43,7 @@ describeEachDialect('bound batches', (dialect) => {
       status_code: i % 2 === 0 ? 200 + (i % 300) : null,
       duration_ms: i,
       error: i % 2 === 0 ? null : 'timeout',
+      error_message: i % 2 === 0 ? null : `no answer within ${i} ms`,
       response_headers: null,
       response_body: body,
     };

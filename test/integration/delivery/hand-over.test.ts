@@ -47,7 +47,7 @@ describeEachDialect('hand-over of the next delivery of a ticket', (dialect) => {
     return {
       workerId: WORKER,
       deliveryId: delivery.id,
-      attempt: { attempted_at: now, status_code: 204, duration_ms: 3, error: null, response_headers: null, response_body: null },
+      attempt: { attempted_at: now, status_code: 204, duration_ms: 3, error: null, error_message: null, response_headers: null, response_body: null },
       outcome: { kind: 'succeeded' },
       now,
       claimed: { status: delivery.status, dueAt: delivery.nextAttemptAt },

@@ -12,7 +12,7 @@ import { startTestServer, type ApiResponse, type TestServer } from '../../helper
 import { waitFor } from '../../helpers/wait.js';
 
 const DELIVERY_KEYS = ['attemptCount', 'createdAt', 'event', 'id', 'lastAttemptAt', 'lastStatusCode', 'nextAttemptAt', 'status', 'webhookId'];
-const ATTEMPT_KEYS = ['at', 'durationMs', 'error', 'id', 'responseBody', 'responseHeaders', 'statusCode'];
+const ATTEMPT_KEYS = ['at', 'durationMs', 'error', 'errorMessage', 'id', 'responseBody', 'responseHeaders', 'statusCode'];
 const ISO_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
@@ -319,9 +319,9 @@ describeEachDialect('delivery log and management', (dialect) => {
     expect(Date.parse(first!.at)).toBeLessThanOrEqual(sent[0]!.receivedAt);
     expect(Date.parse(second!.at)).toBeGreaterThanOrEqual(sent[0]!.receivedAt);
     expect(delivery.lastAttemptAt).toBe(second!.at);
-    expect(first).toMatchObject({ statusCode: 500, error: 'http_status', responseBody: 'boom' });
+    expect(first).toMatchObject({ statusCode: 500, error: 'http_status', errorMessage: null, responseBody: 'boom' });
     expect(first!.responseHeaders!['x-reason']).toBe('first');
-    expect(second).toMatchObject({ statusCode: 200, error: null });
+    expect(second).toMatchObject({ statusCode: 200, error: null, errorMessage: null });
     expect(second!.responseHeaders!['x-reason']).toBe('second');
     // At most 20 KB of the response are kept.
     expect(second!.responseBody!.length).toBeGreaterThan(0);

@@ -596,6 +596,8 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     await row.getByRole('button', { name: 'Details' }).click();
     await page.locator('.delivery-panel .attempt').first().waitFor();
     expect(await page.locator('.delivery-panel .attempt').first().textContent()).toMatch(/^no answer connection_refused: the target refused the connection · \d+ ms/);
+    // And what the network said, which tells a wrong port from a firewall, wrapped to the screen.
+    expect(await page.locator('.delivery-panel .attempt .error-message').first().textContent()).toMatch(/^The network said connect ECONNREFUSED (127\.0\.0\.1|::1):\d+$/);
     expect(await pageWidth()).toBeLessThanOrEqual(390);
     await screenshot('console-phone-deliveries');
     await page.goto(`${origin}/admin/#/webhooks`);

@@ -9,7 +9,7 @@ import type { components, operations } from './generated/api-schema.js';
  * The server's resources, as its OpenAPI document describes them: generated from it into
  * generated/api-schema.ts by `npm run openapi:types` (docs/api.md, "OpenAPI"), never restated here.
  */
-type Schemas = components['schemas'];
+export type Schemas = components['schemas'];
 
 export const API_BASE = '/helpdesk/api/v1';
 const KEY_STORAGE = 'helpdesk.adminKey';

@@ -4,27 +4,13 @@
  * confirmation. The API has no update or delete of users, so neither has the console.
  */
 import { useState } from 'preact/hooks';
-import type { Role } from './api.js';
+import type { Role, Schemas } from './api.js';
 import { ColumnHeads, ConfirmDialog, errorsFrom, FieldError, FormError, LoadState, noErrors, ShownOnceDialog, Time, usePolled, useSession, type FormErrors } from './ui.js';
 
-/** docs/api.md, "Users". */
-export interface User {
-  id: string;
-  name: string;
-  email: string;
-  role: Role;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** docs/api.md, "API keys": `key` only in the answer to the creation. */
-export interface ApiKey {
-  id: string;
-  name: string;
-  userId: string;
-  createdAt: string;
-  key?: string;
-}
+/** docs/api.md, "Users" and "API keys", as the OpenAPI document describes them (api.ts). */
+export type User = Schemas['User'];
+/** `key` only in the answer to the creation (NewApiKey). */
+export type ApiKey = Schemas['ApiKey'] & Partial<Pick<Schemas['NewApiKey'], 'key'>>;
 
 const ROLES: Role[] = ['agent', 'admin'];
 

@@ -7,13 +7,13 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { OPERATION_IDS } from '../../../src/api/openapi.js';
 import { isStaticPage, pointer } from '../../helpers/openapi-check.js';
-import { API, startTestServer, type TestServer } from '../../helpers/server.js';
+import { API } from '../../helpers/server.js';
+import { servedDocumentForTools } from '../../helpers/served-openapi.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the document is arbitrary JSON
 type Json = any;
@@ -27,11 +27,10 @@ interface LintResult {
   problems: string[];
 }
 
-let directory: string;
 let runs = 0;
 
 /** Runs the linter on the document as `npm run openapi:lint` does, offline. */
-async function lint(document: Json): Promise<LintResult> {
+async function lint(document: Json, directory: string): Promise<LintResult> {
   const file = join(directory, `openapi-${(runs += 1)}.json`);
   await writeFile(file, JSON.stringify(document, null, 2));
   const env = { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' };
@@ -67,32 +66,19 @@ function operationIdProblems(document: Json): string[] {
 }
 
 describe('OpenAPI document, as tools read it', () => {
-  let server: TestServer;
-  let document: Json;
-
-  beforeAll(async () => {
-    directory = await mkdtemp(join(tmpdir(), 'helpdesk-openapi-lint-'));
-    server = await startTestServer('sqlite', { startWorker: false });
-    const response = await server.request('GET', `${API}/openapi.json`, { key: null });
-    expect(response.status).toBe(200);
-    document = response.body;
-  });
-  afterAll(async () => {
-    await server?.close();
-    if (directory) await rm(directory, { recursive: true, force: true });
-  });
+  const served = servedDocumentForTools('helpdesk-openapi-lint-');
 
   it("passes Redocly's recommended rules with no error and no warning", async () => {
-    const result = await lint(document);
+    const result = await lint(served.document, served.directory);
     expect(result).toEqual({ exitCode: 0, problems: [] });
   });
 
   it('is refused by the same lint when an operationId, a security requirement or the servers go missing', async () => {
-    const broken = structuredClone(document);
+    const broken = structuredClone(served.document);
     delete broken.paths[`${API}/webhooks`].get.operationId;
     delete broken.paths['/healthz'].get.security;
     broken.servers = [];
-    const result = await lint(broken);
+    const result = await lint(broken, served.directory);
     expect(result.exitCode).not.toBe(0);
     expect(result.problems.sort()).toEqual(
       [
@@ -104,10 +90,10 @@ describe('OpenAPI document, as tools read it', () => {
   });
 
   it('gives every operation an operationId of its own that a generated client can use as a method name', () => {
-    expect(operationIdProblems(document)).toEqual([]);
-    expect(operationsOf(document).length).toBeGreaterThan(26);
+    expect(operationIdProblems(served.document)).toEqual([]);
+    expect(operationsOf(served.document).length).toBeGreaterThan(26);
     // The check itself: a missing id and a shared one are both named.
-    const broken = structuredClone(document);
+    const broken = structuredClone(served.document);
     delete broken.paths['/healthz'].get.operationId;
     broken.paths['/metrics'].get.operationId = 'listWebhooks';
     expect(operationIdProblems(broken)).toEqual(['GET paths /healthz: no operationId', `GET paths ${API}/webhooks: operationId listWebhooks is also GET paths /metrics's`]);
@@ -115,17 +101,17 @@ describe('OpenAPI document, as tools read it', () => {
 
   it('names no route in OPERATION_IDS that the router does not have', () => {
     const routes = new Set(
-      server.runtime.app.routeTable.filter((r) => r.method !== 'HEAD' && !isStaticPage(r.url)).map((r) => `${r.method} ${r.url.startsWith(`${API}/`) ? r.url.slice(API.length) : r.url}`),
+      served.server.runtime.app.routeTable.filter((r) => r.method !== 'HEAD' && !isStaticPage(r.url)).map((r) => `${r.method} ${r.url.startsWith(`${API}/`) ? r.url.slice(API.length) : r.url}`),
     );
     expect(Object.keys(OPERATION_IDS).filter((key) => !routes.has(key))).toEqual([]);
     expect(routes.size).toBe(Object.keys(OPERATION_IDS).length);
   });
 
   it("cites only the repository's own docs, and carries the license of package.json", () => {
-    const cited = [...new Set(JSON.stringify(document).match(/[\w./-]+\.md\b/g) ?? [])];
+    const cited = [...new Set(JSON.stringify(served.document).match(/[\w./-]+\.md\b/g) ?? [])];
     expect(cited.length).toBeGreaterThan(0);
     expect(cited.filter((file) => !/^docs\/[\w-]+\.md$/.test(file) || !existsSync(file))).toEqual([]);
     const license = (JSON.parse(readFileSync('package.json', 'utf8')) as { license: string }).license;
-    expect(document.info.license).toEqual({ name: license, identifier: license });
+    expect(served.document.info.license).toEqual({ name: license, identifier: license });
   });
 });

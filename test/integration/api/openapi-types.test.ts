@@ -7,12 +7,11 @@
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { API, startTestServer, type TestServer } from '../../helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { servedDocumentForTools } from '../../helpers/served-openapi.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the document is arbitrary JSON
 type Json = any;
@@ -20,33 +19,19 @@ type Json = any;
 const COMMITTED = 'admin/src/generated/api-schema.ts';
 
 describe('Generated API types of the console', () => {
-  let server: TestServer;
-  let document: Json;
-  let directory: string;
+  const served = servedDocumentForTools('helpdesk-openapi-types-');
 
   /** What `npm run openapi:types` writes for this document. */
   async function generate(from: Json, name: string): Promise<string> {
-    const documentFile = join(directory, `${name}.json`);
-    const out = join(directory, `${name}.ts`);
+    const documentFile = join(served.directory, `${name}.json`);
+    const out = join(served.directory, `${name}.ts`);
     await writeFile(documentFile, JSON.stringify(from));
     await promisify(execFile)(process.execPath, ['scripts/openapi-types.mjs', '--document', documentFile, '--out', out]);
     return readFile(out, 'utf8');
   }
 
-  beforeAll(async () => {
-    directory = await mkdtemp(join(tmpdir(), 'helpdesk-openapi-types-'));
-    server = await startTestServer('sqlite', { startWorker: false });
-    const response = await server.request('GET', `${API}/openapi.json`, { key: null });
-    expect(response.status).toBe(200);
-    document = response.body;
-  });
-  afterAll(async () => {
-    await server?.close();
-    if (directory) await rm(directory, { recursive: true, force: true });
-  });
-
   it('are what `npm run openapi:types` makes of the document the server serves', async () => {
-    const generated = await generate(document, 'served');
+    const generated = await generate(served.document, 'served');
     const committed = readFileSync(COMMITTED, 'utf8');
     expect(generated === committed, `${COMMITTED} is out of date: run \`npm run openapi:types\` and commit it`).toBe(true);
     // Names the console relies on: the resources, and the operations by their operationIds.
@@ -55,7 +40,7 @@ describe('Generated API types of the console', () => {
   });
 
   it('change when the document does, so a stale file cannot pass', async () => {
-    const changed = structuredClone(document);
+    const changed = structuredClone(served.document);
     changed.components.schemas.Ticket.properties.mood = { type: 'string' };
     const generated = await generate(changed, 'changed');
     expect(generated).not.toBe(readFileSync(COMMITTED, 'utf8'));

@@ -90,8 +90,9 @@ function Page({ route }: { route: string[] }) {
   if (section === undefined) return <WebhooksPage />;
   if (section === 'tickets') {
     if (id === undefined) return <TicketsPage />;
-    if (id === 'new' && action === undefined) return <TicketForm ticketId={null} />;
-    if (action === undefined) return <TicketForm ticketId={id} />;
+    // Keyed by the ticket: another ticket, or a new one, is a form of its own, not the last one's state.
+    if (id === 'new' && action === undefined) return <TicketForm key="new" ticketId={null} />;
+    if (action === undefined) return <TicketForm key={id} ticketId={id} />;
     if (action === 'deliveries') return <TicketDeliveries ticketId={id} />;
     return <NotFound />;
   }

@@ -80,8 +80,11 @@ export function TicketForm({ ticketId }: { ticketId: string | null }) {
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [missing, setMissing] = useState(false);
 
+  // A new ticket starts EMPTY and loads nothing. (No reset here: an effect runs after the first
+  // paint, and would wipe what was typed meanwhile. Each ticket is a form of its own: main.tsx
+  // keys the form by its ticket.)
   useEffect(() => {
-    if (ticketId === null) return setDraft(EMPTY);
+    if (ticketId === null) return;
     api<{ ticket: Ticket }>('GET', `/tickets/${ticketId}`).then(
       ({ ticket }) => {
         setDraft({ subject: ticket.subject, description: ticket.description, status: ticket.status, priority: ticket.priority, requesterEmail: ticket.requesterEmail ?? '', tags: ticket.tags.join(', ') });

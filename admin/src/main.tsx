@@ -98,8 +98,9 @@ function Page({ route }: { route: string[] }) {
   }
   if (section === 'webhooks') {
     if (id === undefined) return <WebhooksPage />;
-    if (id === 'new' && action === undefined) return <WebhookForm webhookId={null} />;
-    if (action === 'edit') return <WebhookForm webhookId={id} />;
+    // Keyed like the ticket form: editing one webhook, then asking for a new one, starts empty.
+    if (id === 'new' && action === undefined) return <WebhookForm key="new" webhookId={null} />;
+    if (action === 'edit') return <WebhookForm key={id} webhookId={id} />;
     if (action === undefined) return <WebhookDetail webhookId={id} />;
     return <NotFound />;
   }

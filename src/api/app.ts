@@ -180,10 +180,13 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   // One line per request, when it is answered (Fastify's own logging writes two), and the
   // request metrics by route template, so that ids in paths do not make a series each.
   const metrics = services.metrics;
+  // The level is fixed at start: below info, the line is not even put together.
+  const logRequests = logger.isLevelEnabled('info');
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const seconds = reply.elapsedTime / 1000;
     metrics?.requestAnswered(request.method, route, reply.statusCode, seconds);
+    if (!logRequests) return;
     request.log.info(
       { request: { method: request.method, url: request.url, route, statusCode: reply.statusCode, durationMs: Math.round(reply.elapsedTime * 10) / 10 } },
       `${request.method} ${request.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)} ms`,

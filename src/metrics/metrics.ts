@@ -17,6 +17,8 @@ export class Metrics implements DeliveryObserver {
   readonly #eventToDelivery: Histogram;
   readonly #requests: Counter<'method' | 'route' | 'status'>;
   readonly #requestDuration: Histogram<'method' | 'route'>;
+  readonly #requestsByRouteAndStatus = new Map<string, { inc(): void }>();
+  readonly #requestDurationByRoute = new Map<string, { observe(value: number): void }>();
 
   constructor(db: Db, breakerStates: () => Map<string, BreakerState>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'helpdesk_' });
@@ -89,9 +91,20 @@ export class Metrics implements DeliveryObserver {
     });
   }
 
+  /**
+   * Called for every request: the labelled series are looked up once per route and status and
+   * kept, instead of prom-client hashing the labels on every call. Both maps are bounded by the
+   * routes (unknown paths share `unmatched`) times the methods and statuses they answer.
+   */
   requestAnswered(method: string, route: string, status: number, seconds: number): void {
-    this.#requests.inc({ method, route, status: String(status) });
-    this.#requestDuration.observe({ method, route }, seconds);
+    const key = `${method} ${route}`;
+    let duration = this.#requestDurationByRoute.get(key);
+    if (!duration) this.#requestDurationByRoute.set(key, (duration = this.#requestDuration.labels({ method, route })));
+    duration.observe(seconds);
+    const statusKey = `${key} ${status}`;
+    let count = this.#requestsByRouteAndStatus.get(statusKey);
+    if (!count) this.#requestsByRouteAndStatus.set(statusKey, (count = this.#requests.labels({ method, route, status: String(status) })));
+    count.inc();
   }
 
   attempted(report: AttemptReport): void {

@@ -6,7 +6,7 @@
  * deliveries").
  */
 import type { Webhook } from './api.js';
-import { ColumnHeads, LoadState, StatusBadge, Time, usePolled, useSession } from './ui.js';
+import { ColumnHeads, FormError, LoadState, StatusBadge, Time, usePolled, useSession } from './ui.js';
 import { LastAnswer, LIST_INCLUDES, type ListedDelivery } from './webhook-detail.js';
 
 const REFRESH_MS = 5_000;
@@ -43,11 +43,7 @@ export function TicketDeliveries({ ticketId }: { ticketId: string }) {
         <LoadState error={error} retry={retry} />
       ) : (
         <>
-          {error && (
-            <p class="form-error" role="alert">
-              {error}
-            </p>
-          )}
+          <FormError message={error} />
           {rows.length === 0 ? (
             <p>No delivery of this ticket: no webhook subscribed to its events, or they were pruned.</p>
           ) : (

@@ -18,11 +18,7 @@ export function TicketsPage() {
         <LoadState error={error} retry={retry} />
       ) : (
         <>
-          {error && (
-            <p class="form-error" role="alert">
-              {error}
-            </p>
-          )}
+          <FormError message={error} />
           {tickets.length === 0 ? (
             <p>No tickets yet.</p>
           ) : (

@@ -51,11 +51,7 @@ export function UsersPage() {
         <LoadState error={error} retry={retry} />
       ) : (
         <>
-          {error && (
-            <p class="form-error" role="alert">
-              {error}
-            </p>
-          )}
+          <FormError message={error} />
           <h2>Users</h2>
           <table class="stack">
             <caption class="visually-hidden">Users, newest first</caption>
@@ -87,11 +83,7 @@ export function UsersPage() {
 
           <h2>API keys</h2>
           <p class="hint">Only a hash of each key is kept: a key is shown once, when it is created. A key revoked here is refused on its next request.</p>
-          {revokeError && (
-            <p class="form-error" role="alert">
-              {revokeError}
-            </p>
-          )}
+          <FormError message={revokeError} />
           {value.apiKeys.length === 0 ? (
             <p>No API keys. (The <code>HELPDESK_ADMIN_TOKEN</code> is not one: it lives in the server's environment.)</p>
           ) : (

@@ -12,6 +12,7 @@ import {
   ColumnHeads,
   ConfirmDialog,
   errorsFrom,
+  FormError,
   formatTime,
   isoToLocalInput,
   LoadState,
@@ -207,11 +208,7 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
           </button>
         </div>
       </div>
-      {actionError && (
-        <p class="form-error" role="alert">
-          {actionError}
-        </p>
-      )}
+      <FormError message={actionError} />
       <dl class="facts">
         <dt>Target</dt>
         <dd class="url">
@@ -381,22 +378,14 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
             <button type="submit">Recover failed</button>
           </form>
           <p class="hint">Each failed delivery created since then is queued again with a fresh retry schedule.</p>
-          {recoverError && (
-            <p class="form-error" role="alert">
-              {recoverError}
-            </p>
-          )}
+          <FormError message={recoverError} />
         </details>
       </div>
       {deliveries === null ? (
         <LoadState error={error} retry={retry} />
       ) : (
         <>
-          {error && (
-            <p class="form-error" role="alert">
-              {error}
-            </p>
-          )}
+          <FormError message={error} />
           <p class="hint" aria-hidden="true">
             Refreshed every {REFRESH_MS / 1000} s.
           </p>
@@ -533,11 +522,7 @@ function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Deli
   if (!detail) return <LoadState error={error} retry={retry} />;
   return (
     <div class="delivery-panel">
-      {error && (
-        <p class="form-error" role="alert">
-          {error}
-        </p>
-      )}
+      <FormError message={error} />
       {/* The list asks for each delivery's ticket version; none for a test event. */}
       {delivery.ticketVersion != null && (
         <p>

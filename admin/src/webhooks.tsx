@@ -1,6 +1,6 @@
 /** The webhooks table: every webhook with its health over the last 24 hours. */
 import type { Webhook, WebhookStats } from './api.js';
-import { breakerText, ColumnHeads, LoadState, rateOf, StatusBadge, TargetUrl, Time, usePolled, useSession } from './ui.js';
+import { breakerText, ColumnHeads, FormError, LoadState, rateOf, StatusBadge, TargetUrl, Time, usePolled, useSession } from './ui.js';
 
 /** The stats with the delivery-level rate (docs/api.md, `GET /webhooks/:id/stats`). */
 export type Stats = WebhookStats & { deliverySuccessRate: number | null };
@@ -51,11 +51,7 @@ export function WebhooksPage() {
         <LoadState error={error} retry={retry} />
       ) : (
         <>
-          {error && (
-            <p class="form-error" role="alert">
-              {error}
-            </p>
-          )}
+          <FormError message={error} />
           {rows.length === 0 ? (
             <p>No webhooks yet. Create one to send ticket events to an HTTPS endpoint.</p>
           ) : (

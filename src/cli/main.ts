@@ -2,7 +2,7 @@
  * `helpdesk serve | worker | migrate`. serve runs the API and the delivery worker in one
  * process; worker runs delivery alone (several may share one PostgreSQL database); migrate
  * applies the migrations and exits. Every command answers --help and --version without reading
- * the configuration or touching the database (docs/configuration.md, "Commands").
+ * the configuration or touching the database (docs/configuration.md, "How configuration is read").
  */
 import { Command } from 'commander';
 import { HELPDESK_VERSION, loadConfig, unknownSettingWarnings, type Config } from '../config.js';

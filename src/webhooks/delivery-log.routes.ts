@@ -4,7 +4,13 @@ import { ATTEMPT_ERRORS, MAX_ERROR_MESSAGE_LENGTH } from '../outbound/http-clien
 import { idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
 import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
-import { DELIVERY_LIST_INCLUDES, parseIncludes, type DeliveryLogService } from './delivery-log.service.js';
+import { DELIVERY_LIST_INCLUDES, type DeliveryListInclude, type DeliveryLogService } from './delivery-log.service.js';
+
+/** `ticketVersion,lastError` as the names it lists; the route's schema has checked each one. */
+function parseIncludes(include: string | undefined): DeliveryListInclude[] {
+  if (include === undefined) return [];
+  return [...new Set(include.split(','))].filter((name): name is DeliveryListInclude => (DELIVERY_LIST_INCLUDES as readonly string[]).includes(name));
+}
 
 /** Times a client sends: milliseconds optional. */
 const ISO_TIME = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$';

@@ -45,12 +45,6 @@ export interface Delivery {
 export const DELIVERY_LIST_INCLUDES = ['ticketVersion', 'ticketId', 'lastError'] as const;
 export type DeliveryListInclude = (typeof DELIVERY_LIST_INCLUDES)[number];
 
-/** `ticketVersion,lastError` as the names it lists; the route's schema has checked each one. */
-export function parseIncludes(include: string | undefined): DeliveryListInclude[] {
-  if (include === undefined) return [];
-  return [...new Set(include.split(','))].filter((name): name is DeliveryListInclude => (DELIVERY_LIST_INCLUDES as readonly string[]).includes(name));
-}
-
 export interface Attempt {
   id: string;
   at: string;

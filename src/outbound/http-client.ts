@@ -45,13 +45,7 @@ export const MAX_ERROR_MESSAGE_LENGTH = 500;
  * one line and bounded.
  */
 export function networkErrorMessage(error: unknown): string {
-  const messages: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; current && depth < 5; depth += 1) {
-    const { message } = current as { message?: unknown };
-    if (typeof message === 'string' && message.trim() !== '') messages.push(message.replace(/\s+/g, ' ').trim());
-    current = (current as { cause?: unknown }).cause;
-  }
+  const messages = causeChain(error).flatMap(({ message }) => (typeof message === 'string' && message.trim() !== '' ? [message.replace(/\s+/g, ' ').trim()] : []));
   const text = messages.at(-1) ?? String(error);
   return text.length > MAX_ERROR_MESSAGE_LENGTH ? `${text.slice(0, MAX_ERROR_MESSAGE_LENGTH - 1)}…` : text;
 }
@@ -131,16 +125,19 @@ function guardedLookup(policy: TargetAddressPolicy, resolveAll: ResolveAll) {
 
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|HOSTNAME_MISMATCH|ERR_OSSL)/;
 
-function errorCodes(error: unknown): string[] {
-  const codes: string[] = [];
+/** The error and the causes under it (undici wraps the socket's error), outermost first. */
+function causeChain(error: unknown): { code?: unknown; name?: unknown; message?: unknown }[] {
+  const chain: { code?: unknown; name?: unknown; message?: unknown; cause?: unknown }[] = [];
   let current: unknown = error;
   for (let depth = 0; current && depth < 5; depth += 1) {
-    const { code, name } = current as { code?: unknown; name?: unknown };
-    if (typeof code === 'string') codes.push(code);
-    if (typeof name === 'string') codes.push(name);
+    chain.push(current as (typeof chain)[number]);
     current = (current as { cause?: unknown }).cause;
   }
-  return codes;
+  return chain;
+}
+
+function errorCodes(error: unknown): string[] {
+  return causeChain(error).flatMap(({ code, name }) => [code, name].filter((value): value is string => typeof value === 'string'));
 }
 
 /** Expected network failures, told apart; anything else is rethrown as a bug. */

@@ -212,6 +212,8 @@ export const SETTINGS = [
   'HELPDESK_DELIVERY_LEASE_SECONDS',
 ] as const;
 
+type Setting = (typeof SETTINGS)[number];
+
 /** Letters to change, add or drop to turn one name into the other (Levenshtein). */
 function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
@@ -246,36 +248,36 @@ export function unknownSettingWarnings(env: NodeJS.ProcessEnv = process.env): st
  * person at a terminal, JSON lines for a log collector.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTerminal = false): Config {
-  const adminToken = env.HELPDESK_ADMIN_TOKEN ?? null;
+  // Every variable is read by a name of SETTINGS, so the warnings about unknown ones cannot miss
+  // a setting that is read.
+  const read = (name: Setting): string | undefined => env[name];
+  const adminToken = read('HELPDESK_ADMIN_TOKEN') ?? null;
   if (adminToken !== null && adminToken.length < 16) {
     fail('HELPDESK_ADMIN_TOKEN', 'must be at least 16 characters');
   }
   // It travels as "Authorization: Bearer <token>": white space could never match.
   if (adminToken !== null && /\s/.test(adminToken)) fail('HELPDESK_ADMIN_TOKEN', 'must not contain white space');
-  const logLevel = env.HELPDESK_LOG_LEVEL ?? 'info';
+  const logLevel = read('HELPDESK_LOG_LEVEL') ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) fail('HELPDESK_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
-  const database = parseDatabaseUrl(env.HELPDESK_DATABASE_URL ?? 'sqlite:./data/helpdesk.db');
+  const retrySchedule = read('HELPDESK_RETRY_SCHEDULE');
+  const database = parseDatabaseUrl(read('HELPDESK_DATABASE_URL') ?? 'sqlite:./data/helpdesk.db');
   return Object.freeze({
-    port: parsePort(env.HELPDESK_PORT ?? '8080'),
-    host: env.HELPDESK_HOST ?? '127.0.0.1',
+    port: parsePort(read('HELPDESK_PORT') ?? '8080'),
+    host: read('HELPDESK_HOST') ?? '127.0.0.1',
     database,
     adminToken,
-    retrySchedule: Object.freeze(
-      env.HELPDESK_RETRY_SCHEDULE === undefined
-        ? [...DEFAULT_RETRY_SCHEDULE_SECONDS]
-        : parseRetrySchedule(env.HELPDESK_RETRY_SCHEDULE),
-    ),
-    allowPrivateTargets: parseBoolean('HELPDESK_ALLOW_PRIVATE_TARGETS', env.HELPDESK_ALLOW_PRIVATE_TARGETS, false),
+    retrySchedule: Object.freeze(retrySchedule === undefined ? [...DEFAULT_RETRY_SCHEDULE_SECONDS] : parseRetrySchedule(retrySchedule)),
+    allowPrivateTargets: parseBoolean('HELPDESK_ALLOW_PRIVATE_TARGETS', read('HELPDESK_ALLOW_PRIVATE_TARGETS'), false),
     logLevel,
-    logFormat: parseLogFormat(env.HELPDESK_LOG_FORMAT, stdoutIsTerminal),
-    deliveryLeaseSeconds: parseLeaseSeconds(env.HELPDESK_DELIVERY_LEASE_SECONDS ?? '60'),
-    allowedTargetCidrs: Object.freeze(parseCidrList(env.HELPDESK_ALLOWED_TARGET_CIDRS ?? '')),
-    retentionDays: parseRetentionDays(env.HELPDESK_RETENTION_DAYS ?? '30'),
-    metricsEnabled: parseBoolean('HELPDESK_METRICS', env.HELPDESK_METRICS, true),
-    serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', env.HELPDESK_SERVE_WORKER, true),
-    requestTimeoutSeconds: parseRequestTimeout(env.HELPDESK_REQUEST_TIMEOUT_SECONDS ?? '30'),
-    rateLimit: parseRateLimit(env.HELPDESK_RATE_LIMIT ?? '100', env.HELPDESK_RATE_LIMIT_BURST),
-    secretKey: parseSecretKey(env.HELPDESK_SECRET_KEY, env.HELPDESK_SECRET_KEY_FILE, database),
+    logFormat: parseLogFormat(read('HELPDESK_LOG_FORMAT'), stdoutIsTerminal),
+    deliveryLeaseSeconds: parseLeaseSeconds(read('HELPDESK_DELIVERY_LEASE_SECONDS') ?? '60'),
+    allowedTargetCidrs: Object.freeze(parseCidrList(read('HELPDESK_ALLOWED_TARGET_CIDRS') ?? '')),
+    retentionDays: parseRetentionDays(read('HELPDESK_RETENTION_DAYS') ?? '30'),
+    metricsEnabled: parseBoolean('HELPDESK_METRICS', read('HELPDESK_METRICS'), true),
+    serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', read('HELPDESK_SERVE_WORKER'), true),
+    requestTimeoutSeconds: parseRequestTimeout(read('HELPDESK_REQUEST_TIMEOUT_SECONDS') ?? '30'),
+    rateLimit: parseRateLimit(read('HELPDESK_RATE_LIMIT') ?? '100', read('HELPDESK_RATE_LIMIT_BURST')),
+    secretKey: parseSecretKey(read('HELPDESK_SECRET_KEY'), read('HELPDESK_SECRET_KEY_FILE'), database),
     version: HELPDESK_VERSION,
   });
 }

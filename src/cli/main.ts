@@ -108,7 +108,7 @@ async function run(command: string, body: (config: Config, logger: Logger) => Pr
 }
 
 /** `env`: the environment to read instead of the process's own (config.ts reads that by default). */
-export function buildProgram(env?: NodeJS.ProcessEnv): Command {
+function buildProgram(env?: NodeJS.ProcessEnv): Command {
   const program = new Command('helpdesk')
     .description('Helpdesk: a helpdesk API server with signed, durable outgoing webhooks.')
     .version(HELPDESK_VERSION, '-V, --version', 'print the version and exit')

@@ -29,7 +29,7 @@ function chain(error: unknown): CodedError[] {
 }
 
 /** `postgres://user@host:port/database`, the password left out, or the SQLite file's path. */
-export function describeDatabase(database: DatabaseConfig): string {
+function describeDatabase(database: DatabaseConfig): string {
   if (database.kind === 'sqlite') return `the SQLite file ${database.path}`;
   try {
     const url = new URL(database.connectionString);

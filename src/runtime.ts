@@ -98,7 +98,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const idempotency = new IdempotencyService(database.db, clock, secrets);
   // The delivery engine sees webhooks through this port only.
   const webhooks = webhookDirectory(database.capabilities, secrets);
-  const outbox = new Outbox(database.capabilities, webhooks);
+  const outbox = new Outbox(database.capabilities, webhooks, metrics ?? undefined);
   const services = {
     auth,
     idempotency,

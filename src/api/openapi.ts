@@ -130,6 +130,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'PUT /webhooks/:id': 'updateWebhook',
   'DELETE /webhooks/:id': 'deleteWebhook',
   'POST /webhooks/:id/rotate-secret': 'rotateWebhookSecret',
+  'POST /webhooks/filter-preview': 'previewWebhookFilter',
   'POST /webhooks/:id/test': 'testWebhook',
   'GET /webhooks/:id/stats': 'retrieveWebhookStats',
   'POST /webhooks/:id/recover': 'recoverWebhookDeliveries',

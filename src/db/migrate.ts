@@ -9,6 +9,7 @@ import { expeditedDeliveries } from './migrations/0006-expedited-deliveries.js';
 import { eventTicketVersions } from './migrations/0007-event-ticket-versions.js';
 import { heldInTicketPendingIndex } from './migrations/0008-held-in-ticket-pending-index.js';
 import { attemptErrorMessages } from './migrations/0009-attempt-error-messages.js';
+import { webhookFiltersHeadersRateLimits } from './migrations/0010-webhook-filters-headers-rate-limits.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
@@ -22,6 +23,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0007-event-ticket-versions': eventTicketVersions(capabilities),
     '0008-held-in-ticket-pending-index': heldInTicketPendingIndex,
     '0009-attempt-error-messages': attemptErrorMessages,
+    '0010-webhook-filters-headers-rate-limits': webhookFiltersHeadersRateLimits,
   };
 }
 

@@ -51,6 +51,12 @@ export interface WebhooksTable {
   disabled_reason: string | null;
   disabled_at: string | null;
   failing_since: string | null;
+  /** The filter as given (JSON), null for none. */
+  filter: string | null;
+  /** A JSON object of header name to sealed value. */
+  headers: string;
+  /** Deliveries per second, null for no limit. */
+  rate_limit: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -70,7 +76,18 @@ export interface EventsTable {
   ticket_version: number | null;
   /** The exact body sent to receivers: signatures are computed over these bytes. */
   payload: string;
+  /**
+   * JSON `{ticket, changes}`: the part of the event's filter document that its payload does not
+   * carry (events of an update); null when the payload carries it all.
+   */
+  filter_context: string | null;
   created_at: string;
+}
+
+export interface WebhookSendSlotsTable {
+  webhook_id: string;
+  /** Milliseconds since the epoch: the earliest time of this webhook's next send. */
+  next_slot_at: number;
 }
 
 export interface DeliveriesTable {
@@ -153,6 +170,7 @@ export interface Database {
   tickets: TicketsTable;
   webhooks: WebhooksTable;
   webhook_secrets: WebhookSecretsTable;
+  webhook_send_slots: WebhookSendSlotsTable;
   events: EventsTable;
   deliveries: DeliveriesTable;
   attempts: AttemptsTable;

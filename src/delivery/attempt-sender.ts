@@ -62,8 +62,10 @@ export class AttemptSender {
     return delayMs === null ? { kind: 'failed' } : { kind: 'retry', nextAttemptAt: toIso(clock.now() + delayMs) };
   }
 
+  /** The webhook's own headers first: none of their names is one of these (docs/api.md, "Custom headers"). */
   #headers({ delivery, target }: Claim, timestamp: number): Record<string, string> {
     return {
+      ...target.headers,
       'content-type': 'application/json',
       [DELIVERY_HEADERS.userAgent.name]: this.options.userAgent,
       [DELIVERY_HEADERS.id.name]: delivery.id,

@@ -13,7 +13,7 @@ import { LOCK_NAMESPACES, lockNames } from '../db/named-locks.js';
 import type { Database, DeliveriesTable, EventsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
 
-const EVENT_COLUMNS = { id: 'text', type: 'text', ticket_id: 'text', ticket_version: 'integer', payload: 'text', created_at: 'text' } as const satisfies ColumnsOf<EventsTable>;
+const EVENT_COLUMNS = { id: 'text', type: 'text', ticket_id: 'text', ticket_version: 'integer', payload: 'text', filter_context: 'text', created_at: 'text' } as const satisfies ColumnsOf<EventsTable>;
 
 export async function insertEvents(db: Db, capabilities: Capabilities, rows: readonly EventsTable[]): Promise<void> {
   await insertRows(db, capabilities, 'events', EVENT_COLUMNS, rows);
@@ -269,6 +269,20 @@ async function withPayloads(db: Db, capabilities: Capabilities, rows: readonly C
 }
 
 /**
+ * The latest ticket events still kept, newest first, through the events' primary key (ids
+ * begin with their time): what a webhook filter is tried on before it is saved.
+ */
+export async function listRecentTicketEvents(db: Db, limit: number): Promise<Pick<EventsTable, 'id' | 'type' | 'ticket_id' | 'ticket_version' | 'payload' | 'filter_context' | 'created_at'>[]> {
+  return db
+    .selectFrom('events')
+    .select(['id', 'type', 'ticket_id', 'ticket_version', 'payload', 'filter_context', 'created_at'])
+    .where('ticket_id', 'is not', null)
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+}
+
+/**
  * The earliest `next_attempt_at` of a delivery nobody holds, or null. The due index is walked in
  * order and stops at the first unleased row, so the cost does not grow with the queue; rows
  * whose lease expired are left to the worker's poll.
@@ -293,6 +307,21 @@ export async function failDeliveries(db: Db, ids: readonly string[], now: string
     .set({ status: 'failed', next_attempt_at: null, held: 0, lease_expires_at: null, leased_by: null, updated_at: now })
     .where('id', 'in', ids)
     .where('status', '=', 'pending')
+    .execute();
+}
+
+/**
+ * Puts claimed rows of a rate-limited webhook back, due at `until` (its next free send slot):
+ * no attempt is counted and nothing else of the row changes, so they wait their turn in the
+ * queue rather than in this worker.
+ */
+export async function deferDeliveries(db: Db, workerId: string, ids: readonly string[], until: string): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .updateTable('deliveries')
+    .set({ next_attempt_at: until, lease_expires_at: null, leased_by: null })
+    .where('leased_by', '=', workerId)
+    .where('id', 'in', ids)
     .execute();
 }
 

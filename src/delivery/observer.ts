@@ -16,6 +16,10 @@ export interface AttemptReport {
 
 export interface DeliveryObserver {
   attempted(report: AttemptReport): void;
+  /** Deliveries a change did not make because the webhooks' filters did not match its events. */
+  filteredOut(count: number): void;
+  /** Deliveries of a rate-limited webhook put back to wait for its next free slots. */
+  rateLimited(webhookId: string, count: number): void;
 }
 
-export const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined };
+export const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined, filteredOut: () => undefined, rateLimited: () => undefined };

@@ -7,8 +7,10 @@ import type { Db } from '../db/connection.js';
 import type { EventsTable } from '../db/schema.js';
 import { eventPayload } from '../events/event-payload.js';
 import type { EventType } from '../events/event-types.js';
+import { storedFilterContext, type FilterDocument, type FilterSubject } from '../events/filter-document.js';
 import { newId } from '../shared/ids.js';
 import { insertDeliveries, insertEvents, lockTicketDeliveries, pendingTicketStreams, ticketStream, type NewDelivery } from './deliveries.repository.js';
+import { NO_OBSERVER, type DeliveryObserver } from './observer.js';
 import type { WebhookDirectory } from './webhook-directory.js';
 
 /** An event to record, and the time of the change: its `timestamp`, and when its deliveries fall due. */
@@ -20,17 +22,28 @@ export interface TimedEvent {
   ticketVersion: number | null;
   data: unknown;
   at: string;
+  /** What webhooks' filters see of the change beside the event's type; null for the test event. */
+  subject: FilterSubject | null;
 }
 
 /** The row of a new event, its payload built once: ticket events here, and the test event. */
 export function newEventRow(event: TimedEvent): EventsTable {
-  return { id: newId('evt'), type: event.type, ticket_id: event.ticketId, ticket_version: event.ticketVersion, payload: eventPayload(event.type, event.at, event.data), created_at: event.at };
+  return {
+    id: newId('evt'),
+    type: event.type,
+    ticket_id: event.ticketId,
+    ticket_version: event.ticketVersion,
+    payload: eventPayload(event.type, event.at, event.data),
+    filter_context: storedFilterContext(event.subject),
+    created_at: event.at,
+  };
 }
 
 export class Outbox {
   constructor(
     private readonly capabilities: Capabilities,
     private readonly webhooks: WebhookDirectory,
+    private readonly observer: Pick<DeliveryObserver, 'filteredOut'> = NO_OBSERVER,
   ) {}
 
   /**
@@ -52,9 +65,20 @@ export class Outbox {
     const rows = events.map(newEventRow);
     const deliveries: NewDelivery[] = [];
     const pending = changedTickets.length > 0 && subscriptions.length > 0 ? await pendingTicketStreams(trx, this.capabilities, changedTickets) : new Set<string>();
-    for (const row of rows) {
+    let filteredOut = 0;
+    rows.forEach((row, i) => {
+      const { subject } = events[i]!;
+      // Built once per event, and only if a filter asks for it.
+      let document: FilterDocument | null = null;
       for (const subscription of subscriptions) {
         if (!subscription.events.includes(row.type)) continue;
+        if (subscription.matches !== null) {
+          document ??= { event: row.type, ticket: subject?.ticket ?? null, changes: subject?.changes ?? {} };
+          if (!subscription.matches(document)) {
+            filteredOut += 1;
+            continue;
+          }
+        }
         let held = false;
         if (row.ticket_id !== null) {
           const stream = ticketStream(subscription.id, row.ticket_id);
@@ -63,9 +87,10 @@ export class Outbox {
         }
         deliveries.push({ webhookId: subscription.id, eventId: row.id, eventType: row.type, ticketId: row.ticket_id, held, queuedAt: row.created_at });
       }
-    }
+    });
     await insertEvents(trx, this.capabilities, rows);
     await insertDeliveries(trx, this.capabilities, deliveries);
+    if (filteredOut > 0) this.observer.filteredOut(filteredOut);
     return deliveries.length;
   }
 }

@@ -8,11 +8,14 @@
  * - the attempt recorder: what a batch of results does to the webhooks' health.
  */
 import type { Db } from '../db/connection.js';
+import type { FilterDocument } from '../events/filter-document.js';
 
-/** An active webhook and the event types it wants. */
+/** An active webhook, the event types it wants, and which of those events (its filter). */
 export interface Subscription {
   readonly id: string;
   readonly events: readonly string[];
+  /** Whether an event of a subscribed type makes a delivery; null for every one. */
+  readonly matches: ((document: FilterDocument) => boolean) | null;
 }
 
 /** Where and how to send a webhook's deliveries. */
@@ -21,6 +24,10 @@ export interface DeliveryTarget {
   /** The current secret first, then the previous ones still live: each signs every delivery. */
   readonly signingSecrets: string[];
   readonly active: boolean;
+  /** The webhook's own extra headers, opened. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Deliveries a second across every worker, or null for no limit. */
+  readonly rateLimit: number | null;
 }
 
 /** Why the engine's results deactivated a webhook: a `410 Gone`, or five days of failures. */

@@ -25,10 +25,11 @@ import { AttemptRecorder } from './attempt-recorder.js';
 import { reportAttempt } from './attempt-report.js';
 import { AttemptSender } from './attempt-sender.js';
 import { CircuitBreakers, type BreakerPolicy } from './circuit-breaker.js';
-import { failDeliveries, nextDueAt, releaseLeases, type ClaimedDelivery } from './deliveries.repository.js';
+import { deferDeliveries, failDeliveries, nextDueAt, releaseLeases, type ClaimedDelivery } from './deliveries.repository.js';
 import { DeliveryClaimer } from './delivery-claimer.js';
 import { DEFAULT_PER_HOST_CONCURRENCY, HostLanes, type Claim } from './host-lanes.js';
 import { NO_OBSERVER, type DeliveryObserver } from './observer.js';
+import { RatePacer, type PacedClaims } from './rate-pacer.js';
 import type { DeactivationReason, DeliveryTarget, WebhookDirectory } from './webhook-directory.js';
 import type { DeliveryWakeup } from './wakeup.js';
 
@@ -80,6 +81,9 @@ export class DeliveryWorker {
   readonly #lanes: HostLanes;
   readonly #sender: AttemptSender;
   readonly #recorder: AttemptRecorder;
+  readonly #pacer: RatePacer;
+  /** Claims of rate-limited webhooks waiting in this worker for their send slot, by delivery id. */
+  readonly #slotWaits = new Map<string, NodeJS.Timeout>();
   /** Attempts started and not yet recorded, by delivery id. */
   readonly #inFlight = new Map<string, InFlight>();
   /** Deliveries this worker holds a lease on: waiting in a lane, on the wire or being recorded. */
@@ -118,6 +122,7 @@ export class DeliveryWorker {
     this.#lanes = new HostLanes({ perHost: perHostConcurrency, global: globalConcurrency, maxWaitMs: MAX_LANE_WAIT_MS }, this.breakers, clock);
     this.#sender = new AttemptSender({ http, clock, userAgent, retrySchedule, random });
     this.#recorder = new AttemptRecorder(db, capabilities, webhooks, logger, leaseMs);
+    this.#pacer = new RatePacer(db, capabilities);
   }
 
   start(): void {
@@ -143,6 +148,9 @@ export class DeliveryWorker {
     await this.#claimLoop;
     await Promise.allSettled([...this.#handOverAdmissions]);
     this.#release(this.#lanes.drain());
+    for (const timer of this.#slotWaits.values()) clearTimeout(timer);
+    this.#release([...this.#slotWaits.keys()]);
+    this.#slotWaits.clear();
     const pending = [...this.#inFlight.values()].map((f) => f.done);
     let graceTimer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -204,7 +212,7 @@ export class DeliveryWorker {
       const limit = Math.min(CLAIM_BATCH, 2 * globalConcurrency - this.#leased.size);
       if (limit <= 0) return; // a finishing attempt claims again
       const now = clock.now();
-      const claim = await this.#claimer.claim(limit, now, (webhookId, host) => this.#lanes.isSaturated(webhookId, host));
+      const claim = await this.#claimer.claim(limit, now, (webhookId, host) => this.#lanes.isSaturated(webhookId, host) || this.#pacer.isFull(webhookId, now));
       if (claim.kind === 'nothing-new') {
         this.#wakeAfter(claim.retryAt - now);
         return;
@@ -232,7 +240,7 @@ export class DeliveryWorker {
       throw error;
     }
     const inactive: string[] = [];
-    const touched = new Set<string>();
+    const admitted: Claim[] = [];
     for (const delivery of claimed) {
       const previous = this.#inFlight.get(delivery.id);
       if (previous) {
@@ -251,19 +259,74 @@ export class DeliveryWorker {
         inactive.push(delivery.id);
         continue;
       }
-      const host = this.#claimer.hostOf(delivery.webhookId);
-      this.#lanes.enqueue({ delivery, target, host, claimedAt });
+      admitted.push({ delivery, target, host: this.#claimer.hostOf(delivery.webhookId), claimedAt });
       this.#leased.add(delivery.id);
-      touched.add(host);
+    }
+    try {
+      await this.#paceAndStart(admitted);
+    } finally {
+      try {
+        await failDeliveries(this.#options.db, inactive, now);
+      } finally {
+        // One failed already (its webhook deactivated as its record handed it over) keeps a lease
+        // that failDeliveries, which moves pending ones only, does not clear.
+        this.#release(inactive);
+      }
+    }
+  }
+
+  /**
+   * Starts admitted claims: at once, or, for a rate-limited webhook, at the send slot reserved
+   * for it; the claims that got no slot go back to the queue, due at the webhook's next one.
+   */
+  async #paceAndStart(admitted: readonly Claim[]): Promise<void> {
+    const { clock, observer } = this.#options;
+    let pacing: PacedClaims;
+    try {
+      pacing = await this.#pacer.pace(admitted, clock.now());
+    } catch (error) {
+      this.#release(admitted.map((claim) => claim.delivery.id));
+      throw error;
+    }
+    const now = clock.now();
+    const touched = new Set<string>();
+    for (const { claim, at } of pacing.paced) {
+      if (at <= now) {
+        this.#lanes.enqueue(claim);
+        touched.add(claim.host);
+      } else {
+        this.#waitForSlot(claim, at, now);
+      }
     }
     for (const host of touched) this.#dispatch(host);
-    try {
-      await failDeliveries(this.#options.db, inactive, now);
-    } finally {
-      // One failed already (its webhook deactivated as its record handed it over) keeps a lease
-      // that failDeliveries, which moves pending ones only, does not clear.
-      this.#release(inactive);
+    for (const { webhookId, claims, until } of pacing.deferred) {
+      observer.rateLimited(webhookId, claims.length);
+      this.#defer(
+        claims.map((claim) => claim.delivery.id),
+        until,
+      );
     }
+  }
+
+  /** Holds a claim until its send slot, then puts it in its lane; its lane wait counts from the slot. */
+  #waitForSlot(claim: Claim, at: number, now: number): void {
+    const id = claim.delivery.id;
+    const timer = setTimeout(() => {
+      this.#slotWaits.delete(id);
+      if (!this.#running) return this.#release([id]);
+      this.#lanes.enqueue({ ...claim, claimedAt: at });
+      this.#dispatch(claim.host);
+    }, at - now);
+    this.#slotWaits.set(id, timer);
+  }
+
+  /** Puts claims back in the queue, due at `until`, without an attempt. */
+  #defer(ids: readonly string[], until: number): void {
+    for (const id of ids) this.#leased.delete(id);
+    const deferring: Promise<void> = deferDeliveries(this.#options.db, this.id, ids, toIso(until))
+      .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'could not put rate-limited deliveries back in the queue; their leases expire on their own'))
+      .finally(() => this.#leaseReleases.delete(deferring));
+    this.#leaseReleases.add(deferring);
   }
 
   /** Takes a delivery its record released and leased to this worker; admitted with the others of its batch. */

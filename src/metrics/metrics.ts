@@ -16,6 +16,8 @@ export class Metrics implements DeliveryObserver {
   readonly #attemptDuration: Histogram<'outcome'>;
   readonly #eventToDelivery: Histogram;
   readonly #requests: Counter<'method' | 'route' | 'status'>;
+  readonly #filteredOut: Counter;
+  readonly #rateLimited: Counter<'webhook'>;
   readonly #requestDuration: Histogram<'method' | 'route'>;
   readonly #requestsByRouteAndStatus = new Map<string, { inc(): void }>();
   readonly #requestDurationByRoute = new Map<string, { observe(value: number): void }>();
@@ -46,6 +48,17 @@ export class Metrics implements DeliveryObserver {
       name: 'helpdesk_event_to_delivery_seconds',
       help: 'From an event being committed to the first successful attempt of its delivery.',
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.#filteredOut = new Counter({
+      name: 'helpdesk_deliveries_filtered_out_total',
+      help: 'Deliveries not made because a webhook filter did not match the event (counted by the process that recorded the change).',
+      registers,
+    });
+    this.#rateLimited = new Counter({
+      name: 'helpdesk_deliveries_rate_limited_total',
+      help: 'Deliveries put back to wait for a free slot of their webhook rate limit, by webhook (no attempt is spent).',
+      labelNames: ['webhook'],
       registers,
     });
     this.#requests = new Counter({
@@ -105,6 +118,14 @@ export class Metrics implements DeliveryObserver {
     let count = this.#requestsByRouteAndStatus.get(statusKey);
     if (!count) this.#requestsByRouteAndStatus.set(statusKey, (count = this.#requests.labels({ method, route, status: String(status) })));
     count.inc();
+  }
+
+  filteredOut(count: number): void {
+    this.#filteredOut.inc(count);
+  }
+
+  rateLimited(webhookId: string, count: number): void {
+    this.#rateLimited.inc({ webhook: webhookId }, count);
   }
 
   attempted(report: AttemptReport): void {

@@ -3,6 +3,7 @@
  * (docs/api.md, "Events and payloads").
  */
 import type { TicketEventType } from '../events/event-types.js';
+import type { FilterSubject } from '../events/filter-document.js';
 
 export const TICKET_STATUSES = ['open', 'pending', 'on_hold', 'resolved', 'closed'] as const;
 export const TICKET_PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const;
@@ -67,6 +68,8 @@ export interface PendingEvent {
   ticketId: string;
   ticketVersion: number;
   data: Record<string, unknown>;
+  /** What webhook filters see: the whole ticket after the change, and the change. */
+  subject: FilterSubject;
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -126,8 +129,9 @@ export function changedFields(before: Ticket, after: Ticket): Partial<Record<Edi
 export function eventsForUpdate(before: Ticket, after: Ticket): PendingEvent[] {
   const updatedFields = changedFields(before, after);
   if (Object.keys(updatedFields).length === 0) return [];
+  const subject = { ticket: after, changes: updatedFields };
   const events: PendingEvent[] = [
-    { type: 'ticket.updated', ticketId: after.id, ticketVersion: after.version, data: { ticket: { id: after.id, version: after.version, updatedFields } } },
+    { type: 'ticket.updated', ticketId: after.id, ticketVersion: after.version, data: { ticket: { id: after.id, version: after.version, updatedFields } }, subject },
   ];
   if (updatedFields.assigneeId) {
     events.push({
@@ -135,10 +139,11 @@ export function eventsForUpdate(before: Ticket, after: Ticket): PendingEvent[] {
       ticketId: after.id,
       ticketVersion: after.version,
       data: { ticket: after, assignment: { from: before.assigneeId, to: after.assigneeId } },
+      subject,
     });
   }
   if (updatedFields.status && after.status === 'resolved') {
-    events.push({ type: 'ticket.resolved', ticketId: after.id, ticketVersion: after.version, data: { ticket: after } });
+    events.push({ type: 'ticket.resolved', ticketId: after.id, ticketVersion: after.version, data: { ticket: after }, subject });
   }
   return events;
 }

@@ -79,7 +79,7 @@ export class TicketsService {
         // In the ticket's own transaction: a retry after a crash right after the commit replays
         // the creation instead of making a second ticket (and a second round of events).
         await storeResponses(trx, creations.flatMap((creation) => (creation.idempotentResponse ? [creation.idempotentResponse] : [])));
-        const events = tickets.map((ticket) => ({ type: 'ticket.created' as const, ticketId: ticket.id, ticketVersion: ticket.version, data: { ticket }, at: ticket.createdAt }));
+        const events = tickets.map((ticket) => ({ type: 'ticket.created' as const, ticketId: ticket.id, ticketVersion: ticket.version, data: { ticket }, at: ticket.createdAt, subject: { ticket, changes: {} } }));
         const queued = await outbox.record(trx, events);
         // Per ticket, whether deliveries were queued (the same subscriptions for every one):
         // each caller then wakes the worker, and the wake-ups of one group coalesce.
@@ -150,7 +150,7 @@ export class TicketsService {
       const now = nextChangeTime(this.clock, ticket.updatedAt);
       // The version the deletion would have made: a receiver sees it as the ticket's next change.
       const deleted = { ...ticket, version: ticket.version + 1 };
-      const count = await this.outbox.record(trx, [{ type: 'ticket.deleted', ticketId: id, ticketVersion: deleted.version, data: { ticket: deleted }, at: now }]);
+      const count = await this.outbox.record(trx, [{ type: 'ticket.deleted', ticketId: id, ticketVersion: deleted.version, data: { ticket: deleted }, at: now, subject: { ticket: deleted, changes: {} } }]);
       await repository.deleteTicket(trx, id);
       return count;
     });

@@ -213,7 +213,7 @@ export class DeliveryLogService {
     const webhook = await this.webhook(webhookId);
     const now = toIso(this.clock.now());
     const deliveryId = await inTransaction(this.db, async (trx) => {
-      const event = newEventRow({ type: TEST_EVENT_TYPE, ticketId: null, ticketVersion: null, data: { webhook: { id: webhook.id, name: webhook.name } }, at: now });
+      const event = newEventRow({ type: TEST_EVENT_TYPE, ticketId: null, ticketVersion: null, data: { webhook: { id: webhook.id, name: webhook.name } }, at: now, subject: null });
       await insertEvents(trx, this.capabilities, [event]);
       const [id] = await insertDeliveries(trx, this.capabilities, [{ webhookId, eventId: event.id, eventType: event.type, ticketId: null, held: false, expedited: true, queuedAt: now }]);
       return id!;

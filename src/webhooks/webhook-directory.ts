@@ -6,12 +6,14 @@
 import type { Capabilities } from '../db/capabilities.js';
 import type { WebhookDirectory } from '../delivery/webhook-directory.js';
 import type { SecretBox } from '../secrets/secret-box.js';
+import { matcherOf } from './webhook-filter.js';
 import { applyAttemptsToWebhooks } from './webhook-health.js';
 import { findDeliveryTargets, listActiveSubscriptions } from './webhooks.repository.js';
 
 export function webhookDirectory(capabilities: Capabilities, secrets: SecretBox): WebhookDirectory {
   return {
-    activeSubscriptions: (trx) => listActiveSubscriptions(trx, capabilities),
+    activeSubscriptions: async (trx) =>
+      (await listActiveSubscriptions(trx, capabilities)).map(({ id, events, filter }) => ({ id, events, matches: filter === null ? null : matcherOf(filter) })),
     deliveryTargets: (db, webhookIds, now) => findDeliveryTargets(db, capabilities, secrets, webhookIds, now),
     applyVerdicts: (trx, verdicts) => applyAttemptsToWebhooks(trx, verdicts),
   };

@@ -3,6 +3,8 @@ import { randomBytes } from 'node:crypto';
 import type { DeactivationReason } from '../delivery/webhook-directory.js';
 import type { TicketEventType } from '../events/event-types.js';
 import { literalAddress, type TargetAddressPolicy } from '../outbound/address-policy.js';
+import { maskHeaders, type HeaderSet } from './webhook-headers.js';
+import type { WebhookFilter } from './webhook-filter.js';
 
 /** Why the delivery engine deactivated a webhook: a `410 Gone`, or five days of failures. */
 export type DisabledReason = DeactivationReason;
@@ -17,13 +19,21 @@ export interface Webhook {
   targetUrl: string;
   events: TicketEventType[];
   active: boolean;
+  /** Which events of the subscribed types it gets (docs/api.md, "Filters"); null for all. */
+  filter: WebhookFilter | null;
+  /** Extra request headers, each value shown as `********` (docs/api.md, "Custom headers"). */
+  headers: HeaderSet;
+  /** The most deliveries a second, across every worker; null for no limit. */
+  rateLimit: number | null;
   disabledReason: DisabledReason | null;
   disabledAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
 
-export interface WebhookRecord extends Webhook {
+export interface WebhookRecord extends Omit<Webhook, 'headers'> {
+  /** Each value sealed like the signing secret (webhook-headers.ts). */
+  sealedHeaders: HeaderSet;
   /**
    * The current secret, sealed (secret-box.ts): only the sender opens it. Older ones still
    * honoured live in webhook_secrets, sealed alike.
@@ -39,6 +49,9 @@ export function newSigningSecret(): string {
 }
 
 export const MAX_TARGET_URL_LENGTH = 2048;
+
+/** The highest `rateLimit`, in deliveries a second. */
+export const MAX_RATE_LIMIT = 10_000;
 
 /** The current secret and those a rotation left live (docs/api.md, "Rotating the signing secret"). */
 export const MAX_LIVE_SECRETS = 10;
@@ -78,6 +91,9 @@ export function presentWebhook(webhook: WebhookRecord): Webhook {
     targetUrl: webhook.targetUrl,
     events: webhook.events,
     active: webhook.active,
+    filter: webhook.filter,
+    headers: maskHeaders(webhook.sealedHeaders),
+    rateLimit: webhook.rateLimit,
     disabledReason: webhook.disabledReason,
     disabledAt: webhook.disabledAt,
     createdAt: webhook.createdAt,

@@ -7,6 +7,7 @@ import { pageNewestFirst } from '../db/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
 import { SecretBox } from '../secrets/secret-box.js';
 import type { DisabledReason, WebhookRecord } from './webhook.js';
+import { openHeaders, type HeaderSet } from './webhook-headers.js';
 
 function toRow(webhook: WebhookRecord): WebhooksTable {
   return {
@@ -19,6 +20,9 @@ function toRow(webhook: WebhookRecord): WebhooksTable {
     disabled_reason: webhook.disabledReason,
     disabled_at: webhook.disabledAt,
     failing_since: webhook.failingSince,
+    filter: webhook.filter === null ? null : JSON.stringify(webhook.filter),
+    headers: JSON.stringify(webhook.sealedHeaders),
+    rate_limit: webhook.rateLimit,
     created_at: webhook.createdAt,
     updated_at: webhook.updatedAt,
   };
@@ -35,6 +39,9 @@ function fromRow(row: WebhooksTable): WebhookRecord {
     disabledReason: row.disabled_reason as WebhookRecord['disabledReason'],
     disabledAt: row.disabled_at,
     failingSince: row.failing_since,
+    filter: row.filter === null ? null : (JSON.parse(row.filter) as WebhookRecord['filter']),
+    sealedHeaders: JSON.parse(row.headers) as WebhookRecord['sealedHeaders'],
+    rateLimit: row.rate_limit,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -80,11 +87,11 @@ export async function listWebhooks(db: Db, cursor: Cursor | null, limit: number)
  * and a batch of results on two webhooks could each wait for the other (a deadlock, found as a
  * 500 on PUT /tickets under load).
  */
-export async function listActiveSubscriptions(db: Db, capabilities: Capabilities): Promise<{ id: string; events: string[] }[]> {
-  let query = db.selectFrom('webhooks').select(['id', 'events']).where('active', '=', 1).orderBy('id');
+export async function listActiveSubscriptions(db: Db, capabilities: Capabilities): Promise<{ id: string; events: string[]; filter: string | null }[]> {
+  let query = db.selectFrom('webhooks').select(['id', 'events', 'filter']).where('active', '=', 1).orderBy('id');
   if (capabilities.rowLocks) query = query.forShare();
   const rows = await query.execute();
-  return rows.map((row) => ({ id: row.id, events: JSON.parse(row.events) as string[] }));
+  return rows.map((row) => ({ id: row.id, events: JSON.parse(row.events) as string[], filter: row.filter }));
 }
 
 export async function insertPreviousSecret(db: Db, row: WebhookSecretsTable): Promise<void> {
@@ -118,9 +125,15 @@ export async function findDeliveryTargets(
 ): Promise<Map<string, DeliveryTarget>> {
   const targets = new Map<string, DeliveryTarget>();
   if (ids.length === 0) return targets;
-  const rows = await db.selectFrom('webhooks').select(['id', 'target_url', 'signing_secret', 'active']).where(inList(capabilities, 'id', ids)).execute();
+  const rows = await db.selectFrom('webhooks').select(['id', 'target_url', 'signing_secret', 'active', 'headers', 'rate_limit']).where(inList(capabilities, 'id', ids)).execute();
   for (const row of rows) {
-    targets.set(row.id, { targetUrl: row.target_url, signingSecrets: [box.open(row.signing_secret, row.id)], active: row.active === 1 });
+    targets.set(row.id, {
+      targetUrl: row.target_url,
+      signingSecrets: [box.open(row.signing_secret, row.id)],
+      active: row.active === 1,
+      headers: openHeaders(box, row.id, JSON.parse(row.headers) as HeaderSet),
+      rateLimit: row.rate_limit,
+    });
   }
   const previous = await db
     .selectFrom('webhook_secrets')

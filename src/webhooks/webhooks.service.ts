@@ -1,7 +1,8 @@
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { inTransaction } from '../db/transaction.js';
-import { failPendingDeliveries } from '../delivery/deliveries.repository.js';
+import { failPendingDeliveries, listRecentTicketEvents } from '../delivery/deliveries.repository.js';
+import { recordedFilterDocument, type FilterDocument } from '../events/filter-document.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import type { TicketEventType } from '../events/event-types.js';
 import type { TargetAddressPolicy } from '../outbound/address-policy.js';
@@ -17,13 +18,37 @@ import {
   type WebhookRecord,
 } from './webhook.js';
 import type { SecretBox } from '../secrets/secret-box.js';
+import { compileFilter, filterProblems, type WebhookFilter } from './webhook-filter.js';
+import { headerProblems, openHeaders, resolveMaskedValues, sealHeaders, type HeaderSet } from './webhook-headers.js';
 import * as repository from './webhooks.repository.js';
+
+/** How many past events a filter is tried on. */
+export const FILTER_PREVIEW_EVENTS = 20;
+
+/** A past event, the document a filter sees of it, and whether a webhook would have got it. */
+export interface FilterPreview {
+  id: string;
+  type: string;
+  ticketId: string;
+  ticketVersion: number | null;
+  createdAt: string;
+  document: FilterDocument;
+  matched: boolean;
+}
 
 export interface WebhookInput {
   name?: string;
   targetUrl?: string;
   events?: TicketEventType[];
   active?: boolean;
+  filter?: WebhookFilter | null;
+  /** Clear values, or the mask to keep a stored one (on update). */
+  headers?: HeaderSet;
+  rateLimit?: number | null;
+}
+
+function sameHeaders(a: HeaderSet, b: HeaderSet): boolean {
+  return JSON.stringify(Object.entries(a)) === JSON.stringify(Object.entries(b));
 }
 
 export class WebhooksService {
@@ -36,7 +61,7 @@ export class WebhooksService {
   ) {}
 
   async create(input: Required<Pick<WebhookInput, 'name' | 'targetUrl' | 'events'>> & WebhookInput): Promise<Webhook & { signingSecret: string }> {
-    this.validate(input);
+    this.validate(input, {});
     const now = toIso(this.clock.now());
     const id = newId('whk');
     const signingSecret = newSigningSecret();
@@ -46,6 +71,9 @@ export class WebhooksService {
       targetUrl: input.targetUrl,
       events: input.events,
       active: input.active ?? true,
+      filter: input.filter ?? null,
+      sealedHeaders: sealHeaders(this.secrets, id, input.headers ?? {}),
+      rateLimit: input.rateLimit ?? null,
       sealedSigningSecret: this.secrets.seal(signingSecret, id),
       disabledReason: null,
       disabledAt: null,
@@ -68,16 +96,23 @@ export class WebhooksService {
 
   /** Partial update. Deactivating fails the pending deliveries so that none is attempted again. */
   async update(id: string, input: WebhookInput): Promise<Webhook> {
-    this.validate(input);
     return inTransaction(this.db, async (trx) => {
       const before = await repository.findWebhookForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Webhook');
+      const storedHeaders = openHeaders(this.secrets, id, before.sealedHeaders);
+      this.validate(input, storedHeaders);
+      // A whole new set; the mask keeps a stored value, and an unchanged set keeps its sealed text.
+      const headers = input.headers === undefined ? storedHeaders : resolveMaskedValues(input.headers, storedHeaders);
+      const headersChanged = !sameHeaders(headers, storedHeaders);
       const after: WebhookRecord = {
         ...before,
         name: input.name ?? before.name,
         targetUrl: input.targetUrl ?? before.targetUrl,
         events: input.events ?? before.events,
         active: input.active ?? before.active,
+        filter: input.filter === undefined ? before.filter : input.filter,
+        sealedHeaders: headersChanged ? sealHeaders(this.secrets, id, headers) : before.sealedHeaders,
+        rateLimit: input.rateLimit === undefined ? before.rateLimit : input.rateLimit,
       };
       if (input.active === true && !before.active) {
         // Reactivation clears an automatic deactivation and restarts the five-day count.
@@ -85,7 +120,7 @@ export class WebhooksService {
         after.disabledAt = null;
         after.failingSince = null;
       }
-      const changed = JSON.stringify(presentWebhook(after)) !== JSON.stringify(presentWebhook(before));
+      const changed = headersChanged || JSON.stringify(presentWebhook(after)) !== JSON.stringify(presentWebhook(before));
       if (!changed) return presentWebhook(before);
       const now = nextChangeTime(this.clock, before.updatedAt);
       after.updatedAt = now;
@@ -122,6 +157,24 @@ export class WebhooksService {
     });
   }
 
+  /**
+   * Tries a filter (and, if given, a set of event types) on the latest ticket events still
+   * kept, without saving anything: which of them would have made a delivery.
+   */
+  async previewFilter(filter: WebhookFilter | null, events: readonly TicketEventType[] | undefined): Promise<FilterPreview[]> {
+    if (filter !== null) {
+      const problems = filterProblems(filter, 'filter');
+      if (problems.length > 0) throw AppError.validation(problems);
+    }
+    const matches = filter === null ? () => true : compileFilter(filter);
+    const rows = await listRecentTicketEvents(this.db, FILTER_PREVIEW_EVENTS);
+    return rows.map((row) => {
+      const document = recordedFilterDocument(row.type, row.payload, row.filter_context);
+      const subscribed = events === undefined || events.includes(row.type as TicketEventType);
+      return { id: row.id, type: row.type, ticketId: row.ticket_id!, ticketVersion: row.ticket_version, createdAt: row.created_at, document, matched: subscribed && matches(document) };
+    });
+  }
+
   /** Seals the secrets a version before sealing stored in clear (at start); returns how many. */
   sealSecretsInClear(): Promise<number> {
     return repository.sealSecretsInClear(this.db, this.secrets);
@@ -138,8 +191,8 @@ export class WebhooksService {
     return webhook;
   }
 
-  /** Rules beyond the request schema's types. */
-  private validate(input: WebhookInput): void {
+  /** Rules beyond the request schema's types; `storedHeaders` are those the mask may keep. */
+  private validate(input: WebhookInput, storedHeaders: HeaderSet): void {
     const details: ErrorDetail[] = [];
     if (input.name !== undefined && input.name.trim().length === 0) {
       details.push({ path: 'webhook.name', message: 'must not be blank' });
@@ -151,6 +204,8 @@ export class WebhooksService {
     if (input.events !== undefined && new Set(input.events).size !== input.events.length) {
       details.push({ path: 'webhook.events', message: 'must not repeat an event type' });
     }
+    if (input.filter != null) details.push(...filterProblems(input.filter, 'webhook.filter'));
+    if (input.headers !== undefined) details.push(...headerProblems(input.headers, 'webhook.headers', storedHeaders));
     if (details.length > 0) throw AppError.validation(details);
   }
 }

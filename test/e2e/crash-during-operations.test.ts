@@ -102,7 +102,7 @@ for (const dialect of selectedDialects()) {
       // 10,000 failed deliveries, written as the outbox writes them, then failed.
       const { db, capabilities } = await open(database);
       const at = new Date(Date.now() - 60_000).toISOString();
-      const events = Array.from({ length: DELIVERIES }, () => newEventRow({ type: 'ticket.created', ticketId: null, ticketVersion: null, data: {}, at }));
+      const events = Array.from({ length: DELIVERIES }, () => newEventRow({ type: 'ticket.created', ticketId: null, ticketVersion: null, data: {}, at, subject: null }));
       await insertEvents(db, capabilities, events);
       await insertDeliveries(db, capabilities, events.map((e) => ({ webhookId, eventId: e.id, eventType: e.type, ticketId: null, held: false, queuedAt: at })));
       const failAll = () => db.updateTable('deliveries').set({ status: 'failed', next_attempt_at: null }).where('webhook_id', '=', webhookId).execute();

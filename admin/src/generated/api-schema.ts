@@ -264,6 +264,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/helpdesk/api/v1/webhooks/filter-preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Try a filter on the last 20 ticket events (nothing is saved)
+         * @description Role: admin.
+         */
+        post: operations["previewWebhookFilter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/helpdesk/api/v1/webhooks/{id}/rotate-secret": {
         parameters: {
             query?: never;
@@ -540,6 +560,16 @@ export interface components {
             targetUrl: string;
             events: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
             active: boolean;
+            /** @description The filter as given, or null: every event of the subscribed types. */
+            filter: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The names of the extra headers; their values are never shown. */
+            headers: {
+                [key: string]: "********";
+            };
+            /** @description The most deliveries a second, across every worker; null (the default) for no limit. */
+            rateLimit: number | null;
             /**
              * @description Why the delivery engine deactivated it: a 410 answer, or five days of failures. Null otherwise.
              * @enum {string|null}
@@ -555,6 +585,16 @@ export interface components {
             targetUrl: string;
             events: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
             active: boolean;
+            /** @description The filter as given, or null: every event of the subscribed types. */
+            filter: {
+                [key: string]: unknown;
+            } | null;
+            /** @description The names of the extra headers; their values are never shown. */
+            headers: {
+                [key: string]: "********";
+            };
+            /** @description The most deliveries a second, across every worker; null (the default) for no limit. */
+            rateLimit: number | null;
             /**
              * @description Why the delivery engine deactivated it: a 410 answer, or five days of failures. Null otherwise.
              * @enum {string|null}
@@ -3177,6 +3217,16 @@ export interface operations {
                         targetUrl: string;
                         events: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
                         active?: boolean;
+                        /** @description Which events of the subscribed types make a delivery: a MongoDB query over `{event, ticket, changes}` using $eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not, at most 4096 bytes as JSON and 6 levels deep. Null (the default) for every event. */
+                        filter?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /** @description Extra request headers sent with every attempt. A PUT replaces the whole set; a value of `********` keeps the stored value of that name. */
+                        headers?: {
+                            [key: string]: string;
+                        };
+                        /** @description The most deliveries a second, across every worker; null (the default) for no limit. */
+                        rateLimit?: number | null;
                     };
                 };
             };
@@ -3573,6 +3623,16 @@ export interface operations {
                         targetUrl?: string;
                         events?: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
                         active?: boolean;
+                        /** @description Which events of the subscribed types make a delivery: a MongoDB query over `{event, ticket, changes}` using $eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not, at most 4096 bytes as JSON and 6 levels deep. Null (the default) for every event. */
+                        filter?: {
+                            [key: string]: unknown;
+                        } | null;
+                        /** @description Extra request headers sent with every attempt. A PUT replaces the whole set; a value of `********` keeps the stored value of that name. */
+                        headers?: {
+                            [key: string]: string;
+                        };
+                        /** @description The most deliveries a second, across every worker; null (the default) for no limit. */
+                        rateLimit?: number | null;
                     };
                 };
             };
@@ -3857,6 +3917,256 @@ export interface operations {
             };
             /** @description `request_timeout`: The request did not arrive whole in time (headers and body). */
             408: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: Too many requests. */
+            429: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `internal`: An unexpected error; the log line with the same requestId has the cause. */
+            500: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unavailable`: The database cannot be reached right now; nothing was done. Retry-After says when to try again. */
+            503: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    previewWebhookFilter: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the stored answer of a POST sent again with the same key and body for 24 h (docs/api.md). */
+                "idempotency-key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Which events of the subscribed types make a delivery: a MongoDB query over `{event, ticket, changes}` using $eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not, at most 4096 bytes as JSON and 6 levels deep. Null (the default) for every event. */
+                    filter: {
+                        [key: string]: unknown;
+                    } | null;
+                    /** @description If given, an event of another type is shown as not matched, as the webhook would not get it. */
+                    events?: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
+                };
+            };
+        };
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: {
+                            id: string;
+                            /** @enum {string} */
+                            type: "ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved";
+                            ticketId: string;
+                            ticketVersion: number | null;
+                            createdAt: string;
+                            /** @description What the filter is matched against: the event type, the whole ticket after the change (as it was, for ticket.deleted), and the change. */
+                            document: {
+                                event: string;
+                                ticket: {
+                                    [key: string]: unknown;
+                                };
+                                changes: {
+                                    [key: string]: unknown;
+                                };
+                            };
+                            /** @description Whether a webhook with this filter (and these event types, if given) would have got the event. */
+                            matched: boolean;
+                        }[];
+                    };
+                };
+            };
+            /** @description `validation_failed`: The request is well-formed JSON but breaks a rule; see details. `invalid_json`: The body is empty or not parsable JSON. */
+            400: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: No API key, or one that is not valid. */
+            401: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: The key is valid but its role may not do this. */
+            403: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `request_timeout`: The request did not arrive whole in time (headers and body). */
+            408: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `idempotency_key_in_use`: A request with this Idempotency-Key is still running; retry after Retry-After seconds. */
+            409: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `payload_too_large`: The body is over 1 MiB. */
+            413: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unsupported_media_type`: A POST or PUT whose content-type is not application/json. */
+            415: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `idempotency_key_reused`: This Idempotency-Key was used with another request (method, path or body). */
+            422: {
                 headers: {
                     /** @description The id of this request, in the server log too. */
                     "x-request-id"?: string;

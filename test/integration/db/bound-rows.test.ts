@@ -27,7 +27,7 @@ describeEachDialect('bound batches', (dialect) => {
     server = await startTestServer(dialect, { startWorker: false });
     const { db, capabilities } = server.runtime.database;
     const webhookId = await createWebhook();
-    const event = newEventRow({ type: 'webhook.test', ticketId: null, ticketVersion: null, data: {}, at: new Date().toISOString() });
+    const event = newEventRow({ type: 'webhook.test', ticketId: null, ticketVersion: null, data: {}, at: new Date().toISOString(), subject: null });
     await insertEvents(db, capabilities, [event]);
     [deliveryId] = await insertDeliveries(db, capabilities, [{ webhookId, eventId: event.id, eventType: event.type, ticketId: null, held: false, queuedAt: event.created_at }]);
   });
@@ -74,7 +74,7 @@ describeEachDialect('bound batches', (dialect) => {
     const { db, capabilities } = server.runtime.database;
     const webhookId = await createWebhook();
     const at = new Date().toISOString();
-    const events = Array.from({ length: 500 }, () => newEventRow({ type: 'webhook.test', ticketId: null, ticketVersion: null, data: {}, at }));
+    const events = Array.from({ length: 500 }, () => newEventRow({ type: 'webhook.test', ticketId: null, ticketVersion: null, data: {}, at, subject: null }));
     await insertEvents(db, capabilities, events);
     const ids = await insertDeliveries(db, capabilities, events.map((e) => ({ webhookId, eventId: e.id, eventType: e.type, ticketId: null, held: false, queuedAt: at })));
     const stored = await db.selectFrom('deliveries').select(['id', 'event_id']).where('webhook_id', '=', webhookId).orderBy('seq').execute();

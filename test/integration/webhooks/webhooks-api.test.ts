@@ -11,7 +11,7 @@ import { startTestServer, type ApiResponse, type TestServer } from '../../helper
 
 const ALL_EVENTS = ['ticket.created', 'ticket.updated', 'ticket.deleted', 'ticket.assignment.changed', 'ticket.resolved'];
 // The reference's fields, plus the additions (docs/api.md, "Webhooks") of the delivery engine (disabledReason, disabledAt).
-const CREATE_KEYS = ['active', 'createdAt', 'disabledAt', 'disabledReason', 'events', 'id', 'name', 'signingSecret', 'targetUrl', 'updatedAt'];
+const CREATE_KEYS = ['active', 'createdAt', 'disabledAt', 'disabledReason', 'events', 'filter', 'headers', 'id', 'name', 'rateLimit', 'signingSecret', 'targetUrl', 'updatedAt'];
 const PUBLIC_KEYS = CREATE_KEYS.filter((key) => key !== 'signingSecret');
 const ISO_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 

@@ -31,7 +31,7 @@ function claim(webhookId: string, options: { expedited?: boolean; claimedAt?: nu
     createdAt: '2026-01-01T00:00:00.000Z',
     payload: '{}',
   };
-  return { delivery, target: { targetUrl: `https://${HOST}/${webhookId}`, signingSecrets: [], active: true }, host: HOST, claimedAt: options.claimedAt ?? 0 };
+  return { delivery, target: { targetUrl: `https://${HOST}/${webhookId}`, signingSecrets: [], active: true, headers: {}, rateLimit: null }, host: HOST, claimedAt: options.claimedAt ?? 0 };
 }
 
 const webhooksOf = (claims: Claim[]) => claims.map((c) => c.delivery.webhookId);

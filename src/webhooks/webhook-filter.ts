@@ -135,10 +135,34 @@ export function filterProblems(filter: unknown, path: string): ErrorDetail[] {
   return [];
 }
 
+/**
+ * Objects rebuilt without a prototype: sift follows a path with `item[key]`, which finds what an
+ * object inherits, so that `{"ticket.constructor.name": "Object"}` would match every ticket and a
+ * custom field named `toString` would never be missing. Arrays stay arrays (sift tells them by
+ * their type), so only their elements are rebuilt.
+ */
+function ownFieldsOnly(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(ownFieldsOnly);
+  if (!isPlainObject(value)) return value;
+  const copy = Object.create(null) as Record<string, unknown>;
+  for (const [key, item] of Object.entries(value)) copy[key] = ownFieldsOnly(item);
+  return copy;
+}
+
+/** One copy per document, however many webhooks' filters try it (the outbox shares one per event). */
+const ownFieldCopies = new WeakMap<FilterDocument, unknown>();
+
 /** Compiles a filter that passed filterProblems. */
 export function compileFilter(filter: WebhookFilter): FilterMatcher {
   const test = createQueryTester(filter, { operations: OPERATIONS });
-  return (document) => test(document);
+  return (document) => {
+    let copy = ownFieldCopies.get(document);
+    if (copy === undefined) {
+      copy = ownFieldsOnly(document);
+      ownFieldCopies.set(document, copy);
+    }
+    return test(copy);
+  };
 }
 
 /** Compiled filters by their stored text, so that a change's fan-out compiles none it saw before. */

@@ -12,8 +12,12 @@ export const MAX_HEADER_VALUE_LENGTH = 1024;
 /** What every response shows in place of a header's value. */
 export const MASKED_HEADER_VALUE = '********';
 
-/** Names the delivery sets itself, or that would change how the request is carried or read. */
-const RESERVED_NAMES = new Set(['host', 'content-type', 'content-length', 'connection', 'transfer-encoding', 'te', 'upgrade', 'user-agent', 'traceparent']);
+/**
+ * Names the delivery sets itself, or that would change how the request is carried or read. With
+ * those of the contract, `expect` and `keep-alive`: the HTTP client (undici) refuses a request
+ * that carries either, so every attempt would fail.
+ */
+const RESERVED_NAMES = new Set(['host', 'content-type', 'content-length', 'connection', 'transfer-encoding', 'te', 'upgrade', 'user-agent', 'traceparent', 'expect', 'keep-alive']);
 const RESERVED_PREFIXES = ['proxy-', 'webhook-', 'x-helpdesk-'];
 
 /** An HTTP token (RFC 9110, "Tokens"). */
@@ -25,6 +29,11 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * here rather than failing every attempt.
  */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]+$/;
+/**
+ * Spaces or tabs at either end: a receiver strips them (RFC 9110, "Field Values"), so it would
+ * get another value than the one stored, or none at all.
+ */
+const SURROUNDING_WHITESPACE = /^[\t ]|[\t ]$/;
 
 /** Name to value as the admin gave them, in their order; values clear or sealed as the context says. */
 export type HeaderSet = Record<string, string>;
@@ -61,6 +70,8 @@ export function headerProblems(headers: HeaderSet, path: string, stored: HeaderS
       problems.push({ path: at, message: `is the mask "${MASKED_HEADER_VALUE}", which keeps a stored value, and this webhook has none for this name` });
     } else if (!FIELD_VALUE.test(value)) {
       problems.push({ path: at, message: 'must not contain CR, LF, NUL or other control characters, nor characters beyond Latin-1' });
+    } else if (SURROUNDING_WHITESPACE.test(value)) {
+      problems.push({ path: at, message: 'must not begin or end with a space or a tab' });
     }
   }
   return problems;

@@ -216,6 +216,24 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
         </dd>
         <dt>Events</dt>
         <dd>{webhook.events.join(', ')}</dd>
+        <dt>Filter</dt>
+        <dd class="webhook-filter">{webhook.filter === null ? 'every event of the subscribed types' : <pre>{JSON.stringify(webhook.filter, null, 2)}</pre>}</dd>
+        <dt>Custom headers</dt>
+        <dd class="webhook-headers">
+          {Object.keys(webhook.headers).length === 0 ? (
+            'none'
+          ) : (
+            <ul class="plain">
+              {Object.entries(webhook.headers).map(([name, masked]) => (
+                <li key={name}>
+                  <code>{`${name}: ${masked}`}</code>
+                </li>
+              ))}
+            </ul>
+          )}
+        </dd>
+        <dt>Rate limit</dt>
+        <dd class="webhook-rate-limit">{webhook.rateLimit === null ? 'no limit' : `${webhook.rateLimit} per second`}</dd>
         <dt>Active</dt>
         <dd>
           {webhook.active ? 'yes' : 'no'}
@@ -461,8 +479,8 @@ function DeliveryRow(props: { webhook: Webhook; delivery: ListedDelivery; open: 
 }
 
 /**
- * The headers of an attempt, as the worker sends them (docs/delivery.md); the signature is not
- * stored. The user agent carries the server's version, read from its OpenAPI document.
+ * The headers of an attempt, as the worker sends them (docs/delivery.md), then the webhook's
+ * custom headers by name; the signature is not stored. The user agent carries the server's version, read from its OpenAPI document.
  */
 function headersSent(webhook: Webhook, delivery: Delivery, attempt: Attempt | undefined, version: string | null): [string, ComponentChildren][] {
   const seconds = attempt ? Math.floor(Date.parse(attempt.at) / 1000) : null;
@@ -483,6 +501,13 @@ function headersSent(webhook: Webhook, delivery: Delivery, attempt: Attempt | un
     ['webhook-signature', <span class="hint">v1,… an HMAC-SHA256 per live signing secret, made at each attempt and not stored</span>],
     ['x-helpdesk-event', <code>{delivery.event}</code>],
     ['x-helpdesk-webhook-id', <code>{webhook.id}</code>],
+    // The webhook's custom headers as they are set now; their values never leave the server.
+    ...Object.entries(webhook.headers).map(([name, masked]): [string, ComponentChildren] => [
+      name,
+      <>
+        <code>{masked}</code> <span class="hint">a custom header of this webhook; its value is stored sealed and not shown</span>
+      </>,
+    ]),
   ];
 }
 

@@ -1,11 +1,14 @@
 /**
  * Create or edit a webhook. The form checks what the API checks (docs/api.md: name 1..200
- * characters, an https URL without credentials of at most 2048, at least one event) before
- * sending, and shows the API's own errors next to the fields when it refuses anyway (a private
- * address, say). After creation the signing secret is shown once.
+ * characters, an https URL without credentials of at most 2048, at least one event, a filter
+ * that is a JSON object, header names that are tokens, a rate limit of 1..10000) before sending,
+ * and shows the API's own errors next to the fields when it refuses anyway (a private address, a
+ * refused filter operator, a reserved header name). After creation the signing secret is shown once.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { EVENT_TYPES, type Webhook } from './api.js';
+import { ApiError, EVENT_TYPES, MAX_RATE_LIMIT, type ErrorDetail, type Webhook } from './api.js';
+import { FilterEditor, filterText, isFilterPath, parseFilter } from './filter-editor.js';
+import { headerDetails, headerProblemsFrom, headerRowProblems, HeadersEditor, headersToSend, isHeadersPath, rowsFromWebhook, type HeaderRow } from './headers-editor.js';
 import { errorsFrom, FieldError, FormError, navigate, noErrors, SecretDialog, useSession, type FormErrors } from './ui.js';
 
 interface Draft {
@@ -13,6 +16,25 @@ interface Draft {
   targetUrl: string;
   events: string[];
   active: boolean;
+  /** The filter as typed: empty for none (every event of the types chosen). */
+  filter: string;
+  headers: HeaderRow[];
+  /** As typed: empty for no limit. */
+  rateLimit: string;
+}
+
+interface HeaderProblems {
+  byRow: Map<number, string>;
+  set: string | null;
+}
+
+const noHeaderProblems: HeaderProblems = { byRow: new Map(), set: null };
+
+/** The rate limit a draft asks for: null for none, NaN when it is not a whole number. */
+function rateLimitOf(text: string): number | null {
+  const trimmed = text.trim();
+  if (trimmed === '') return null;
+  return /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
 }
 
 export function validateWebhook(draft: Draft): Record<string, string> {
@@ -33,13 +55,17 @@ export function validateWebhook(draft: Draft): Record<string, string> {
     else if (url && (url.username || url.password)) errors.targetUrl = 'must not contain credentials';
   }
   if (draft.events.length === 0) errors.events = 'choose at least one event';
+  const rateLimit = rateLimitOf(draft.rateLimit);
+  if (rateLimit !== null && !(rateLimit >= 1 && rateLimit <= MAX_RATE_LIMIT)) errors.rateLimit = `must be a whole number from 1 to ${MAX_RATE_LIMIT}, or empty for no limit`;
   return errors;
 }
 
 export function WebhookForm({ webhookId }: { webhookId: string | null }) {
   const { api, notify } = useSession();
-  const [draft, setDraft] = useState<Draft>({ name: '', targetUrl: '', events: ['ticket.created'], active: true });
+  const [draft, setDraft] = useState<Draft>({ name: '', targetUrl: '', events: ['ticket.created'], active: true, filter: '', headers: [], rateLimit: '' });
   const [errors, setErrors] = useState<FormErrors>(noErrors);
+  const [filterProblems, setFilterProblems] = useState<ErrorDetail[]>([]);
+  const [headerProblems, setHeaderProblems] = useState<HeaderProblems>(noHeaderProblems);
   const [loaded, setLoaded] = useState(webhookId === null);
   const [busy, setBusy] = useState(false);
   const [created, setCreated] = useState<Webhook | null>(null);
@@ -48,7 +74,15 @@ export function WebhookForm({ webhookId }: { webhookId: string | null }) {
     if (webhookId === null) return;
     api<{ webhook: Webhook }>('GET', `/webhooks/${webhookId}`).then(
       ({ webhook }) => {
-        setDraft({ name: webhook.name, targetUrl: webhook.targetUrl, events: webhook.events, active: webhook.active });
+        setDraft({
+          name: webhook.name,
+          targetUrl: webhook.targetUrl,
+          events: webhook.events,
+          active: webhook.active,
+          filter: filterText(webhook.filter),
+          headers: rowsFromWebhook(webhook.headers),
+          rateLimit: webhook.rateLimit === null ? '' : String(webhook.rateLimit),
+        });
         setLoaded(true);
       },
       (error: unknown) => setErrors({ fields: {}, form: (error as Error).message }),
@@ -58,10 +92,25 @@ export function WebhookForm({ webhookId }: { webhookId: string | null }) {
   const submit = async (event: Event) => {
     event.preventDefault();
     const fields = validateWebhook(draft);
-    if (Object.keys(fields).length > 0) return setErrors({ fields, form: 'Some fields need fixing.' });
+    const filter = parseFilter(draft.filter);
+    const rowProblems = headerRowProblems(draft.headers);
+    setFilterProblems(filter.problem ? [filter.problem] : []);
+    setHeaderProblems({ byRow: rowProblems, set: null });
+    if (Object.keys(fields).length > 0 || filter.problem || rowProblems.size > 0) return setErrors({ fields, form: 'Some fields need fixing.' });
     setBusy(true);
     setErrors(noErrors);
-    const body = { webhook: { ...draft, name: draft.name.trim() } };
+    const body = {
+      webhook: {
+        name: draft.name.trim(),
+        targetUrl: draft.targetUrl,
+        events: draft.events,
+        active: draft.active,
+        filter: filter.filter,
+        // The whole set: a PUT replaces it, so a removed row is a removed header.
+        headers: headersToSend(draft.headers),
+        rateLimit: rateLimitOf(draft.rateLimit),
+      },
+    };
     try {
       if (webhookId === null) {
         const { webhook } = await api<{ webhook: Webhook }>('POST', '/webhooks', body);
@@ -72,10 +121,28 @@ export function WebhookForm({ webhookId }: { webhookId: string | null }) {
         notify('Webhook saved.');
       }
     } catch (caught) {
-      setErrors(errorsFrom(caught, 'webhook'));
+      showRefusal(caught);
     } finally {
       setBusy(false);
     }
+  };
+
+  /** The filter's and the headers' details go to their editors, with their paths; the rest next to their fields. */
+  const showRefusal = (caught: unknown) => {
+    if (!(caught instanceof ApiError)) return setErrors(errorsFrom(caught, 'webhook'));
+    const ofFilter = caught.details.filter((d) => isFilterPath(d.path));
+    const ofHeaders = headerDetails(caught);
+    setFilterProblems(ofFilter);
+    setHeaderProblems(ofHeaders.length > 0 ? headerProblemsFrom(ofHeaders, draft.headers) : noHeaderProblems);
+    const rest = caught.details.filter((d) => !isFilterPath(d.path) && !isHeadersPath(d.path));
+    const others = errorsFrom(new ApiError(caught.status, caught.code, caught.message, rest), 'webhook');
+    setErrors(ofFilter.length + ofHeaders.length > 0 && rest.length === 0 ? { fields: {}, form: 'Some fields need fixing.' } : others);
+  };
+
+  // A refusal names places in the text: once the text changes they may point at nothing.
+  const onFilterText = (filter: string) => {
+    setFilterProblems([]);
+    setDraft({ ...draft, filter });
   };
 
   const toggleEvent = (type: string, on: boolean) =>
@@ -110,6 +177,23 @@ export function WebhookForm({ webhookId }: { webhookId: string | null }) {
             ))}
             <FieldError id="events-error" message={errors.fields.events} />
           </fieldset>
+          <FilterEditor text={draft.filter} onText={onFilterText} events={draft.events} problems={filterProblems} />
+          <HeadersEditor rows={draft.headers} onRows={(headers) => setDraft({ ...draft, headers })} problems={headerProblems.byRow} setProblem={headerProblems.set} />
+          <div class="field">
+            <label for="webhook-rate-limit">Rate limit (deliveries per second)</label>
+            <input
+              id="webhook-rate-limit"
+              class="short"
+              inputMode="numeric"
+              autocomplete="off"
+              placeholder="no limit"
+              value={draft.rateLimit}
+              onInput={(e) => setDraft({ ...draft, rateLimit: e.currentTarget.value })}
+              {...invalid('rateLimit')}
+            />
+            <p class="hint">{`Empty for no limit, or 1 to ${MAX_RATE_LIMIT}: at most this many deliveries a second go to the receiver, across every worker. The others wait their turn in the queue, without spending an attempt.`}</p>
+            <FieldError id="rateLimit-error" message={errors.fields.rateLimit} />
+          </div>
           <div class="field">
             <label class="check">
               <input type="checkbox" checked={draft.active} onChange={(e) => setDraft({ ...draft, active: e.currentTarget.checked })} /> Active

@@ -67,7 +67,19 @@ export function WebhooksPage() {
                     <td data-label="Target" class="url">
                       <TargetUrl url={webhook.targetUrl} />
                     </td>
-                    <td data-label="Events">{webhook.events.join(', ')}</td>
+                    <td data-label="Events">
+                      {webhook.events.join(', ')}
+                      {webhook.filter !== null && (
+                        <span class="marker" title="Only the events its filter matches are sent">
+                          filtered
+                        </span>
+                      )}
+                      {webhook.rateLimit !== null && (
+                        <span class="marker" title={`At most ${webhook.rateLimit} deliveries a second`}>
+                          {`${webhook.rateLimit}/s`}
+                        </span>
+                      )}
+                    </td>
                     <td data-label="Active">{webhook.active ? 'yes' : `no${webhook.disabledReason ? ` (${webhook.disabledReason})` : ''}`}</td>
                     <td data-label="Breaker">{breakerText(stats?.breaker)}</td>
                     <td data-label="Deliveries (24 h)" class="deliveries-rate">

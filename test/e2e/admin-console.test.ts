@@ -553,6 +553,191 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     for (const id of hooks) await server.request('DELETE', `/webhooks/${id}`);
   }, 60_000);
 
+  it('sets a filter (tried on the last 20 events first), custom headers and a rate limit in the form, and keeps stored header values on edit', async () => {
+    const previews: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().endsWith('/webhooks/filter-preview')) previews.push(request.postData() ?? '');
+    });
+    // Events to try the filter on: an urgent ticket created, and a low one created, resolved,
+    // then raised to high (ticket.updated + ticket.resolved, then ticket.updated).
+    const urgent = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Filter: urgent one', priority: 'urgent' } } })).body.ticket;
+    const low = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Filter: low one', priority: 'low' } } })).body.ticket;
+    expect((await server.request('PUT', `/tickets/${low.id}`, { body: { ticket: { status: 'resolved' } } })).status).toBe(200);
+    expect((await server.request('PUT', `/tickets/${low.id}`, { body: { ticket: { priority: 'high' } } })).status).toBe(200);
+    const agent = await server.keyFor('agent');
+
+    await signIn();
+    await page.goto(`${origin}/admin/#/webhooks/new`);
+    await page.getByRole('heading', { name: 'New webhook' }).waitFor();
+    // Beside the editor, the document of the latest event: the low ticket raised to high.
+    const documentShown = page.locator('.filter-document pre');
+    await expect.poll(() => documentShown.textContent()).toContain(low.id);
+    expect(JSON.parse((await documentShown.textContent())!)).toMatchObject({ event: 'ticket.updated', ticket: { id: low.id, priority: 'high' }, changes: { priority: { from: 'low', to: 'high' } } });
+    expect(await page.locator('.filter-document').textContent()).toMatch(/The latest ticket event: ticket\.updated, ticket version 3/);
+
+    await page.getByLabel('Name', { exact: true }).fill('Filtered receiver');
+    await page.getByLabel('Target URL').fill(receiver.url('/filtered'));
+    await page.getByLabel('ticket.updated').check();
+    const filter = page.getByLabel('Filter', { exact: true });
+
+    // Invalid JSON is said next to the editor, and nothing is asked of the server.
+    const asked = previews.length;
+    await filter.fill('{"ticket.tags": ');
+    await page.getByRole('button', { name: 'Try it on the last 20 events' }).click();
+    await expect.poll(() => page.locator('#filter-error').textContent()).toMatch(/^filter is not valid JSON/);
+    expect(await filter.getAttribute('aria-invalid')).toBe('true');
+    expect(previews.length).toBe(asked);
+    // A refused operator: the server's path and message, next to the editor.
+    await filter.fill('{"$where": "this.priority == \'urgent\'"}');
+    await page.getByRole('button', { name: 'Try it on the last 20 events' }).click();
+    await expect.poll(() => page.locator('#filter-error').textContent()).toBe('filter.$where is not a supported operator');
+    expect(previews.length).toBe(asked + 1);
+    await filter.fill('{"$or": [{"ticket.priority": "urgent"}, {"ticket.subject": {"$regex": "fire"}}]}');
+    await page.getByRole('button', { name: 'Create webhook' }).click();
+    await expect.poll(() => page.locator('#filter-error').textContent()).toBe('filter.$or[1]["ticket.subject"].$regex is not a supported operator');
+    expect((await server.request('GET', '/webhooks?limit=100')).body.webhooks.filter((w: { name: string }) => w.name === 'Filtered receiver')).toEqual([]);
+
+    // The examples fill the editor; the agent's carries a real agent's id.
+    await page.getByRole('button', { name: 'Assigned to an agent' }).click();
+    await expect.poll(() => filter.inputValue()).toMatch(/"ticket\.assigneeId": "usr_/);
+    const agents = (await server.request('GET', '/users?limit=100')).body.users.filter((u: { role: string }) => u.role === 'agent').map((u: { id: string }) => u.id);
+    expect(agents).toContain(agent.userId);
+    expect(agents).toContain((JSON.parse(await filter.inputValue()) as Record<string, string>)['ticket.assigneeId']);
+    await page.getByRole('button', { name: 'Urgent or high priority' }).click();
+    expect(JSON.parse(await filter.inputValue())).toEqual({ 'ticket.priority': { $in: ['urgent', 'high'] } });
+    await expect.poll(() => page.locator('#filter-error').count()).toBe(0);
+
+    // Tried on the last 20 events: the marks are the filter's and the chosen types'.
+    await page.getByRole('button', { name: 'Try it on the last 20 events' }).click();
+    const trialRows = page.locator('.trial-events tr[data-event-id]');
+    await expect.poll(() => trialRows.count()).toBeGreaterThanOrEqual(5);
+    const marks = async (ticketId: string) =>
+      trialRows.filter({ has: page.locator(`[title="${ticketId}"]`) }).evaluateAll((rows) => rows.map((row) => `${row.querySelector('td[data-label="Event"]')!.textContent} ${row.getAttribute('data-matched')}`));
+    expect(await marks(urgent.id)).toEqual(['ticket.created true']);
+    // Newest first: raised to high (matched), the two events of the resolving change (its
+    // update, and ticket.resolved, a type not chosen), the creation (low).
+    const lowMarks = await marks(low.id);
+    expect([lowMarks[0], [...lowMarks.slice(1, 3)].sort(), lowMarks[3]]).toEqual(['ticket.updated true', ['ticket.resolved false', 'ticket.updated false'], 'ticket.created false']);
+    expect(await trialRows.filter({ has: page.locator(`[title="${low.id}"]`) }).filter({ hasText: 'ticket.resolved' }).textContent()).toContain('type not chosen');
+    expect(await trialRows.filter({ has: page.locator(`[title="${low.id}"]`) }).filter({ hasText: 'ticket.updated' }).last().textContent()).not.toContain('type not chosen');
+    const total = await trialRows.count();
+    const matched = await page.locator('.trial-events tr[data-matched="true"]').count();
+    expect(await page.locator('.trial-count').textContent()).toBe(`${matched} of ${total} would have matched`);
+    expect(total).toBeLessThanOrEqual(20);
+    expect(previews.at(-1) && JSON.parse(previews.at(-1)!)).toEqual({ filter: { 'ticket.priority': { $in: ['urgent', 'high'] } }, events: ['ticket.created', 'ticket.updated'] });
+    // An event's own document can be shown beside the editor.
+    await trialRows.filter({ has: page.locator(`[title="${urgent.id}"]`) }).getByRole('button', { name: 'Show' }).click();
+    await expect.poll(() => documentShown.textContent()).toContain(urgent.id);
+
+    // Headers: a reserved name is refused on its row by the API, and nothing is created.
+    const addHeader = async (name: string, value: string) => {
+      await page.getByRole('button', { name: 'Add header' }).click();
+      const n = await page.locator('.header-row').count();
+      await page.getByLabel(`Name of header ${n}`).fill(name);
+      await page.getByLabel(`Value of header ${n}`).fill(value);
+    };
+    await addHeader('X-Api-Key', 'key-one-secret');
+    await addHeader('X-Tenant', 'acme');
+    await addHeader('X-Helpdesk-Tenant', 'nope');
+    // A rate limit out of range is refused next to its field, before sending.
+    await page.getByLabel('Rate limit (deliveries per second)').fill('0');
+    await page.getByRole('button', { name: 'Create webhook' }).click();
+    await expect.poll(() => page.locator('#rateLimit-error').textContent()).toBe('must be a whole number from 1 to 10000, or empty for no limit');
+    await page.getByLabel('Rate limit (deliveries per second)').fill('5');
+    await page.getByRole('button', { name: 'Create webhook' }).click();
+    const reservedRow = page.locator('.header-row[data-header-name="X-Helpdesk-Tenant"]');
+    await expect.poll(() => reservedRow.locator('.field-error').textContent()).toMatch(/^X-Helpdesk-Tenant: is a header Helpdesk sets/);
+    expect((await server.request('GET', '/webhooks?limit=100')).body.webhooks.filter((w: { name: string }) => w.name === 'Filtered receiver')).toEqual([]);
+    await page.getByRole('button', { name: 'Remove header 3 (X-Helpdesk-Tenant)' }).click();
+    await page.getByRole('button', { name: 'Create webhook' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Webhook created' });
+    await dialog.getByRole('button', { name: 'I have copied it' }).click();
+    await page.getByRole('heading', { name: 'Filtered receiver' }).waitFor();
+    const webhookId = page.url().split('/').pop()!;
+    const stored = async () => (await server.request('GET', `/webhooks/${webhookId}`)).body.webhook;
+    const created = await stored();
+    expect(created).toMatchObject({ filter: { 'ticket.priority': { $in: ['urgent', 'high'] } }, headers: { 'X-Api-Key': '********', 'X-Tenant': '********' }, rateLimit: 5 });
+    expect(Object.keys(created.headers)).toEqual(['X-Api-Key', 'X-Tenant']);
+    // The page shows the three, the header values masked.
+    expect(JSON.parse((await page.locator('dd.webhook-filter pre').textContent())!)).toEqual(created.filter);
+    expect(await page.locator('dd.webhook-headers').textContent()).toBe('X-Api-Key: ********X-Tenant: ********');
+    expect(await page.locator('dd.webhook-rate-limit').textContent()).toBe('5 per second');
+    expect(await page.locator('main').textContent()).not.toContain('key-one-secret');
+
+    // Received: an urgent ticket goes out with both headers; a low one is filtered out.
+    const ours = () => receiver.requests.filter((r) => r.headers['x-helpdesk-webhook-id'] === webhookId);
+    await server.request('POST', '/tickets', { body: { ticket: { subject: 'Filter: not for it', priority: 'low' } } });
+    const first = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Filter: for it', priority: 'urgent' } } })).body.ticket;
+    await expect.poll(() => ours().length, { timeout: SHOWS_WITHIN_MS }).toBe(1);
+    expect(JSON.parse(ours()[0]!.body).data.ticket.id).toBe(first.id);
+    expect(ours()[0]!.headers).toMatchObject({ 'x-api-key': 'key-one-secret', 'x-tenant': 'acme' });
+
+    // Edit, changing nothing: the stored values show as names only, and the save changes nothing.
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit webhook' }).waitFor();
+    expect(await page.getByLabel('Name of header 1').inputValue()).toBe('X-Api-Key');
+    expect(await page.getByLabel('Name of header 1').getAttribute('readonly')).not.toBeNull();
+    expect(await page.getByLabel('Value of header 1').inputValue()).toBe('');
+    expect(await page.getByLabel('Value of header 1').getAttribute('placeholder')).toMatch(/stored value kept/);
+    expect(await page.getByLabel('Rate limit (deliveries per second)').inputValue()).toBe('5');
+    expect(JSON.parse(await filter.inputValue())).toEqual(created.filter);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { name: 'Filtered receiver' }).waitFor();
+    expect((await stored()).updatedAt).toBe(created.updatedAt);
+
+    // Edit: a new value for X-Tenant, X-Api-Key left as it is, no rate limit any more.
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit webhook' }).waitFor();
+    await page.getByLabel('Value of header 2').fill('globex');
+    await page.getByLabel('Rate limit (deliveries per second)').fill('');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { name: 'Filtered receiver' }).waitFor();
+    expect(await stored()).toMatchObject({ headers: { 'X-Api-Key': '********', 'X-Tenant': '********' }, rateLimit: null });
+    expect(await page.locator('dd.webhook-rate-limit').textContent()).toBe('no limit');
+    const second = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Filter: for it again', priority: 'high' } } })).body.ticket;
+    await expect.poll(() => ours().length, { timeout: SHOWS_WITHIN_MS }).toBe(2);
+    expect(JSON.parse(ours()[1]!.body).data.ticket.id).toBe(second.id);
+    expect(ours()[1]!.headers).toMatchObject({ 'x-api-key': 'key-one-secret', 'x-tenant': 'globex' });
+
+    // Edit: X-Tenant removed, the filter emptied (every event of the chosen types).
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit webhook' }).waitFor();
+    await page.getByRole('button', { name: 'Remove header 2 (X-Tenant)' }).click();
+    await filter.fill('');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { name: 'Filtered receiver' }).waitFor();
+    expect(await stored()).toMatchObject({ filter: null, headers: { 'X-Api-Key': '********' } });
+    expect(Object.keys((await stored()).headers)).toEqual(['X-Api-Key']);
+    expect(await page.locator('dd.webhook-filter').textContent()).toBe('every event of the subscribed types');
+    const third = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Filter: any priority now', priority: 'low' } } })).body.ticket;
+    await expect.poll(() => ours().length, { timeout: SHOWS_WITHIN_MS }).toBe(3);
+    expect(JSON.parse(ours()[2]!.body).data.ticket.id).toBe(third.id);
+    expect(ours()[2]!.headers['x-api-key']).toBe('key-one-secret');
+    expect(ours()[2]!.headers['x-tenant']).toBeUndefined();
+
+    // At 390 px the editors and a trial's results fit the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit webhook' }).waitFor();
+    await page.getByRole('button', { name: 'Tagged vip' }).click();
+    await page.getByRole('button', { name: 'Try it on the last 20 events' }).click();
+    await trialRows.first().waitFor();
+    expect(await pageWidth(), (await overflowing(390)).join(', ')).toBeLessThanOrEqual(390);
+    await screenshot('console-phone-filter');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('heading', { name: 'Filtered receiver' }).waitFor();
+    expect(JSON.parse((await page.locator('dd.webhook-filter pre').textContent())!)).toEqual({ 'ticket.tags': 'vip' });
+    expect(await pageWidth(), (await overflowing(390)).join(', ')).toBeLessThanOrEqual(390);
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit webhook' }).waitFor();
+    await page.getByRole('button', { name: 'Urgent or high priority' }).click();
+    await page.getByRole('button', { name: 'Try it on the last 20 events' }).click();
+    await expect.poll(() => page.locator('.trial-count').textContent()).toMatch(/would have matched/);
+    await screenshot('console-webhook-filter');
+    await server.request('DELETE', `/webhooks/${webhookId}`);
+  }, 90_000);
+
   it('fits a 390 px phone screen: the header wraps, tables stack, nothing scrolls sideways', async () => {
     // A webhook whose target refuses connections: its last answer is the error, not a blank.
     const closed = await startReceiver();

@@ -157,7 +157,7 @@ export function FilterEditor(props: { text: string; onText: (text: string) => vo
     <div class="field filter-field">
       <label for="webhook-filter">Filter</label>
       <p class="hint" id="filter-hint">
-        Empty: every event of the types above. Otherwise a MongoDB query over the document on the right, with the operators <code>$eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not</code>; an event it does not match is not sent.
+        Empty: every event of the types above. Otherwise a MongoDB query over the event’s document, shown with the box, using the operators <code>$eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not</code>; an event it does not match is not sent.
       </p>
       <div class="filter-editor">
         <div class="filter-input">

@@ -120,13 +120,14 @@ export async function requestRedelivery(trx: Db, capabilities: Capabilities, id:
 }
 
 /**
- * Failed deliveries created in [since, until) go back to the queue with a fresh schedule, their
- * first attempt at once (expedited), outside the webhook's breaker and the per-ticket order.
+ * Failed deliveries created in [since, until) go back to the queue with a fresh schedule, due at
+ * once and outside the per-ticket order; `expedited`, also outside the webhook's breaker and
+ * rate limit.
  */
-export async function recoverFailedDeliveries(db: Db, webhookId: string, since: string, until: string, now: string): Promise<number> {
+export async function recoverFailedDeliveries(db: Db, webhookId: string, since: string, until: string, now: string, expedited: boolean): Promise<number> {
   const result = await db
     .updateTable('deliveries')
-    .set({ status: 'pending', schedule_attempts: 0, next_attempt_at: now, held: 0, expedited: 1, updated_at: now })
+    .set({ status: 'pending', schedule_attempts: 0, next_attempt_at: now, held: 0, expedited: expedited ? 1 : 0, updated_at: now })
     .where('webhook_id', '=', webhookId)
     .where('status', '=', 'failed')
     .where('created_at', '>=', since)

@@ -36,11 +36,33 @@ export interface PacedClaims {
 export class RatePacer {
   /** Webhooks with no free slot before this time: left out of claims until then. */
   readonly #fullUntil = new Map<string, number>();
+  /**
+   * When this worker last started a send to each rate-limited webhook. A send that starts late
+   * (a timer held up by a busy event loop) pushes the next one back by the same amount, so that
+   * this worker's sends to a webhook are never closer than an interval, whatever its slots say.
+   */
+  readonly #lastStartOf = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
     private readonly capabilities: Capabilities,
+    private readonly clock: () => number,
   ) {}
+
+  /**
+   * When a paced claim may start: its slot, or one interval after this worker's last send to its
+   * webhook if that is later. Null means now, and the start is then counted.
+   */
+  startsAt(claim: Claim, slot: number, now: number): number | null {
+    const { rateLimit } = claim.target;
+    if (rateLimit === null || claim.delivery.expedited) return null;
+    const webhookId = claim.delivery.webhookId;
+    const last = this.#lastStartOf.get(webhookId);
+    const earliest = Math.max(slot, last === undefined ? slot : last + sendIntervalMs(rateLimit));
+    if (earliest > now) return earliest;
+    this.#lastStartOf.set(webhookId, now);
+    return null;
+  }
 
   /** Whether this webhook's slots are taken until later: its rows are not worth claiming now. */
   isFull(webhookId: string, now: number): boolean {
@@ -52,7 +74,8 @@ export class RatePacer {
   }
 
   /** Slots for the claims of rate-limited webhooks; the others (and an admin's acts) start now. */
-  async pace(claims: readonly Claim[], now: number): Promise<PacedClaims> {
+  async pace(claims: readonly Claim[]): Promise<PacedClaims> {
+    let now = this.clock();
     const paced: { claim: Claim; at: number }[] = [];
     const limited = new Map<string, Claim[]>();
     for (const claim of claims) {
@@ -65,7 +88,9 @@ export class RatePacer {
     }
     if (limited.size === 0) return { paced, deferred: [] };
     const requests: SlotRequest[] = [...limited].map(([webhookId, list]) => ({ webhookId, count: list.length, intervalMs: sendIntervalMs(list[0]!.target.rateLimit!) }));
-    const grants = await reserveSendSlots(this.db, this.capabilities, requests, now, SLOT_HORIZON_MS);
+    const reserved = await reserveSendSlots(this.db, this.capabilities, requests, this.clock, SLOT_HORIZON_MS);
+    const grants = reserved.grants;
+    now = reserved.now;
     const deferred: { webhookId: string; claims: Claim[]; until: number }[] = [];
     for (const [webhookId, list] of limited) {
       // A webhook deleted meanwhile has no slot row: its rows went with it.

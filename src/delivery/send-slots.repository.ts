@@ -26,12 +26,12 @@ export interface SlotGrant {
 
 /**
  * Reserves send slots for each webhook, from its next free slot (or now) to at most `horizonMs`
- * ahead, in one transaction. The rows are locked in webhook id order, so two workers reserving
+ * ahead, in one transaction; returns the grants and the time they were made at. The rows are locked in webhook id order, so two workers reserving
  * for the same webhooks never wait on each other crosswise.
  */
-export async function reserveSendSlots(db: Db, capabilities: Capabilities, requests: readonly SlotRequest[], now: number, horizonMs: number): Promise<Map<string, SlotGrant>> {
+export async function reserveSendSlots(db: Db, capabilities: Capabilities, requests: readonly SlotRequest[], clock: () => number, horizonMs: number): Promise<{ grants: Map<string, SlotGrant>; now: number }> {
   const grants = new Map<string, SlotGrant>();
-  if (requests.length === 0) return grants;
+  if (requests.length === 0) return { grants, now: clock() };
   const ordered = [...requests].sort((a, b) => (a.webhookId < b.webhookId ? -1 : a.webhookId > b.webhookId ? 1 : 0));
   const ids = ordered.map((request) => request.webhookId);
   return inTransaction(db, async (trx) => {
@@ -45,6 +45,9 @@ export async function reserveSendSlots(db: Db, capabilities: Capabilities, reque
     let query = trx.selectFrom('webhook_send_slots').select(['webhook_id', 'next_slot_at']).where(inList(capabilities, 'webhook_id', ids)).orderBy('webhook_id');
     if (capabilities.rowLocks) query = query.forUpdate();
     const nextSlotOf = new Map((await query.execute()).map((row) => [row.webhook_id, Number(row.next_slot_at)]));
+    // Read once the rows are locked: a slot granted for "now" must not be already past when the
+    // grant returns, or the send after it, on time, would come less than an interval later.
+    const now = clock();
     for (const { webhookId, count, intervalMs } of ordered) {
       const next = nextSlotOf.get(webhookId);
       if (next === undefined) continue;
@@ -54,6 +57,6 @@ export async function reserveSendSlots(db: Db, capabilities: Capabilities, reque
       if (slots.length > 0) await trx.updateTable('webhook_send_slots').set({ next_slot_at: nextSlotAt }).where('webhook_id', '=', webhookId).execute();
       grants.set(webhookId, { slots, nextSlotAt });
     }
-    return grants;
+    return { grants, now };
   });
 }

@@ -122,7 +122,7 @@ export class DeliveryWorker {
     this.#lanes = new HostLanes({ perHost: perHostConcurrency, global: globalConcurrency, maxWaitMs: MAX_LANE_WAIT_MS }, this.breakers, clock);
     this.#sender = new AttemptSender({ http, clock, userAgent, retrySchedule, random });
     this.#recorder = new AttemptRecorder(db, capabilities, webhooks, logger, leaseMs);
-    this.#pacer = new RatePacer(db, capabilities);
+    this.#pacer = new RatePacer(db, capabilities, () => clock.now());
   }
 
   start(): void {
@@ -283,7 +283,7 @@ export class DeliveryWorker {
     const { clock, observer } = this.#options;
     let pacing: PacedClaims;
     try {
-      pacing = await this.#pacer.pace(admitted, clock.now());
+      pacing = await this.#pacer.pace(admitted);
     } catch (error) {
       this.#release(admitted.map((claim) => claim.delivery.id));
       throw error;
@@ -291,11 +291,12 @@ export class DeliveryWorker {
     const now = clock.now();
     const touched = new Set<string>();
     for (const { claim, at } of pacing.paced) {
-      if (at <= now) {
+      const startsAt = this.#pacer.startsAt(claim, at, now);
+      if (startsAt === null) {
         this.#lanes.enqueue(claim);
         touched.add(claim.host);
       } else {
-        this.#waitForSlot(claim, at, now);
+        this.#waitForSlot(claim, startsAt, now);
       }
     }
     for (const host of touched) this.#dispatch(host);
@@ -314,7 +315,10 @@ export class DeliveryWorker {
     const timer = setTimeout(() => {
       this.#slotWaits.delete(id);
       if (!this.#running) return this.#release([id]);
-      this.#lanes.enqueue({ ...claim, claimedAt: at });
+      const firedAt = this.#options.clock.now();
+      const later = this.#pacer.startsAt(claim, at, firedAt);
+      if (later !== null) return this.#waitForSlot(claim, later, firedAt);
+      this.#lanes.enqueue({ ...claim, claimedAt: firedAt });
       this.#dispatch(claim.host);
     }, at - now);
     this.#slotWaits.set(id, timer);

@@ -203,7 +203,10 @@ export class DeliveryLogService {
     if (details.length > 0) throw AppError.validation(details);
     if (!webhook.active) throw AppError.conflict('The webhook is inactive: reactivate it before recovering its deliveries.');
     const now = toIso(nowMs);
-    const recovered = await log.recoverFailedDeliveries(this.db, webhookId, toIso(since), toIso(until), now);
+    // A recovery can queue thousands at once: a rate-limited webhook's go through the queue at its
+    // pace (and behind its breaker) rather than as one burst, which is what its limit exists to
+    // prevent (docs/delivery.md, "Rate limits"). Otherwise they go out at once.
+    const recovered = await log.recoverFailedDeliveries(this.db, webhookId, toIso(since), toIso(until), now, webhook.rateLimit === null);
     if (recovered > 0) this.wakeup.notify();
     return recovered;
   }

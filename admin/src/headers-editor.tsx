@@ -53,9 +53,9 @@ export function headerRowProblems(rows: HeaderRow[]): Map<number, string> {
   return problems;
 }
 
-/** The API's details about the headers: `webhook.headers["X-Api-Key"]`, or `.X-Api-Key` from the schema check. */
+/** The API's details about the headers: at `webhook.headers`, or at `webhook.headers.X-Api-Key` for one header. */
 export function isHeadersPath(path: string): boolean {
-  return /^webhook\.headers($|[.[])/.test(path);
+  return /^webhook\.headers($|\.)/.test(path);
 }
 
 /** The API's details put on their rows (by the header's name); the rest said of the set. */
@@ -64,14 +64,7 @@ export function headerProblemsFrom(details: ErrorDetail[], rows: HeaderRow[]): {
   const rest: string[] = [];
   for (const { path, message } of details) {
     const tail = path.slice('webhook.headers'.length);
-    let name: string | null = null;
-    if (tail.startsWith('["')) {
-      try {
-        name = JSON.parse(tail.slice(1, tail.lastIndexOf(']'))) as string;
-      } catch {
-        name = null;
-      }
-    } else if (tail.startsWith('.')) name = tail.slice(1);
+    const name = tail.startsWith('.') ? tail.slice(1) : null;
     const row = name === null ? undefined : rows.find((r) => r.name.trim().toLowerCase() === name!.toLowerCase());
     if (row && !byRow.has(row.key)) byRow.set(row.key, message);
     else rest.push(name ? `${name}: ${message}` : message);

@@ -58,7 +58,7 @@ export function headerProblems(headers: HeaderSet, path: string, stored: HeaderS
   const storedNames = new Set(Object.keys(stored).map((name) => name.toLowerCase()));
   const seen = new Set<string>();
   for (const [name, value] of entries) {
-    const at = `${path}[${JSON.stringify(name)}]`;
+    const at = `${path}.${name}`;
     const lower = name.toLowerCase();
     if (!TOKEN.test(name)) problems.push({ path: at, message: 'is not a valid header name (an HTTP token: letters, digits and !#$%&\'*+-.^_`|~)' });
     else if (reservedName(name)) problems.push({ path: at, message: 'is a header Helpdesk sets or that changes how the request is carried, and cannot be set' });

@@ -5,6 +5,7 @@
  * goes out at once.
  */
 import { afterEach, expect, it } from 'vitest';
+import { busiestWindow } from '../../helpers/arrivals.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
 import { startReceiver, type Receiver } from '../../helpers/receiver.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
@@ -13,17 +14,6 @@ import { waitFor } from '../../helpers/wait.js';
 const LIMIT = 5;
 const BACKLOG = 60;
 const WINDOW_MS = 2_000;
-
-/** The most arrivals in any window of `windowMs`: the busiest window starts at an arrival. */
-export function busiestWindow(arrivals: readonly number[], windowMs: number): number {
-  const sorted = [...arrivals].sort((a, b) => a - b);
-  let busiest = 0;
-  for (let i = 0, j = 0; i < sorted.length; i += 1) {
-    while (j < sorted.length && sorted[j]! < sorted[i]! + windowMs) j += 1;
-    busiest = Math.max(busiest, j - i);
-  }
-  return busiest;
-}
 
 describeEachDialect('rate limits', (dialect) => {
   const cleanups: (() => Promise<void>)[] = [];

@@ -6,7 +6,8 @@
 // BENCH_EVENTS     events queued for the throughput scenarios (default 50000)
 // BENCH_SECONDS    length of each timed scenario (default 10)
 // BENCH_BACKLOG    pending rows of the large backlog scenario (default 1000000)
-// BENCH_ONLY       comma list of scenarios: raw,throughput,workers,e2e,api,peer,backlog,ordered
+// BENCH_ONLY       comma list of scenarios: raw,throughput,workers,e2e,api,peer,backlog,ordered,filters
+// BENCH_FILTER_ROUNDS  unfiltered/filtered pairs of the filters scenario (default 2)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificates, postgresReachable, startReceiver } from './lib.mjs';
@@ -17,7 +18,7 @@ const ctx = {
   seconds: Number(process.env.BENCH_SECONDS ?? 10),
   backlog: Number(process.env.BENCH_BACKLOG ?? 1_000_000),
 };
-const only = new Set((process.env.BENCH_ONLY ?? 'raw,throughput,workers,e2e,api,peer,backlog,ordered').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'raw,throughput,workers,e2e,api,peer,backlog,ordered,filters').split(','));
 const results = { date: new Date().toISOString(), settings: { ...ctx }, scenarios: {}, targets: [] };
 const log = (line) => process.stdout.write(`${line}\n`);
 
@@ -75,6 +76,10 @@ try {
     const ordered = await import('./scenarios/ordered.mjs');
     for (const d of dialects) await scenario(`ordered_${d}`, () => ordered.run(ctx, d));
   }
+  if (only.has('filters')) {
+    const filters = await import('./scenarios/filters.mjs');
+    for (const d of dialects) await scenario(`filters_${d}`, () => filters.run(ctx, d));
+  }
   if (only.has('backlog')) {
     const backlog = await import('./scenarios/backlog.mjs');
     for (const d of dialects) await scenario(`backlog_${d}`, () => backlog.run(ctx, d));
@@ -117,6 +122,14 @@ for (const [d, limit] of [['sqlite', 50], ['postgres', 100]]) {
   const o = s[`ordered_${d}`];
   // Issue 14: holding each ticket's later deliveries may cost at most 10% of throughput.
   if (o?.ratio !== undefined) target(`${d} ordered drain >= 0.9 x unordered`, o.ratio >= 0.9, `${fmt(o.ratio, 3)} x`);
+  const filters = s[`filters_${d}`];
+  // Issue 16: ten webhooks each with a three-clause filter may cost POST /tickets at most 5%.
+  if (filters?.filterCostRatio !== undefined)
+    target(
+      `${d} filter cost on POST /tickets, 10 webhooks x 3-clause filter <= 5%`,
+      filters.filterCostRatio >= 0.95,
+      `${fmt(filters.filterCostRatio, 3)} x unfiltered (unfiltered runs spread ${fmt(filters.unfilteredSpread * 100, 1)}%)`,
+    );
   const b = s[`backlog_${d}`];
   // Within 20% or faster: the target guards against a cost that grows with the queue.
   if (b?.ratio !== undefined) target(`${d} 1M pending within 20% of 10k (or faster)`, b.ratio >= 0.8, `${fmt(b.ratio)} x`);

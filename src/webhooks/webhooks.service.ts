@@ -4,7 +4,7 @@ import { inTransaction } from '../db/transaction.js';
 import { failPendingDeliveries, listRecentTicketEvents } from '../delivery/deliveries.repository.js';
 import { recordedFilterDocument, type FilterDocument } from '../events/filter-document.js';
 import { AppError, type ErrorDetail } from '../errors.js';
-import type { TicketEventType } from '../events/event-types.js';
+import { TICKET_EVENT_TYPES, type TicketEventType } from '../events/event-types.js';
 import type { TargetAddressPolicy } from '../outbound/address-policy.js';
 import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
@@ -167,7 +167,12 @@ export class WebhooksService {
       if (problems.length > 0) throw AppError.validation(problems);
     }
     const matches = filter === null ? () => true : compileFilter(filter);
-    const rows = await listRecentTicketEvents(this.db, FILTER_PREVIEW_EVENTS);
+    // Ids begin with the millisecond they were made in, so the events of one change (and a
+    // change pushed a millisecond ahead of the clock) need their own order: newest change first,
+    // and within one, the last made first.
+    const rows = (await listRecentTicketEvents(this.db, FILTER_PREVIEW_EVENTS)).sort(
+      (a, b) => b.created_at.localeCompare(a.created_at) || TICKET_EVENT_TYPES.indexOf(b.type as TicketEventType) - TICKET_EVENT_TYPES.indexOf(a.type as TicketEventType) || b.id.localeCompare(a.id),
+    );
     return rows.map((row) => {
       const document = recordedFilterDocument(row.type, row.payload, row.filter_context);
       const subscribed = events === undefined || events.includes(row.type as TicketEventType);

@@ -365,7 +365,9 @@ describeEachDialect('webhook filters', (dialect) => {
     const events = preview.body.events as { id: string; type: string; ticketId: string; ticketVersion: number; createdAt: string; document: { event: string; ticket: Record<string, unknown>; changes: Record<string, unknown> }; matched: boolean }[];
     expect(events).toHaveLength(20);
     const newest = made.slice(-20).reverse();
-    // Events of one change share their time; their order among themselves is not the point.
+    // Events of one change share their time: among themselves, the last made comes first.
+    const resolveVersion = made.find((e) => e.type === 'ticket.resolved')!.version;
+    expect(events.filter((e) => e.ticketId === busy.id && e.ticketVersion === resolveVersion).map((e) => e.type)).toEqual(['ticket.resolved', 'ticket.assignment.changed', 'ticket.updated']);
     const groups = (list: { type: string; ticketId: string; version: number }[]) => list.map((e) => `${e.ticketId} v${e.version}`);
     expect(groups(events.map((e) => ({ type: e.type, ticketId: e.ticketId, version: e.ticketVersion })))).toEqual(groups(newest));
     expect(sorted(events.map((e) => eventKey(e.type, e.ticketId, e.ticketVersion)))).toEqual(sorted(newest.map((e) => eventKey(e.type, e.ticketId, e.version))));

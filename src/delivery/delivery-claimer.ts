@@ -32,11 +32,14 @@ export class DeliveryClaimer {
    * `retryAt` or a wake-up, since each one probes every other webhook's due rows.
    */
   #emptyClaimWhileSkipping: { skipped: string; retryAt: number } | null = null;
+  /** Wake-ups so far: a claim that was under way when one came may not have seen its rows. */
+  #wakeups = 0;
 
   constructor(private readonly options: DeliveryClaimerOptions) {}
 
   /** New rows were committed: they may be for webhooks the last empty claim did not find. */
   woken(): void {
+    this.#wakeups += 1;
     this.#emptyClaimWhileSkipping = null;
   }
 
@@ -47,8 +50,13 @@ export class DeliveryClaimer {
     const skipped = skipWebhookIds.join(',');
     const lastEmpty = this.#emptyClaimWhileSkipping;
     if (skipWebhookIds.length > 0 && lastEmpty?.skipped === skipped && now < lastEmpty.retryAt) return { kind: 'nothing-new', retryAt: lastEmpty.retryAt };
+    const wakeupsBefore = this.#wakeups;
     const deliveries = await claimDueDeliveries(db, capabilities, { workerId, now: toIso(now), leaseExpiresAt: toIso(now + leaseMs), limit, skipWebhookIds });
-    this.#emptyClaimWhileSkipping = deliveries.length === 0 && skipWebhookIds.length > 0 ? { skipped, retryAt: now + pollIntervalMs } : null;
+    // An empty claim says nothing of rows whose wake-up came while it ran: it read before their
+    // commit, and remembering it as empty would leave them to the poll (a healthy webhook's
+    // delivery then took the whole poll interval, seen beside a hanging one on its host).
+    const emptyAndUnwoken = deliveries.length === 0 && skipWebhookIds.length > 0 && this.#wakeups === wakeupsBefore;
+    this.#emptyClaimWhileSkipping = emptyAndUnwoken ? { skipped, retryAt: now + pollIntervalMs } : null;
     return { kind: 'claimed', deliveries };
   }
 

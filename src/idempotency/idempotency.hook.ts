@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../errors.js';
-import { idempotencyKeyProblem, requestFingerprint, type IdempotencyClaim, type IdempotencyService } from './idempotency.service.js';
+import { idempotencyKeyProblem, type IdempotencyClaim, type IdempotencyService } from './idempotency.service.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,7 +24,7 @@ export function registerIdempotency(app: FastifyInstance, idempotency: Idempoten
     if (key === undefined) return;
     const problem = Array.isArray(key) ? 'must be sent once' : idempotencyKeyProblem(key);
     if (problem !== null) throw AppError.invalidField('Idempotency-Key', problem);
-    const start = await idempotency.start(request.principal.keyId, key as string, requestFingerprint(request.method, request.url, request.body));
+    const start = await idempotency.start(request.principal.keyId, key as string, idempotency.fingerprint(request.method, request.url, request.body));
     if (start.kind === 'replay') {
       return reply.status(start.status).header('idempotent-replayed', 'true').type('application/json; charset=utf-8').send(start.body);
     }

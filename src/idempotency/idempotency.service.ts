@@ -9,7 +9,6 @@
  * between the commit and the answer still replays. Elsewhere a process killed in that moment
  * leaves the key locked for LOCK_MS, after which a retry runs the request again.
  */
-import { createHash } from 'node:crypto';
 import type { Db } from '../db/connection.js';
 import { AppError } from '../errors.js';
 import { type Clock, toIso } from '../shared/time.js';
@@ -40,8 +39,13 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-export function requestFingerprint(method: string, path: string, body: unknown): string {
-  return createHash('sha256').update(`${method} ${path}\n${canonicalJson(body ?? null)}`).digest('hex');
+/**
+ * What tells one request from another under the same key: a keyed digest of the method, the path
+ * and the body, since the body may carry what is sealed elsewhere (a webhook's header values),
+ * and a plain hash of a body whose other fields are known would let a short value be guessed.
+ */
+export function requestFingerprint(secrets: SecretBox, method: string, path: string, body: unknown): string {
+  return secrets.digest(`${method} ${path}\n${canonicalJson(body ?? null)}`, 'idempotency fingerprint');
 }
 
 /** Printable ASCII without spaces, 1 to 255 characters (a UUID is the usual choice). */
@@ -57,6 +61,11 @@ export class IdempotencyService {
     private readonly clock: Clock,
     private readonly secrets: SecretBox,
   ) {}
+
+  /** The fingerprint of a request, to hand to start(). */
+  fingerprint(method: string, path: string, body: unknown): string {
+    return requestFingerprint(this.secrets, method, path, body);
+  }
 
   /** Claims the key for this request, or answers with the stored response, or refuses. */
   async start(scope: string, key: string, fingerprint: string): Promise<IdempotencyStart> {

@@ -30,6 +30,16 @@ export class SecretBox {
     this.keyId = createHmac('sha256', this.#key).update('helpdesk secret key id').digest('hex').slice(0, 16);
   }
 
+  /**
+   * A keyed digest of `text` (HMAC-SHA256 under a key derived from the secret key for `purpose`),
+   * for what must be compared later but never read back: unlike a plain hash, it cannot be
+   * tested against guesses by whoever reads the database without the key.
+   */
+  digest(text: string, purpose: string): string {
+    const subkey = createHmac('sha256', this.#key).update(`helpdesk digest ${purpose}`).digest();
+    return createHmac('sha256', subkey).update(text).digest('hex');
+  }
+
   static isSealed(value: string): boolean {
     return value.startsWith(`${SEALED_PREFIX}:`);
   }

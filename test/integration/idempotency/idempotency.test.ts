@@ -3,6 +3,7 @@
  * under the key is refused with 422; a key whose request is running is refused with 409; keys
  * are per API key and kept 24 h.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { RetentionPruner } from '../../../src/retention/retention.js';
 import { DeliveryWakeup } from '../../../src/delivery/wakeup.js';
@@ -86,6 +87,16 @@ describeEachDialect('Idempotency-Key', (dialect) => {
     expect(await ticketCount('ordered')).toBe(1);
   });
 
+  it('stores a keyed fingerprint, which a reader of the database cannot test guesses of the body against', async () => {
+    const key = newKey();
+    expect((await createTicket(key, 'fingerprinted')).status).toBe(201);
+    const row = await server.runtime.database.db.selectFrom('idempotency_keys').select('fingerprint').where('key', '=', key).executeTakeFirstOrThrow();
+    const canonical = `POST ${API}/tickets\n{"ticket":{"subject":"fingerprinted"}}`;
+    expect(row.fingerprint).toBe(requestFingerprint(new SecretBox(Buffer.from(SECRET_KEY, 'base64')), 'POST', `${API}/tickets`, { ticket: { subject: 'fingerprinted' } }));
+    expect(row.fingerprint).not.toBe(createHash('sha256').update(canonical).digest('hex'));
+    expect(row.fingerprint).not.toBe(requestFingerprint(new SecretBox(Buffer.alloc(32, 9)), 'POST', `${API}/tickets`, { ticket: { subject: 'fingerprinted' } }));
+  });
+
   it('refuses the key with another body or on another route (422), changing nothing', async () => {
     const key = newKey();
     expect((await createTicket(key, 'the first body')).status).toBe(201);
@@ -120,7 +131,7 @@ describeEachDialect('Idempotency-Key', (dialect) => {
       .values({
         scope: 'bootstrap',
         key,
-        fingerprint: requestFingerprint('POST', `${API}/tickets`, body),
+        fingerprint: requestFingerprint(new SecretBox(Buffer.from(SECRET_KEY, 'base64')), 'POST', `${API}/tickets`, body),
         locked_until: new Date(now + LOCK_MS).toISOString(),
         response_status: null,
         response_body: null,
@@ -150,7 +161,7 @@ describeEachDialect('Idempotency-Key', (dialect) => {
     const tickets = new TicketsService(db, capabilities, clock, outbox, new DeliveryWakeup(), idempotency, createLogger('silent'));
     const key = newKey();
     const body = { ticket: { subject: 'crash after commit' } };
-    const start = await idempotency.start('bootstrap', key, requestFingerprint('POST', `${API}/tickets`, body));
+    const start = await idempotency.start('bootstrap', key, idempotency.fingerprint('POST', `${API}/tickets`, body));
     expect(start.kind).toBe('run');
     // The service alone: the process dies before the HTTP layer stores the response.
     const ticket = await tickets.create(body.ticket, start.kind === 'run' ? start.claim : null);

@@ -16,8 +16,8 @@ import { dropDatabase, freePort, helpdeskEnv, newDatabaseUrl, startHelpdesk, TOK
 
 const PATH = '/helpdesk/api/v1/tickets';
 const CONNECTIONS = 64;
-const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` };
-const BODY = JSON.stringify({ ticket: { subject: 'benchmark ticket', description: 'x'.repeat(600), tags: ['bench'] } });
+export const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` };
+export const BODY = JSON.stringify({ ticket: { subject: 'benchmark ticket', description: 'x'.repeat(600), tags: ['bench'] } });
 
 export async function run(ctx, dialect) {
   const url = await newDatabaseUrl(dialect);
@@ -83,8 +83,8 @@ async function measureBare(ctx) {
   }
 }
 
-/** The same autocannon run against either server. Only 2xx answers count as served requests. */
-async function load(port, seconds) {
+/** The same autocannon run against either server (and the filters scenario's). Only 2xx answers count as served requests. */
+export async function load(port, seconds) {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}${PATH}`,
     method: 'POST',
@@ -94,7 +94,7 @@ async function load(port, seconds) {
     duration: seconds,
   });
   if (result['2xx'] === 0) throw new Error(`autocannon: no 2xx (${result.non2xx} non-2xx, ${result.errors} errors)`);
-  return { rps: result['2xx'] / result.duration, p99Ms: result.latency.p99, non2xx: result.non2xx };
+  return { rps: result['2xx'] / result.duration, p99Ms: result.latency.p99, non2xx: result.non2xx, created: result['2xx'] };
 }
 
 /**

@@ -24,16 +24,12 @@
 // that matched nothing would make its runs faster and the cost look nil, so such a run fails.
 //
 // BENCH_FILTER_ROUNDS  unfiltered/filteredMatching pairs (default 2)
-import autocannon from 'autocannon';
 import { request } from 'undici';
-import { dropDatabase, freePort, helpdeskEnv, newDatabaseUrl, startHelpdesk, TOKEN } from '../lib.mjs';
+import { dropDatabase, freePort, helpdeskEnv, newDatabaseUrl, startHelpdesk } from '../lib.mjs';
+// api.mjs's load, body (no priority, so the default, normal; the one tag the filters look for) and headers.
+import { HEADERS, load } from './api.mjs';
 
-const PATH = '/helpdesk/api/v1/tickets';
-const CONNECTIONS = 64;
 const WEBHOOKS = 10;
-const HEADERS = { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` };
-// api.mjs's body: no priority (so the default, normal) and the one tag the filters look for.
-const BODY = JSON.stringify({ ticket: { subject: 'benchmark ticket', description: 'x'.repeat(600), tags: ['bench'] } });
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 
 /**
@@ -111,18 +107,4 @@ async function filteredOutCount(port) {
   if (response.statusCode !== 200) throw new Error(`metrics: ${response.statusCode}`);
   const line = text.split('\n').find((l) => l.startsWith('helpdesk_deliveries_filtered_out_total'));
   return line ? Number(line.split(' ').at(-1)) : 0;
-}
-
-/** api.mjs's autocannon run. Only 2xx answers count as served requests. */
-async function load(port, seconds) {
-  const result = await autocannon({
-    url: `http://127.0.0.1:${port}${PATH}`,
-    method: 'POST',
-    headers: HEADERS,
-    body: BODY,
-    connections: CONNECTIONS,
-    duration: seconds,
-  });
-  if (result['2xx'] === 0) throw new Error(`autocannon: no 2xx (${result.non2xx} non-2xx, ${result.errors} errors)`);
-  return { rps: result['2xx'] / result.duration, p99Ms: result.latency.p99, non2xx: result.non2xx, created: result['2xx'] };
 }

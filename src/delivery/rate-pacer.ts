@@ -25,6 +25,11 @@ export function sendIntervalMs(rateLimit: number): number {
   return (1000 / rateLimit) * PACING_MARGIN;
 }
 
+/** Whether a claim waits for a send slot: its webhook has a limit, and it is not an admin's act. */
+function isPaced(claim: Claim): boolean {
+  return claim.target.rateLimit !== null && !claim.delivery.expedited;
+}
+
 /** What to do with a batch of claims. */
 export interface PacedClaims {
   /** Claims to start now or at `at` (their slot), in order. */
@@ -54,11 +59,10 @@ export class RatePacer {
    * webhook if that is later. Null means now, and the start is then counted.
    */
   startsAt(claim: Claim, slot: number, now: number): number | null {
-    const { rateLimit } = claim.target;
-    if (rateLimit === null || claim.delivery.expedited) return null;
+    if (!isPaced(claim)) return null;
     const webhookId = claim.delivery.webhookId;
     const last = this.#lastStartOf.get(webhookId);
-    const earliest = Math.max(slot, last === undefined ? slot : last + sendIntervalMs(rateLimit));
+    const earliest = Math.max(slot, last === undefined ? slot : last + sendIntervalMs(claim.target.rateLimit!));
     if (earliest > now) return earliest;
     this.#lastStartOf.set(webhookId, now);
     return null;
@@ -79,7 +83,7 @@ export class RatePacer {
     const paced: { claim: Claim; at: number }[] = [];
     const limited = new Map<string, Claim[]>();
     for (const claim of claims) {
-      if (claim.target.rateLimit === null || claim.delivery.expedited) paced.push({ claim, at: now });
+      if (!isPaced(claim)) paced.push({ claim, at: now });
       else {
         const list = limited.get(claim.delivery.webhookId);
         if (list) list.push(claim);

@@ -302,7 +302,7 @@ export class DeliveryWorker {
     for (const host of touched) this.#dispatch(host);
     for (const { webhookId, claims, until } of pacing.deferred) {
       observer.rateLimited(webhookId, claims.length);
-      this.#defer(
+      this.#giveBack(
         claims.map((claim) => claim.delivery.id),
         until,
       );
@@ -322,15 +322,6 @@ export class DeliveryWorker {
       this.#dispatch(claim.host);
     }, at - now);
     this.#slotWaits.set(id, timer);
-  }
-
-  /** Puts claims back in the queue, due at `until`, without an attempt. */
-  #defer(ids: readonly string[], until: number): void {
-    for (const id of ids) this.#leased.delete(id);
-    const deferring: Promise<void> = deferDeliveries(this.#options.db, this.id, ids, toIso(until))
-      .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'could not put rate-limited deliveries back in the queue; their leases expire on their own'))
-      .finally(() => this.#leaseReleases.delete(deferring));
-    this.#leaseReleases.add(deferring);
   }
 
   /** Takes a delivery its record released and leased to this worker; admitted with the others of its batch. */
@@ -387,15 +378,26 @@ export class DeliveryWorker {
 
   /** Gives leases back so that the rows can be claimed again at once (by this worker or another). */
   #release(ids: readonly string[]): void {
+    this.#giveBack(ids, null);
+  }
+
+  /**
+   * Gives leases back: due at once, or, for claims of a rate-limited webhook that got no send
+   * slot, due at `until` (without an attempt). The write is awaited by stop().
+   */
+  #giveBack(ids: readonly string[], until: number | null): void {
     if (ids.length === 0) return;
     for (const id of ids) this.#leased.delete(id);
-    const releasing: Promise<void> = releaseLeases(this.#options.db, this.id, ids)
-      .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'could not release delivery leases; they expire on their own'))
+    const { db, logger } = this.#options;
+    const write = until === null ? releaseLeases(db, this.id, ids) : deferDeliveries(db, this.id, ids, toIso(until));
+    const givingBack: Promise<void> = write
+      .catch((error: unknown) => logger.warn({ err: error }, 'could not give delivery leases back; they expire on their own'))
       .finally(() => {
-        this.#leaseReleases.delete(releasing);
-        this.#runClaimLoop();
+        this.#leaseReleases.delete(givingBack);
+        // Released rows may be claimed again at once; deferred ones only when due.
+        if (until === null) this.#runClaimLoop();
       });
-    this.#leaseReleases.add(releasing);
+    this.#leaseReleases.add(givingBack);
   }
 
   async #sleepUntilNextDue(): Promise<void> {

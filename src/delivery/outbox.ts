@@ -7,7 +7,7 @@ import type { Db } from '../db/connection.js';
 import type { EventsTable } from '../db/schema.js';
 import { eventPayload } from '../events/event-payload.js';
 import type { EventType } from '../events/event-types.js';
-import { storedFilterContext, type FilterDocument, type FilterSubject } from '../events/filter-document.js';
+import { filterDocument, storedFilterContext, type FilterDocument, type FilterSubject } from '../events/filter-document.js';
 import { newId } from '../shared/ids.js';
 import { insertDeliveries, insertEvents, lockTicketDeliveries, pendingTicketStreams, ticketStream, type NewDelivery } from './deliveries.repository.js';
 import { NO_OBSERVER, type DeliveryObserver } from './observer.js';
@@ -73,7 +73,7 @@ export class Outbox {
       for (const subscription of subscriptions) {
         if (!subscription.events.includes(row.type)) continue;
         if (subscription.matches !== null) {
-          document ??= { event: row.type, ticket: subject?.ticket ?? null, changes: subject?.changes ?? {} };
+          document ??= filterDocument(row.type, subject);
           if (!subscription.matches(document)) {
             filteredOut += 1;
             continue;

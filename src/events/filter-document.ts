@@ -17,6 +17,11 @@ export interface FilterDocument extends FilterSubject {
   event: string;
 }
 
+/** The document of an event of `type` made by a change; `{}` changes and a null ticket without one. */
+export function filterDocument(type: string, subject: FilterSubject | null): FilterDocument {
+  return { event: type, ticket: subject?.ticket ?? null, changes: subject?.changes ?? {} };
+}
+
 /**
  * What must be stored beside an event for its filter document to be rebuilt: nothing when the
  * payload carries the whole ticket and there are no changes (a creation, a deletion), else the
@@ -29,7 +34,7 @@ export function storedFilterContext(subject: FilterSubject | null): string | nul
 
 /** A recorded event's filter document, from its payload and its stored context. */
 export function recordedFilterDocument(type: string, payload: string, filterContext: string | null): FilterDocument {
-  if (filterContext !== null) return { event: type, ...(JSON.parse(filterContext) as FilterSubject) };
+  if (filterContext !== null) return filterDocument(type, JSON.parse(filterContext) as FilterSubject);
   const data = (JSON.parse(payload) as { data?: { ticket?: unknown } }).data;
-  return { event: type, ticket: data?.ticket ?? null, changes: {} };
+  return filterDocument(type, { ticket: data?.ticket ?? null, changes: {} });
 }

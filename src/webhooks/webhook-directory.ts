@@ -6,11 +6,12 @@
 import type { Capabilities } from '../db/capabilities.js';
 import type { WebhookDirectory } from '../delivery/webhook-directory.js';
 import type { SecretBox } from '../secrets/secret-box.js';
-import { matcherOf } from './webhook-filter.js';
+import { filterMatcherCache } from './webhook-filter.js';
 import { applyAttemptsToWebhooks } from './webhook-health.js';
 import { findDeliveryTargets, listActiveSubscriptions } from './webhooks.repository.js';
 
 export function webhookDirectory(capabilities: Capabilities, secrets: SecretBox): WebhookDirectory {
+  const matcherOf = filterMatcherCache();
   return {
     activeSubscriptions: async (trx) =>
       (await listActiveSubscriptions(trx, capabilities)).map(({ id, events, filter }) => ({ id, events, matches: filter === null ? null : matcherOf(filter) })),

@@ -165,17 +165,22 @@ export function compileFilter(filter: WebhookFilter): FilterMatcher {
   };
 }
 
-/** Compiled filters by their stored text, so that a change's fan-out compiles none it saw before. */
+/** More distinct filters than this and the cache starts over (a webhook's filter rarely changes). */
 const MAX_CACHED_MATCHERS = 1024;
-const matchersByText = new Map<string, FilterMatcher>();
 
-/** The matcher of a stored filter (its JSON text), compiled once per distinct text. */
-export function matcherOf(storedFilter: string): FilterMatcher {
-  let matcher = matchersByText.get(storedFilter);
-  if (!matcher) {
-    if (matchersByText.size >= MAX_CACHED_MATCHERS) matchersByText.clear();
-    matcher = compileFilter(JSON.parse(storedFilter) as WebhookFilter);
-    matchersByText.set(storedFilter, matcher);
-  }
-  return matcher;
+/**
+ * Matchers of stored filters (their JSON text), each compiled once per distinct text, so that a
+ * change's fan-out compiles none it saw before.
+ */
+export function filterMatcherCache(): (storedFilter: string) => FilterMatcher {
+  const matchersByText = new Map<string, FilterMatcher>();
+  return (storedFilter) => {
+    let matcher = matchersByText.get(storedFilter);
+    if (!matcher) {
+      if (matchersByText.size >= MAX_CACHED_MATCHERS) matchersByText.clear();
+      matcher = compileFilter(JSON.parse(storedFilter) as WebhookFilter);
+      matchersByText.set(storedFilter, matcher);
+    }
+    return matcher;
+  };
 }

@@ -79,17 +79,9 @@ export { TICKET_EVENT_TYPES as EVENT_TYPES, TEST_EVENT_TYPE } from '../../src/ev
 /** A webhook; with its signing secret in the answers that show it once (create, rotate-secret). */
 export type Webhook = Schemas['Webhook'] & Partial<Pick<Schemas['WebhookWithSecret'], 'signingSecret'>>;
 
-/**
- * What every answer shows in place of a custom header's value; sent back in a PUT, it keeps the
- * stored value of that name (docs/api.md). Checked against the schema's own enum.
- */
-export const MASKED_HEADER_VALUE = '********' satisfies Schemas['Webhook']['headers'][string];
-
-// Limits the OpenAPI types cannot carry (a schema's maxProperties, minimum and maximum): the
+// The limits of headers and rateLimit, and the header mask, as the server defines them: the
 // form checks them before sending, and the API checks them again.
-export const MAX_HEADERS = 20;
-export const MAX_HEADER_VALUE_LENGTH = 1024;
-export const MAX_RATE_LIMIT = 10_000;
+export { MASKED_HEADER_VALUE, MAX_HEADER_VALUE_LENGTH, MAX_HEADERS, MAX_RATE_LIMIT } from '../../src/webhooks/webhook-limits.js';
 
 /** A past ticket event as `POST /webhooks/filter-preview` gives it: its filter document, and whether it matched. */
 export type PreviewedEvent = operations['previewWebhookFilter']['responses'][200]['content']['application/json']['events'][number];

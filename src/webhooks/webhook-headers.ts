@@ -6,11 +6,8 @@
  */
 import type { ErrorDetail } from '../errors.js';
 import type { SecretBox } from '../secrets/secret-box.js';
+import { MASKED_HEADER_VALUE } from './webhook-limits.js';
 
-export const MAX_HEADERS = 20;
-export const MAX_HEADER_VALUE_LENGTH = 1024;
-/** What every response shows in place of a header's value. */
-export const MASKED_HEADER_VALUE = '********';
 
 /**
  * Names the delivery sets itself, or that would change how the request is carried or read. With

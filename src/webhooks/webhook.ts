@@ -50,9 +50,6 @@ export function newSigningSecret(): string {
 
 export const MAX_TARGET_URL_LENGTH = 2048;
 
-/** The highest `rateLimit`, in deliveries a second. */
-export const MAX_RATE_LIMIT = 10_000;
-
 /** The current secret and those a rotation left live (docs/api.md, "Rotating the signing secret"). */
 export const MAX_LIVE_SECRETS = 10;
 /** How long a previous secret stays valid after a rotation, at most (seven days). */

@@ -3,9 +3,9 @@ import { idOf, idParamsSchema, isoTime, isoTimeOrNull, noContent, pageOf, pageQu
 import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
 import { TICKET_EVENT_TYPES, type TicketEventType } from '../events/event-types.js';
-import { MAX_RATE_LIMIT, MAX_SECRET_OVERLAP_SECONDS, MAX_TARGET_URL_LENGTH } from './webhook.js';
+import { MAX_SECRET_OVERLAP_SECONDS, MAX_TARGET_URL_LENGTH } from './webhook.js';
 import { FILTER_OPERATORS, MAX_FILTER_BYTES, MAX_FILTER_DEPTH } from './webhook-filter.js';
-import { MASKED_HEADER_VALUE, MAX_HEADERS, MAX_HEADER_VALUE_LENGTH } from './webhook-headers.js';
+import { MASKED_HEADER_VALUE, MAX_HEADERS, MAX_HEADER_VALUE_LENGTH, MAX_RATE_LIMIT } from './webhook-limits.js';
 import { FILTER_PREVIEW_EVENTS, type WebhookInput, type WebhooksService } from './webhooks.service.js';
 import type { WebhookFilter } from './webhook-filter.js';
 

@@ -232,7 +232,8 @@ function editDistance(a: string, b: string): number {
  * meant to be: a misspelt name would otherwise leave its setting at the default, unseen.
  */
 export function unknownSettingWarnings(env: NodeJS.ProcessEnv = process.env): string[] {
-  const known: readonly string[] = SETTINGS;
+  // HELPDESK_API_KEY is read by listen and trigger, not by the server: known, not misspelt.
+  const known: readonly string[] = [...SETTINGS, ...CLIENT_SETTINGS];
   return Object.keys(env)
     .filter((name) => name.startsWith('HELPDESK_') && !name.startsWith('HELPDESK_TEST_') && !known.includes(name))
     .sort()
@@ -280,4 +281,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTermina
     secretKey: parseSecretKey(read('HELPDESK_SECRET_KEY'), read('HELPDESK_SECRET_KEY_FILE'), database),
     version: HELPDESK_VERSION,
   });
+}
+
+/**
+ * The settings of `helpdesk listen` and `helpdesk trigger`. They are API clients of a server that
+ * runs elsewhere: they read only these, never loadConfig's, so that a developer's shell needs no
+ * server configuration to run them (docs/configuration.md, "listen and trigger").
+ */
+export const CLIENT_SETTINGS = ['HELPDESK_API_KEY'] as const;
+
+/** Where listen and trigger find the server when --url is not given: `serve`'s own default. */
+export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8080';
+
+export interface ClientSettings {
+  /** From HELPDESK_API_KEY; --api-key overrides it. Null when unset or blank. */
+  readonly apiKey: string | null;
+}
+
+export function loadClientSettings(env: NodeJS.ProcessEnv = process.env): ClientSettings {
+  const apiKey = env.HELPDESK_API_KEY?.trim();
+  return Object.freeze({ apiKey: apiKey === undefined || apiKey === '' ? null : apiKey });
 }

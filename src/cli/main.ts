@@ -1,15 +1,20 @@
 /**
- * `helpdesk serve | worker | migrate`. serve runs the API and the delivery worker in one
- * process; worker runs delivery alone (several may share one PostgreSQL database); migrate
- * applies the migrations and exits. Every command answers --help and --version without reading
+ * `helpdesk serve | worker | migrate | listen | trigger`. serve runs the API and the delivery
+ * worker in one process; worker runs delivery alone (several may share one PostgreSQL database);
+ * migrate applies the migrations and exits; listen and trigger are API clients of a running
+ * server, for trying a receiver on a developer's machine. Every command answers --help and --version without reading
  * the configuration or touching the database (docs/configuration.md, "How configuration is read").
  */
-import { Command } from 'commander';
-import { HELPDESK_VERSION, loadConfig, unknownSettingWarnings, type Config } from '../config.js';
+import { Command, type CommanderError } from 'commander';
+import { DEFAULT_SERVER_URL, HELPDESK_VERSION, loadConfig, unknownSettingWarnings, type Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { TICKET_EVENT_TYPES } from '../events/event-types.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createRuntime, migrateDatabase, type Runtime } from '../runtime.js';
+import { ClientFailure, EXIT_FAILED, EXIT_USAGE, UsageError, type ServerFlags } from './api-client-settings.js';
+import { listen, listenOptions, type ListenFlags } from './listen.js';
 import { describeStartupFailure } from './startup-failure.js';
+import { trigger, triggerOptions } from './trigger.js';
 
 const CONFIGURATION_HELP = `
 Configuration comes from HELPDESK_* environment variables, read once at start;
@@ -107,6 +112,100 @@ async function run(command: string, body: (config: Config, logger: Logger) => Pr
   }
 }
 
+/**
+ * listen and trigger are API clients: they never read the server's configuration. A mistake in
+ * the command line exits 2 (after the line that says which), what the server or the network
+ * said exits 1.
+ */
+function failClientCommand(command: string, error: unknown): never {
+  if (error instanceof UsageError) {
+    process.stderr.write(`helpdesk ${command}: ${error.message}\n(run "helpdesk ${command} --help" for its options)\n`);
+    process.exit(EXIT_USAGE);
+  }
+  if (error instanceof ClientFailure) {
+    process.stderr.write(`helpdesk ${command}: ${error.message}\n`);
+    process.exit(EXIT_FAILED);
+  }
+  throw error;
+}
+
+/** Commander's own usage errors (an unknown option, a missing argument) exit 2 like ours. */
+function exitOnUsageError(error: CommanderError): never {
+  process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
+}
+
+async function runListen(flags: ListenFlags, env: NodeJS.ProcessEnv | undefined): Promise<void> {
+  let options;
+  try {
+    options = listenOptions(flags, env);
+  } catch (error) {
+    failClientCommand('listen', error);
+  }
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  try {
+    await listen(options, process.stdout, stop.signal);
+  } catch (error) {
+    failClientCommand('listen', error);
+  }
+  process.exit(0);
+}
+
+async function runTrigger(type: string | undefined, flags: ServerFlags, env: NodeJS.ProcessEnv | undefined): Promise<void> {
+  try {
+    const options = triggerOptions(type, flags, env);
+    const { ticketId, events } = await trigger(options);
+    process.stdout.write(`${ticketId}\n`);
+    process.stderr.write(`Made ticket ${ticketId} on ${options.serverUrl}, with the events ${events.join(', ')}\n`);
+  } catch (error) {
+    failClientCommand('trigger', error);
+  }
+}
+
+const CLIENT_HELP = `
+The API key comes from --api-key or HELPDESK_API_KEY; it must be an admin key of that server.
+Exit codes: 0 done (listen: stopped by Ctrl-C or SIGTERM), 1 the server or the network stopped it
+(a refused key, an unreachable server), 2 a mistake in the command line. docs/configuration.md
+describes the output.`;
+
+function addClientCommands(program: Command, env: NodeJS.ProcessEnv | undefined): void {
+  const clientCommand = (name: string, summary: string, details: string) =>
+    program
+      .command(name)
+      .summary(summary)
+      .description(`${summary[0]!.toUpperCase()}${summary.slice(1)}.\n\n${details}`)
+      .option('--url <base URL>', 'the Helpdesk server', DEFAULT_SERVER_URL)
+      .option('--api-key <key>', 'an admin API key of that server (default: HELPDESK_API_KEY)')
+      .version(HELPDESK_VERSION, '-V, --version', 'print the version and exit')
+      .helpOption('-h, --help', 'print this help and exit')
+      .addHelpText('after', CLIENT_HELP)
+      .exitOverride(exitOnUsageError);
+
+  clientCommand(
+    'listen',
+    "forward the server's events, signed, to a receiver on this machine",
+    'Follows the event stream and POSTs each event to --forward-to (http or https, localhost included), signed ' +
+      'like a webhook delivery with a secret printed on the first line: "Ready. Signing secret: whsec_...". ' +
+      'Prints one line per event with the receiver\'s answer; a failed forward is printed, not retried. ' +
+      'Reconnects by itself and resumes after the last event it received. Ctrl-C stops it (exit 0).',
+  )
+    .option('--forward-to <url>', 'the receiver each event is POSTed to (required)')
+    .option('--events <types>', `only these event types, comma-separated: ${TICKET_EVENT_TYPES.join(', ')} (default: all)`)
+    .option('--secret <secret>', 'sign with this secret instead of a new random one, e.g. the one a receiver already has')
+    .action((flags: ListenFlags) => runListen(flags, env));
+
+  clientCommand(
+    'trigger',
+    'make a sample ticket change that emits an event, and print the ticket id',
+    `Creates a sample ticket and changes it so that the server emits <event type>, one of ${TICKET_EVENT_TYPES.join(', ')}. ` +
+      'The ticket id goes to stdout; the events it made, to stderr.',
+  )
+        // Optional to commander so that a missing type gets the list of types, like an unknown one.
+    .argument('[event type]', `one of ${TICKET_EVENT_TYPES.join(', ')}`)
+    .action((type: string | undefined, flags: ServerFlags) => runTrigger(type, flags, env));
+}
+
 /** `env`: the environment to read instead of the process's own (config.ts reads that by default). */
 function buildProgram(env?: NodeJS.ProcessEnv): Command {
   const program = new Command('helpdesk')
@@ -151,6 +250,7 @@ function buildProgram(env?: NodeJS.ProcessEnv): Command {
       .addHelpText('after', CONFIGURATION_HELP)
       .action(() => run(name, body, env));
   }
+  addClientCommands(program, env);
   return program;
 }
 

@@ -44,7 +44,7 @@ export const MAX_ERROR_MESSAGE_LENGTH = 500;
  * The most specific message in an error's cause chain (undici wraps the socket's error), made
  * one line and bounded.
  */
-function networkErrorMessage(error: unknown): string {
+export function networkErrorMessage(error: unknown): string {
   const messages = causeChain(error).flatMap(({ message }) => (typeof message === 'string' && message.trim() !== '' ? [message.replace(/\s+/g, ' ').trim()] : []));
   const text = messages.at(-1) ?? String(error);
   return text.length > MAX_ERROR_MESSAGE_LENGTH ? `${text.slice(0, MAX_ERROR_MESSAGE_LENGTH - 1)}…` : text;

@@ -13,6 +13,9 @@ export interface HelpdeskProcess {
   child: ChildProcess;
   /** Everything it wrote so far, stdout and stderr interleaved. */
   output(): string;
+  /** What it wrote to stdout alone, and to stderr alone. */
+  stdout(): string;
+  stderr(): string;
   exited: Promise<Exit>;
 }
 
@@ -25,20 +28,32 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** `node bin/helpdesk.js <command>` with only PATH and `env` in its environment. */
-export function spawnHelpdesk(command: string, env: Record<string, string>): HelpdeskProcess {
+/**
+ * `node bin/helpdesk.js <command>` (or `<command> <args...>` given as a list) with only PATH and
+ * `env` in its environment.
+ */
+export function spawnHelpdesk(command: string | readonly string[], env: Record<string, string>): HelpdeskProcess {
   let output = '';
-  const child = spawn(process.execPath, ['bin/helpdesk.js', command], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const untrack = trackOpen(child, `helpdesk ${command} (pid ${child.pid})`);
+  let stdout = '';
+  let stderr = '';
+  const args = typeof command === 'string' ? [command] : [...command];
+  const child = spawn(process.execPath, ['bin/helpdesk.js', ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    stdout += chunk.toString();
+  });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+    stderr += chunk.toString();
+  });
+  const untrack = trackOpen(child, `helpdesk ${args[0]} (pid ${child.pid})`);
   const exited = new Promise<Exit>((resolve) =>
     child.on('exit', (code, signal) => {
       untrack();
       resolve({ code, signal });
     }),
   );
-  return { child, output: () => output, exited };
+  return { child, output: () => output, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
 /**

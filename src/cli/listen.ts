@@ -115,8 +115,22 @@ function seconds(ms: number): string {
 
 type Refusal = { fatal: ClientFailure } | { retryInMs: number | null; reason: string };
 
-/** What a refused stream request means: for the first connection any refusal stops listen. */
+/** Why listen cannot start: any refusal of its first requests stops it, saying what to fix. */
+function startRefusal(answer: ApiAnswer, options: ListenOptions): ClientFailure {
+  const keyProblem = keyRefusal(answer, options.serverUrl);
+  if (keyProblem) return keyProblem;
+  if (answer.status === 404) {
+    return new ClientFailure(`${options.serverUrl} has no event feed (${describeAnswer(answer)}): is --url the base URL of a Helpdesk server, and is it a version with GET /helpdesk/api/v1/events?`);
+  }
+  if (answer.status === 429) {
+    return new ClientFailure(`the server at ${options.serverUrl} has as many open event streams as it allows, or this key is over its rate limit (${describeAnswer(answer)}): stop another listen, or try again later`);
+  }
+  return new ClientFailure(`the server at ${options.serverUrl} refused listen: ${describeAnswer(answer)}`);
+}
+
+/** What a refused stream request means once listen was running. */
 function judgeRefusal(answer: ApiAnswer, options: ListenOptions, resumingAfter: string | null, firstConnection: boolean): Refusal {
+  if (firstConnection) return { fatal: startRefusal(answer, options) };
   const keyProblem = keyRefusal(answer, options.serverUrl);
   if (keyProblem) return { fatal: keyProblem };
   if (answer.status === 400 && resumingAfter !== null) {
@@ -126,17 +140,31 @@ function judgeRefusal(answer: ApiAnswer, options: ListenOptions, resumingAfter: 
       ),
     };
   }
-  if (answer.status === 404) {
-    return { fatal: new ClientFailure(`${options.serverUrl} has no event stream (GET /helpdesk/api/v1/events/stream answered ${describeAnswer(answer)}): is --url the base URL of a Helpdesk server?`) };
-  }
-  if (answer.status === 429 && firstConnection) {
-    return { fatal: new ClientFailure(`the server at ${options.serverUrl} has as many open event streams as it allows (${describeAnswer(answer)}): stop another listen, or try again later`) };
-  }
-  if (firstConnection || (answer.status < 500 && answer.status !== 429)) {
+  if (answer.status < 500 && answer.status !== 429) {
     return { fatal: new ClientFailure(`the server at ${options.serverUrl} refused the event stream: ${describeAnswer(answer)}`) };
   }
   // A server that is starting up or overloaded: worth waiting for, like a lost connection.
   return { retryInMs: answer.status === 429 ? retryAfterMs(answer) : null, reason: describeAnswer(answer) };
+}
+
+/**
+ * The stream starts at the moment of the request (docs/api.md, "The event feed"): a connection
+ * lost before the first event would have nothing to resume after, and what was written while it
+ * was down would be missed. So listen starts after the newest event the feed holds, as a
+ * position: events committed around the start may be forwarded, none is ever skipped. Null on a
+ * server that has no event yet.
+ */
+async function newestEventId(client: HelpdeskApiClient, options: ListenOptions, stop: AbortSignal): Promise<string | null> {
+  let answer: ApiAnswer;
+  try {
+    answer = await client.call('GET', '/events?limit=1', undefined, stop);
+  } catch (error) {
+    if (error instanceof ServerUnreachableError) throw new ClientFailure(`${error.message} (is "helpdesk serve" running there? --url chooses the server)`, { cause: error });
+    throw error;
+  }
+  if (answer.status !== 200) throw startRefusal(answer, options);
+  const newest = (answer.body as { events?: { id?: unknown }[] } | null)?.events?.[0]?.id;
+  return typeof newest === 'string' ? newest : null;
 }
 
 /**
@@ -178,6 +206,7 @@ export async function listen(options: ListenOptions, out: Output, stop: AbortSig
   };
 
   try {
+    lastEventId = await newestEventId(client, options, stop);
     while (!stop.aborted) {
       let opening;
       try {

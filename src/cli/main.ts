@@ -170,16 +170,15 @@ Exit codes: 0 done (listen: stopped by Ctrl-C or SIGTERM), 1 the server or the n
 describes the output.`;
 
 function addClientCommands(program: Command, env: NodeJS.ProcessEnv | undefined): void {
-  const clientCommand = (name: string, summary: string, details: string) =>
-    program
-      .command(name)
-      .summary(summary)
-      .description(`${summary[0]!.toUpperCase()}${summary.slice(1)}.\n\n${details}`)
+  // Its own options and arguments first, in --help, then the server's.
+  const clientCommand = (name: string, summary: string, details: string, own: (command: Command) => Command) =>
+    own(program.command(name).summary(summary).description(`${summary[0]!.toUpperCase()}${summary.slice(1)}.\n\n${details}`))
       .option('--url <base URL>', 'the Helpdesk server', DEFAULT_SERVER_URL)
       .option('--api-key <key>', 'an admin API key of that server (default: HELPDESK_API_KEY)')
       .version(HELPDESK_VERSION, '-V, --version', 'print the version and exit')
       .helpOption('-h, --help', 'print this help and exit')
       .addHelpText('after', CLIENT_HELP)
+      .showHelpAfterError(`(run "helpdesk ${name} --help" for its options)`)
       .exitOverride(exitOnUsageError);
 
   clientCommand(
@@ -187,23 +186,23 @@ function addClientCommands(program: Command, env: NodeJS.ProcessEnv | undefined)
     "forward the server's events, signed, to a receiver on this machine",
     'Follows the event stream and POSTs each event to --forward-to (http or https, localhost included), signed ' +
       'like a webhook delivery with a secret printed on the first line: "Ready. Signing secret: whsec_...". ' +
-      'Prints one line per event with the receiver\'s answer; a failed forward is printed, not retried. ' +
+      "Prints one line per event with the receiver's answer; a failed forward is printed, not retried. " +
       'Reconnects by itself and resumes after the last event it received. Ctrl-C stops it (exit 0).',
-  )
-    .option('--forward-to <url>', 'the receiver each event is POSTed to (required)')
-    .option('--events <types>', `only these event types, comma-separated: ${TICKET_EVENT_TYPES.join(', ')} (default: all)`)
-    .option('--secret <secret>', 'sign with this secret instead of a new random one, e.g. the one a receiver already has')
-    .action((flags: ListenFlags) => runListen(flags, env));
+    (command) =>
+      command
+        .option('--forward-to <url>', 'the receiver each event is POSTed to (required)')
+        .option('--events <types>', `only these event types, comma-separated: ${TICKET_EVENT_TYPES.join(', ')} (default: all)`)
+        .option('--secret <secret>', 'sign with this secret (whsec_...) instead of a new random one, e.g. the one a receiver already has'),
+  ).action((flags: ListenFlags) => runListen(flags, env));
 
   clientCommand(
     'trigger',
     'make a sample ticket change that emits an event, and print the ticket id',
     `Creates a sample ticket and changes it so that the server emits <event type>, one of ${TICKET_EVENT_TYPES.join(', ')}. ` +
       'The ticket id goes to stdout; the events it made, to stderr.',
-  )
-        // Optional to commander so that a missing type gets the list of types, like an unknown one.
-    .argument('[event type]', `one of ${TICKET_EVENT_TYPES.join(', ')}`)
-    .action((type: string | undefined, flags: ServerFlags) => runTrigger(type, flags, env));
+    // Optional to commander so that a missing type gets the list of types, like an unknown one.
+    (command) => command.argument('[event type]', `one of ${TICKET_EVENT_TYPES.join(', ')}`),
+  ).action((type: string | undefined, flags: ServerFlags) => runTrigger(type, flags, env));
 }
 
 /** `env`: the environment to read instead of the process's own (config.ts reads that by default). */

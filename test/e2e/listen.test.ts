@@ -186,11 +186,14 @@ describeEachDialect('helpdesk listen', (dialect) => {
         args: ['--forward-to', 'http://localhost:9/x', '--api-key', CLIENT_TEST_TOKEN, '--events', 'ticket.created,ticket.exploded'],
         message: /^helpdesk listen: --events .*"ticket\.exploded" is not one; the types are ticket\.created, ticket\.updated, ticket\.deleted, ticket\.assignment\.changed, ticket\.resolved\n/,
       },
-      { args: ['--forward-to', 'http://localhost:9/x', '--api-key', CLIENT_TEST_TOKEN, '--colour', 'blue'], message: /^error: unknown option '--colour'/ },
+      { args: ['--forward-to', 'http://localhost:9/x', '--api-key', CLIENT_TEST_TOKEN, '--colour', 'blue'], message: /^error: unknown option '--colour'\n\(run "helpdesk listen --help" for its options\)\n$/ },
       { args: ['--forward-to', 'http://localhost:9/x', '--api-key', CLIENT_TEST_TOKEN, '--secret', 'hunter2'], message: /^helpdesk listen: --secret must look like a signing secret/ },
       { args: ['--forward-to', 'http://localhost:9/x'], message: /^helpdesk listen: listen needs an API key: pass --api-key <key> or set HELPDESK_API_KEY\n/ },
     ];
+    const help = listen(['--help']);
     const runs = cases.map(({ args }) => listen([...args, '--url', server.base]));
+    expect(await help.exited).toEqual({ code: 0, signal: null });
+    expect(help.stdout()).toMatch(/^Usage: helpdesk listen \[options\]\n/);
     for (const [index, { args, message }] of cases.entries()) {
       const run = runs[index]!;
       expect(await run.exited, args.join(' ')).toEqual({ code: 2, signal: null });

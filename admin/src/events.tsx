@@ -79,11 +79,15 @@ export function EventsPage() {
   const [following, setFollowing] = useState(false);
   const [followState, setFollowState] = useState<FollowState | null>(null);
   /** The ids that came from the stream, marked in the list. */
+  // The filters fold away to leave the page to the list; open when one is on.
+  const [showFilters, setShowFilters] = useState(false);
   const [arrived, setArrived] = useState<ReadonlySet<string>>(new Set());
   // The follower reads the list's top when it starts, without restarting at each prepended event.
   const listRef = useRef<List | null>(null);
   listRef.current = list;
   const firstPages = useRef(0);
+  /** The event a refused resume named, once caught up from: refused again, following stops. */
+  const restartedAfter = useRef<string | null>(null);
 
   const filterKey = listQuery(filter, null);
   useEffect(() => {
@@ -127,6 +131,14 @@ export function EventsPage() {
       signal: stop.signal,
       onState: (state) => {
         if (stop.signal.aborted) return;
+        if (state.kind === 'failed' && state.status === 400 && state.after !== null && restartedAfter.current !== state.after) {
+          // The event to resume after is no longer kept (pruned while the page was away): catch
+          // up from the list, as the API advises, and follow again from its newest event.
+          restartedAfter.current = state.after;
+          setFollowState({ kind: 'connecting' });
+          setReload((n) => n + 1);
+          return;
+        }
         setFollowState(state);
         if (state.kind === 'failed') setFollowing(false);
       },
@@ -188,7 +200,7 @@ export function EventsPage() {
       </div>
       <p class="hint">Every change of every ticket, newest first, as webhooks receive them: kept for the retention period, whether or not a webhook was subscribed.</p>
       <FollowStatus following={following} state={followState} untilSet={filter.until !== ''} />
-      <details class="tool" open={activeFilters > 0}>
+      <details class="tool" open={showFilters || activeFilters > 0} onToggle={(e) => setShowFilters(e.currentTarget.open)}>
         <summary>Filters{activeFilters > 0 ? ` (${activeFilters} on)` : ''}</summary>
         <form class="event-filters" onSubmit={apply} aria-label="Filter events" noValidate>
           <fieldset>

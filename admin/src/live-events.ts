@@ -14,8 +14,8 @@ export type FollowState =
   | { kind: 'live'; resumed: number }
   /** Waiting `retryInMs` before the next try; `why` says what happened. */
   | { kind: 'reconnecting'; why: string; retryInMs: number; resumeAfter: string | null }
-  /** Stopped for good: trying again would get the same answer (401, 403, 400). */
-  | { kind: 'failed'; message: string; status: number };
+  /** Stopped: trying again would get the same answer (401, 403; 400 for `after`, an event the server no longer keeps). */
+  | { kind: 'failed'; message: string; status: number; after: string | null };
 
 export interface FollowOptions {
   key: string;
@@ -64,7 +64,7 @@ async function errorOf(response: Response): Promise<{ code: string; message: str
 function refusal(status: number, error: { code: string; message: string }): string {
   if (status === 401) return `The key was refused (401 ${error.code}): it is unknown or has been revoked. Sign in again.`;
   if (status === 403) return `This key may not follow events (403 ${error.code}): the stream needs an admin key.`;
-  if (status === 400) return `The server cannot resume the stream (400 ${error.code}): ${error.message} Switch Follow live off and on to start again from the list.`;
+  if (status === 400) return `The server cannot resume the stream (400 ${error.code}): ${error.message}`;
   return `${error.message} (${status} ${error.code})`;
 }
 
@@ -116,7 +116,7 @@ export async function followEvents(options: FollowOptions): Promise<void> {
           retryMs = Math.min(retryMs * 2, LONGEST_RETRY_MS);
           continue;
         }
-        options.onState({ kind: 'failed', message: refusal(response.status, error), status: response.status });
+        options.onState({ kind: 'failed', message: refusal(response.status, error), status: response.status, after: lastId });
         return;
       }
       options.onState({ kind: 'live', resumed: opened });

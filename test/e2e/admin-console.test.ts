@@ -734,7 +734,7 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     await expect.poll(() => metric(server, 'helpdesk_event_streams_open')).toBe(0);
   }, 60_000);
 
-  it('says plainly when following is refused: a revoked key (401) stops it, a full server (429) is tried again when it says', async () => {
+  it('says plainly when following is refused: a resume refused (400) catches up from the list, a revoked key (401) stops it, a full server (429) is tried again when it says', async () => {
     // 401: the key is revoked while the page is open.
     const admin = await server.keyFor('admin');
     await page.goto(`${origin}/admin/`);
@@ -743,6 +743,25 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     await page.getByRole('heading', { name: 'Webhooks' }).waitFor();
     await nav('Events').click();
     await page.locator('tr[data-event-id]').first().waitFor();
+
+    // 400: the event to resume after is one the server does not keep (as when retention pruned
+    // it while the page was away). The page catches up from the list, as the API advises, and
+    // follows again from the newest event listed.
+    const streamRequests: (string | undefined)[] = [];
+    await page.route(`${origin}/helpdesk/api/v1/events/stream`, (route) => {
+      const headers = route.request().headers();
+      streamRequests.push(headers['last-event-id']);
+      return route.continue(streamRequests.length === 1 ? { headers: { ...headers, 'last-event-id': 'evt_0123456789abcdef0123456789abcdef' } } : {});
+    });
+    const top = (await listedEventIds())[0];
+    await page.getByLabel('Follow live').check();
+    await expect.poll(() => page.locator('#follow-state').textContent(), { timeout: SHOWS_WITHIN_MS }).toMatch(/^Live/);
+    expect(streamRequests).toEqual([top, top]);
+    const caughtUp = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Followed after a refused resume' } } })).body.ticket;
+    await expect.poll(() => page.locator('tr[data-event-id]').first().locator('td[data-label="Ticket"]').textContent(), { timeout: SHOWS_WITHIN_MS }).toBe(caughtUp.id);
+    await page.getByLabel('Follow live').uncheck();
+    await page.unroute(`${origin}/helpdesk/api/v1/events/stream`);
+
     const keyId = (await server.request('GET', '/api-keys?limit=100')).body.apiKeys.find((k: { userId: string }) => k.userId === admin.userId).id as string;
     expect((await server.request('DELETE', `/api-keys/${keyId}`)).status).toBe(204);
     await page.getByLabel('Follow live').check();

@@ -78,9 +78,9 @@ export function EventsPage() {
   const [open, setOpen] = useState<string | null>(null);
   const [following, setFollowing] = useState(false);
   const [followState, setFollowState] = useState<FollowState | null>(null);
-  /** The ids that came from the stream, marked in the list. */
   // The filters fold away to leave the page to the list; open when one is on.
   const [showFilters, setShowFilters] = useState(false);
+  /** The ids that came from the stream, marked in the list. */
   const [arrived, setArrived] = useState<ReadonlySet<string>>(new Set());
   // The follower reads the list's top when it starts, without restarting at each prepended event.
   const listRef = useRef<List | null>(null);

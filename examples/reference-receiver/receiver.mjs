@@ -22,8 +22,8 @@ const USAGE = `Usage: node examples/reference-receiver/receiver.mjs --secret whs
   --store <file>              the SQLite file of the copy (default ./reference-receiver.db)
   --catch-up-margin-seconds <s>  how far before the newest event seen a catch-up starts
                               (default 300)
-  --catch-up-every-seconds <s>   how often deliveries answered with an error are covered from the
-                              feed (default 300)
+  --catch-up-every-seconds <s>   how often to look for deliveries answered with an error and
+                              not retried since, and catch up from the feed (default 300)
   --forget-after-days <d>     how long a webhook-id is remembered (default 7)
   --refuse-rate <0..1>        FAULT INJECTION, for drills only: answer 503 to this share of
                               deliveries, chosen at random (default 0)
@@ -166,7 +166,9 @@ function catchUpUntilDone(delayMs = 1000) {
 }
 const sweep = setInterval(() => {
   store.pruneMessages(new Date(Date.now() - forgetAfterMs).toISOString());
-  if (store.hasMissed() && !reconciler.catchingUp) catchUpUntilDone();
+  // A delivery refused a moment ago is still being retried; one refused a whole period ago and
+  // not answered 2xx since may have been given up on.
+  if (store.hasMissed(new Date(Date.now() - catchUpEveryMs).toISOString()) && !reconciler.catchingUp) catchUpUntilDone();
 }, catchUpEveryMs);
 
 server.listen(port, parsed.host, () => {

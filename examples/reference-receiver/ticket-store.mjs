@@ -37,7 +37,7 @@ const SCHEMA = `
   create table if not exists messages (id text primary key, received_at text not null);
   -- Deliveries answered with something else than 2xx: the server may give up on them, so the
   -- next catch-up starts no later than the oldest (see catchUpSince).
-  create table if not exists missed (seq integer primary key autoincrement, message_id text not null unique, event_at text not null);
+  create table if not exists missed (seq integer primary key autoincrement, message_id text not null unique, event_at text not null, recorded_at text not null);
   create table if not exists counters (name text primary key, value integer not null);
   create table if not exists settings (name text primary key, value text not null);
 `;
@@ -62,9 +62,10 @@ export class TicketStore {
       message: db.prepare('select 1 from messages where id = ?'),
       saveMessage: db.prepare('insert into messages (id, received_at) values (?, ?)'),
       pruneMessages: db.prepare('delete from messages where received_at < ?'),
-      saveMissed: db.prepare('insert into missed (message_id, event_at) values (?, ?) on conflict (message_id) do nothing'),
+      saveMissed: db.prepare('insert into missed (message_id, event_at, recorded_at) values (?, ?, ?) on conflict (message_id) do nothing'),
       forgetMissed: db.prepare('delete from missed where message_id = ?'),
       oldestMissed: db.prepare('select min(event_at) as at, max(seq) as seq from missed'),
+      missedBefore: db.prepare('select 1 from missed where recorded_at < ? limit 1'),
       clearMissed: db.prepare('delete from missed where seq <= ?'),
       count: db.prepare('insert into counters (name, value) values (?, ?) on conflict (name) do update set value = value + excluded.value'),
       counters: db.prepare('select name, value from counters'),
@@ -165,7 +166,7 @@ export class TicketStore {
 
   /** A delivery answered with something else than 2xx: the server might give up on it. */
   recordMissed(messageId, eventAt) {
-    this.#statements.saveMissed.run(messageId, eventAt);
+    this.#statements.saveMissed.run(messageId, eventAt, new Date().toISOString());
   }
 
   /**
@@ -183,8 +184,12 @@ export class TicketStore {
     return { since: new Date(Math.min(...candidates)).toISOString(), upTo: missed.seq ?? 0 };
   }
 
-  /** Whether some delivery was not answered 2xx and no catch-up has covered it yet. */
-  hasMissed() {
+  /**
+   * Whether some delivery was not answered 2xx, before `before` (ISO) if given, and neither a
+   * retry nor a catch-up has covered it since.
+   */
+  hasMissed(before = null) {
+    if (before !== null) return this.#statements.missedBefore.get(before) !== undefined;
     return this.#statements.oldestMissed.get().at !== null;
   }
 

@@ -61,6 +61,8 @@ export interface Config {
   readonly requestTimeoutSeconds: number;
   /** Requests per API key (token bucket, per process); null when HELPDESK_RATE_LIMIT=off. */
   readonly rateLimit: RateLimitPolicy | null;
+  /** Event streams (`GET /events/stream`) open at once in one process; one more is a 429. */
+  readonly maxEventStreams: number;
   readonly secretKey: SecretKeySource;
   readonly version: string;
 }
@@ -127,6 +129,11 @@ export function parseCidrList(value: string): string[] {
     if (!isCidr(entry)) fail('HELPDESK_ALLOWED_TARGET_CIDRS', `has "${entry}", which is not a CIDR range like 10.0.0.0/8 or fd00::/8`);
   }
   return entries;
+}
+
+function parseEventStreams(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 10_000) fail('HELPDESK_EVENT_STREAMS', 'must be a whole number from 1 to 10000');
+  return Number(value);
 }
 
 function parseRetentionDays(value: string): number {
@@ -210,6 +217,7 @@ export const SETTINGS = [
   'HELPDESK_LOG_LEVEL',
   'HELPDESK_LOG_FORMAT',
   'HELPDESK_DELIVERY_LEASE_SECONDS',
+  'HELPDESK_EVENT_STREAMS',
 ] as const;
 
 type Setting = (typeof SETTINGS)[number];
@@ -277,6 +285,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTermina
     serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', read('HELPDESK_SERVE_WORKER'), true),
     requestTimeoutSeconds: parseRequestTimeout(read('HELPDESK_REQUEST_TIMEOUT_SECONDS') ?? '30'),
     rateLimit: parseRateLimit(read('HELPDESK_RATE_LIMIT') ?? '100', read('HELPDESK_RATE_LIMIT_BURST')),
+    maxEventStreams: parseEventStreams(read('HELPDESK_EVENT_STREAMS') ?? '100'),
     secretKey: parseSecretKey(read('HELPDESK_SECRET_KEY'), read('HELPDESK_SECRET_KEY_FILE'), database),
     version: HELPDESK_VERSION,
   });

@@ -26,6 +26,8 @@ import { openSecretBox, type SecretBox } from './secrets/secret-box.js';
 import { systemClock, type Clock } from './shared/time.js';
 import { TicketsService } from './tickets/tickets.service.js';
 import { DeliveryLogService } from './webhooks/delivery-log.service.js';
+import { EventFeedService } from './events/event-feed.service.js';
+import { EventStreamHub, type EventStreamOptions } from './events/event-stream.js';
 import { webhookDirectory } from './webhooks/webhook-directory.js';
 import { WebhooksService } from './webhooks/webhooks.service.js';
 
@@ -35,6 +37,8 @@ export interface RuntimeOptions {
   /** Test seams: extra CA certificates for HTTPS receivers, shorter timeouts. */
   outbound?: Partial<OutboundHttpOptions>;
   worker?: Partial<Pick<DeliveryWorkerOptions, 'globalConcurrency' | 'perHostConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'random' | 'breakerPolicy'>>;
+  /** Test seams: a shorter heartbeat, poll or stall time for event streams. */
+  eventStreams?: Partial<Pick<EventStreamOptions, 'heartbeatMs' | 'pollMs' | 'stallMs'>>;
 }
 
 export interface Runtime {
@@ -99,13 +103,23 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   // The delivery engine sees webhooks through this port only.
   const webhooks = webhookDirectory(database.capabilities, secrets);
   const outbox = new Outbox(database.capabilities, webhooks, metrics ?? undefined);
+  const eventStreams = new EventStreamHub({
+    db: database.db,
+    capabilities: database.capabilities,
+    logger: options.logger.child({ component: 'event-stream' }),
+    maxStreams: config.maxEventStreams,
+    ...(metrics ? { observer: metrics } : {}),
+    ...options.eventStreams,
+  });
   const services = {
     auth,
     idempotency,
-    tickets: new TicketsService(database.db, database.capabilities, clock, outbox, wakeup, idempotency, options.logger.child({ component: 'tickets' })),
+    tickets: new TicketsService(database.db, database.capabilities, clock, outbox, wakeup, idempotency, options.logger.child({ component: 'tickets' }), eventStreams),
     webhooks: webhooksService,
     // The breakers live in this process's worker, when it runs one (docs/api.md, the stats).
     deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup, (webhookId) => (worker.running ? worker.breakers.status(webhookId) : null)),
+    events: new EventFeedService(database.db),
+    eventStreams,
     metrics,
     rateLimiter: config.rateLimit ? new RateLimiter(config.rateLimit, clock) : null,
   };

@@ -23,6 +23,9 @@ import { registerIdempotency } from '../idempotency/idempotency.hook.js';
 import { CONSOLE_PREFIX, registerAdminConsole } from './admin-console.js';
 import { registerOpenApi } from './openapi.js';
 import type { RateLimiter } from '../http/rate-limit.js';
+import type { EventFeedService } from '../events/event-feed.service.js';
+import type { EventStreamHub } from '../events/event-stream.js';
+import { feedEventSchema, registerEventRoutes } from '../events/events.routes.js';
 
 export const API_BASE = '/helpdesk/api/v1';
 export const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -47,6 +50,8 @@ export interface Services {
   tickets: TicketsService;
   webhooks: WebhooksService;
   deliveries: DeliveryLogService;
+  events: EventFeedService;
+  eventStreams: EventStreamHub;
   /** Absent when HELPDESK_METRICS=false. */
   metrics: Metrics | null;
   /** Absent when HELPDESK_RATE_LIMIT=off. */
@@ -117,6 +122,7 @@ const RESOURCE_SCHEMAS = [
   deliverySchema,
   attemptSchema,
   deliveryDetailSchema,
+  feedEventSchema,
 ];
 
 /**
@@ -266,6 +272,10 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
     return sendError(request, reply, error);
   });
 
+  // Open streams would hold the close until their clients leave: they end first, and their
+  // clients resume after the restart (or on another process) from the last event they read.
+  app.addHook('preClose', async () => services.eventStreams.close());
+
   await registerOpenApi(app, { apiBase: API_BASE, version: options.version });
   await registerAdminConsole(app);
 
@@ -314,6 +324,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
       registerTicketRoutes(api, services.tickets);
       registerWebhookRoutes(api, services.webhooks);
       registerDeliveryLogRoutes(api, services.deliveries);
+      registerEventRoutes(api, services.events, services.eventStreams);
     },
     { prefix: API_BASE },
   );

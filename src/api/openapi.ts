@@ -137,6 +137,9 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'GET /webhooks/:id/deliveries': 'listWebhookDeliveries',
   'GET /webhooks/:id/deliveries/:deliveryId': 'retrieveDelivery',
   'POST /webhooks/:id/deliveries/:deliveryId/redeliver': 'redeliverDelivery',
+  'GET /events': 'listEvents',
+  'GET /events/stream': 'streamEvents',
+  'GET /events/:id': 'retrieveEvent',
 };
 
 /** The OpenAPI Operation object's extra parts, added to the route's own schema. */

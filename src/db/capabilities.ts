@@ -38,9 +38,15 @@ export interface Capabilities {
    * elsewhere with `json_extract` (SQLite). Only a migration reads into stored JSON today.
    */
   readonly jsonbOperators: boolean;
+  /**
+   * Writing transactions commit in the order they take numbers (SQLite: one at a time), so an
+   * event's place in the feed's commit order can be taken as it is inserted. PostgreSQL commits
+   * concurrently: the feed's sequencer numbers events after their commit (events.repository.ts).
+   */
+  readonly writesInCommitOrder: boolean;
 }
 
 export const CAPABILITIES: Record<DialectName, Capabilities> = {
-  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true, arrayParameters: false, listenNotify: false, namedLocks: false, jsonbOperators: false }),
-  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false, arrayParameters: true, listenNotify: true, namedLocks: true, jsonbOperators: true }),
+  sqlite: Object.freeze({ dialect: 'sqlite', skipLocked: false, rowLocks: false, serialPrimaryKeyType: 'integer', serialNeedsAutoIncrement: true, arrayParameters: false, listenNotify: false, namedLocks: false, jsonbOperators: false, writesInCommitOrder: true }),
+  postgres: Object.freeze({ dialect: 'postgres', skipLocked: true, rowLocks: true, serialPrimaryKeyType: 'bigserial', serialNeedsAutoIncrement: false, arrayParameters: true, listenNotify: true, namedLocks: true, jsonbOperators: true, writesInCommitOrder: false }),
 };

@@ -10,6 +10,7 @@ import { eventTicketVersions } from './migrations/0007-event-ticket-versions.js'
 import { heldInTicketPendingIndex } from './migrations/0008-held-in-ticket-pending-index.js';
 import { attemptErrorMessages } from './migrations/0009-attempt-error-messages.js';
 import { webhookFiltersHeadersRateLimits } from './migrations/0010-webhook-filters-headers-rate-limits.js';
+import { eventFeed } from './migrations/0011-event-feed.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
@@ -24,6 +25,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0008-held-in-ticket-pending-index': heldInTicketPendingIndex,
     '0009-attempt-error-messages': attemptErrorMessages,
     '0010-webhook-filters-headers-rate-limits': webhookFiltersHeadersRateLimits,
+    '0011-event-feed': eventFeed(capabilities),
   };
 }
 

@@ -12,6 +12,8 @@ import type { Db } from './connection.js';
 export const LOCK_NAMESPACES = {
   /** The deliveries of one ticket: queuing a change's behind earlier ones, releasing the next. */
   ticketDeliveries: 0x746b_6474,
+  /** The event feed's sequencer: one process at a time numbers committed events. */
+  eventFeed: 0x6576_6664,
 } as const;
 
 export async function lockNames(trx: Db, capabilities: Capabilities, namespace: number, names: readonly string[]): Promise<void> {

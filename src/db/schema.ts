@@ -81,6 +81,13 @@ export interface EventsTable {
    * carry (events of an update); null when the payload carries it all.
    */
   filter_context: string | null;
+  /**
+   * The event's place in commit order, which the event stream follows (migration 0011); null on
+   * PostgreSQL until the feed's sequencer numbers it after its commit.
+   */
+  feed_position: number | null;
+  /** PostgreSQL only: insertion order, which the sequencer keeps among events committed together. */
+  seq: Generated<number>;
   created_at: string;
 }
 

@@ -13,12 +13,6 @@ import { LOCK_NAMESPACES, lockNames } from '../db/named-locks.js';
 import type { Database, DeliveriesTable, EventsTable } from '../db/schema.js';
 import { newId } from '../shared/ids.js';
 
-const EVENT_COLUMNS = { id: 'text', type: 'text', ticket_id: 'text', ticket_version: 'integer', payload: 'text', filter_context: 'text', created_at: 'text' } as const satisfies ColumnsOf<EventsTable>;
-
-export async function insertEvents(db: Db, capabilities: Capabilities, rows: readonly EventsTable[]): Promise<void> {
-  await insertRows(db, capabilities, 'events', EVENT_COLUMNS, rows);
-}
-
 /** Every column but `seq`, which the database numbers. */
 const DELIVERY_COLUMNS = {
   id: 'text',

@@ -4,12 +4,12 @@
  */
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
-import type { EventsTable } from '../db/schema.js';
 import { eventPayload } from '../events/event-payload.js';
 import type { EventType } from '../events/event-types.js';
 import { filterDocument, storedFilterContext, type FilterDocument, type FilterSubject } from '../events/filter-document.js';
 import { newId } from '../shared/ids.js';
-import { insertDeliveries, insertEvents, lockTicketDeliveries, pendingTicketStreams, ticketStream, type NewDelivery } from './deliveries.repository.js';
+import { insertEvents, type NewEventRow } from '../events/events.repository.js';
+import { insertDeliveries, lockTicketDeliveries, pendingTicketStreams, ticketStream, type NewDelivery } from './deliveries.repository.js';
 import { NO_OBSERVER, type DeliveryObserver } from './observer.js';
 import type { WebhookDirectory } from './webhook-directory.js';
 
@@ -27,7 +27,7 @@ export interface TimedEvent {
 }
 
 /** The row of a new event, its payload built once: ticket events here, and the test event. */
-export function newEventRow(event: TimedEvent): EventsTable {
+export function newEventRow(event: TimedEvent): NewEventRow {
   return {
     id: newId('evt'),
     type: event.type,

@@ -16,5 +16,11 @@ export const TEST_EVENT_TYPE = 'webhook.test';
 
 export type EventType = TicketEventType | typeof TEST_EVENT_TYPE;
 
+/**
+ * What the event feed lists and streams (docs/api.md, "The event feed"): every change's events.
+ * The test event is one webhook's, not a change's, and stays out of it.
+ */
+export const FEED_EVENT_TYPES: readonly TicketEventType[] = TICKET_EVENT_TYPES;
+
 /** Every type a receiver may get. */
 export const EVENT_TYPES: readonly EventType[] = [...TICKET_EVENT_TYPES, TEST_EVENT_TYPE];

@@ -46,6 +46,8 @@ export function pageOf(name: string, itemId: string): object {
 /** ISO 8601 UTC with milliseconds, as every time the API answers with (docs/api.md, "Conventions"). */
 export const ISO_TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$';
 export const isoTime = { type: 'string', pattern: ISO_TIME_PATTERN } as const;
+/** A time a client sends in a query or body: ISO 8601 UTC, milliseconds optional. */
+export const CLIENT_TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$';
 export const isoTimeOrNull = { type: ['string', 'null'], pattern: ISO_TIME_PATTERN } as const;
 
 /** An id with its type prefix (docs/api.md, "Conventions"). */

@@ -7,9 +7,10 @@ import type { Db } from '../db/connection.js';
 import { BREAKER_STATES, type BreakerState } from '../delivery/circuit-breaker.js';
 import { countHeld, countQueued } from '../delivery/deliveries.repository.js';
 import type { AttemptReport, DeliveryObserver } from '../delivery/observer.js';
+import type { EventStreamObserver, StreamCloseReason } from '../events/event-stream.js';
 
 
-export class Metrics implements DeliveryObserver {
+export class Metrics implements DeliveryObserver, EventStreamObserver {
   readonly registry = new Registry();
   readonly #attempts: Counter<'event' | 'outcome' | 'error'>;
   readonly #deliveries: Counter<'event' | 'outcome'>;
@@ -19,6 +20,10 @@ export class Metrics implements DeliveryObserver {
   readonly #filteredOut: Counter;
   readonly #rateLimited: Counter<'webhook'>;
   readonly #requestDuration: Histogram<'method' | 'route'>;
+  readonly #streamsOpen: Gauge;
+  readonly #streamsClosed: Counter<'reason'>;
+  readonly #streamsRefused: Counter;
+  readonly #streamedEvents: Counter;
   readonly #requestsByRouteAndStatus = new Map<string, { inc(): void }>();
   readonly #requestDurationByRoute = new Map<string, { observe(value: number): void }>();
 
@@ -74,6 +79,15 @@ export class Metrics implements DeliveryObserver {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
+    this.#streamsOpen = new Gauge({ name: 'helpdesk_event_streams_open', help: 'Event streams (GET /events/stream) open in this process.', registers });
+    this.#streamsClosed = new Counter({
+      name: 'helpdesk_event_streams_closed_total',
+      help: 'Event streams ended, by reason: client (it left), slow (it stopped reading and was dropped), shutdown (the server stopped).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.#streamsRefused = new Counter({ name: 'helpdesk_event_streams_refused_total', help: 'Event streams refused with 429: this process already served HELPDESK_EVENT_STREAMS.', registers });
+    this.#streamedEvents = new Counter({ name: 'helpdesk_event_stream_events_total', help: 'Events written to event streams (one per stream that got it).', registers });
     new Gauge({
       name: 'helpdesk_delivery_queue_depth',
       help: 'Deliveries with an attempt still to make (due now or scheduled).',
@@ -126,6 +140,23 @@ export class Metrics implements DeliveryObserver {
 
   rateLimited(webhookId: string, count: number): void {
     this.#rateLimited.inc({ webhook: webhookId }, count);
+  }
+
+  streamOpened(): void {
+    this.#streamsOpen.inc();
+  }
+
+  streamClosed(reason: StreamCloseReason): void {
+    this.#streamsOpen.dec();
+    this.#streamsClosed.inc({ reason });
+  }
+
+  streamRefused(): void {
+    this.#streamsRefused.inc();
+  }
+
+  eventsStreamed(count: number): void {
+    if (count > 0) this.#streamedEvents.inc(count);
   }
 
   attempted(report: AttemptReport): void {

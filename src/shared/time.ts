@@ -1,3 +1,5 @@
+import { AppError, type ErrorDetail } from '../errors.js';
+
 /** The clock is injectable so that back-off and leases can be tested without sleeping. */
 export interface Clock {
   now(): number;
@@ -29,4 +31,19 @@ export function parseIsoInstant(value: string): string | null {
   if (Number.isNaN(ms)) return null;
   const iso = new Date(ms).toISOString();
   return iso.slice(0, 19) === value.slice(0, 19) ? iso : null;
+}
+
+/** `since` and `until` as instants; every one that names no real time is a 400, all at once. */
+export function parseTimeWindow(window: { since?: string; until?: string }): { since?: string; until?: string } {
+  const details: ErrorDetail[] = [];
+  const result: { since?: string; until?: string } = {};
+  for (const key of ['since', 'until'] as const) {
+    const value = window[key];
+    if (value === undefined) continue;
+    const instant = parseIsoInstant(value);
+    if (instant === null) details.push({ path: key, message: 'must be a valid ISO 8601 UTC time' });
+    else result[key] = instant;
+  }
+  if (details.length > 0) throw AppError.validation(details);
+  return result;
 }

@@ -5,6 +5,7 @@ import { inTransaction } from '../db/transaction.js';
 import { GroupCommit } from '../db/group-commit.js';
 import type { Outbox } from '../delivery/outbox.js';
 import type { DeliveryWakeup } from '../delivery/wakeup.js';
+import type { EventsCommittedListener } from '../events/event-stream.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { isEmail } from '../auth/auth.service.js';
 import { findUserById } from '../auth/users.repository.js';
@@ -66,6 +67,7 @@ export class TicketsService {
     private readonly wakeup: DeliveryWakeup,
     private readonly idempotency: IdempotencyService,
     logger: Logger,
+    private readonly committed: EventsCommittedListener = { eventsCommitted: () => undefined },
   ) {
     this.#creations = new GroupCommit({
       name: 'ticket creation',
@@ -108,6 +110,7 @@ export class TicketsService {
     // The response the route sends, stored for the key (the route adds nothing to it).
     const idempotentResponse = idempotency ? this.idempotency.sealedResponse(idempotency, 201, JSON.stringify({ ticket })) : null;
     if (await this.#creations.submit({ ticket, idempotentResponse })) this.wakeup.notify();
+    this.committed.eventsCommitted();
     return ticket;
   }
 
@@ -127,7 +130,7 @@ export class TicketsService {
   }
 
   async update(id: string, patch: TicketPatch): Promise<Ticket> {
-    const { ticket, queued } = await inTransaction(this.db, async (trx) => {
+    const { ticket, queued, changed } = await inTransaction(this.db, async (trx) => {
       const before = await repository.findTicketForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Ticket');
       await this.checkReferences(trx, patch);
@@ -135,11 +138,12 @@ export class TicketsService {
       const after = applyPatch(before, patch, now);
       const violation = closedTicketViolation(before, after);
       if (violation) throw AppError.conflict(`The ticket is closed: only its tags may change (not ${violation}).`);
-      if (after === before) return { ticket: before, queued: 0 };
+      if (after === before) return { ticket: before, queued: 0, changed: false };
       await repository.updateTicket(trx, after);
-      return { ticket: after, queued: await this.outbox.record(trx, eventsForUpdate(before, after).map((event) => ({ ...event, at: now }))) };
+      return { ticket: after, queued: await this.outbox.record(trx, eventsForUpdate(before, after).map((event) => ({ ...event, at: now }))), changed: true };
     });
     if (queued > 0) this.wakeup.notify();
+    if (changed) this.committed.eventsCommitted();
     return ticket;
   }
 
@@ -155,6 +159,7 @@ export class TicketsService {
       return count;
     });
     if (queued > 0) this.wakeup.notify();
+    this.committed.eventsCommitted();
   }
 
   /** Rules the request schema cannot express: a known assignee, a real email address. */

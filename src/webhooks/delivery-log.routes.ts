@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { BREAKER_STATES } from '../delivery/circuit-breaker.js';
 import { ATTEMPT_ERRORS, MAX_ERROR_MESSAGE_LENGTH } from '../outbound/http-client.js';
-import { idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
+import { CLIENT_TIME_PATTERN, idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
 import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
 import { DELIVERY_LIST_INCLUDES, type DeliveryListInclude, type DeliveryLogService } from './delivery-log.service.js';
@@ -11,9 +11,6 @@ function parseIncludes(include: string | undefined): DeliveryListInclude[] {
   if (include === undefined) return [];
   return [...new Set(include.split(','))].filter((name): name is DeliveryListInclude => (DELIVERY_LIST_INCLUDES as readonly string[]).includes(name));
 }
-
-/** Times a client sends: milliseconds optional. */
-const ISO_TIME = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$';
 
 
 const deliveryProperties = {
@@ -114,7 +111,7 @@ const statsSchema = wrapped('stats', {
     },
   },
 });
-const statsQuery = { type: 'object', additionalProperties: false, properties: { since: { type: 'string', pattern: ISO_TIME, description: 'Default: 24 hours ago.' } } } as const;
+const statsQuery = { type: 'object', additionalProperties: false, properties: { since: { type: 'string', pattern: CLIENT_TIME_PATTERN, description: 'Default: 24 hours ago.' } } } as const;
 
 const webhookParams = { type: 'object', properties: { id: { type: 'string' } }, required: ['id'] } as const;
 const deliveryParams = {
@@ -130,8 +127,8 @@ const listQuery = {
     ...pageQueryProperties,
     status: { type: 'string', enum: ['pending', 'succeeded', 'failed'] },
     event: { type: 'string', minLength: 1 },
-    since: { type: 'string', pattern: ISO_TIME },
-    until: { type: 'string', pattern: ISO_TIME },
+    since: { type: 'string', pattern: CLIENT_TIME_PATTERN },
+    until: { type: 'string', pattern: CLIENT_TIME_PATTERN },
     id: { type: 'string', pattern: '^msg_[A-Za-z0-9]{1,60}$', description: 'Only the delivery with this id (the `webhook-id` a receiver logs): a list of one, or none.' },
     ticketId: { type: 'string', pattern: '^tkt_[A-Za-z0-9]{1,60}$', description: 'Only the deliveries of events about this ticket (a deleted one too).' },
     include: {
@@ -147,8 +144,8 @@ const recoverBody = {
   additionalProperties: false,
   required: ['since'],
   properties: {
-    since: { type: 'string', pattern: ISO_TIME },
-    until: { type: 'string', pattern: ISO_TIME },
+    since: { type: 'string', pattern: CLIENT_TIME_PATTERN },
+    until: { type: 'string', pattern: CLIENT_TIME_PATTERN },
   },
 } as const;
 

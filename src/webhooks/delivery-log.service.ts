@@ -7,10 +7,11 @@ import type { Db } from '../db/connection.js';
 import { inTransaction } from '../db/transaction.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
-import { type Clock, parseIsoInstant, toIso } from '../shared/time.js';
+import { type Clock, parseTimeWindow, toIso } from '../shared/time.js';
 import { TEST_EVENT_TYPE } from '../events/event-types.js';
 import { findWebhook } from './webhooks.repository.js';
-import { insertDeliveries, insertEvents } from '../delivery/deliveries.repository.js';
+import { insertDeliveries } from '../delivery/deliveries.repository.js';
+import { insertEvents } from '../events/events.repository.js';
 import * as log from '../delivery/delivery-log.repository.js';
 import { newEventRow } from '../delivery/outbox.js';
 import type { DeliveryWakeup } from '../delivery/wakeup.js';
@@ -88,21 +89,6 @@ export interface DeliveryDetail extends Delivery {
   attempts: Attempt[];
 }
 
-/** `since` and `until` as instants; every one that names no real time is a 400, all at once. */
-function instants(window: { since?: string; until?: string }): { since?: string; until?: string } {
-  const details: ErrorDetail[] = [];
-  const result: { since?: string; until?: string } = {};
-  for (const key of ['since', 'until'] as const) {
-    const value = window[key];
-    if (value === undefined) continue;
-    const instant = parseIsoInstant(value);
-    if (instant === null) details.push({ path: key, message: 'must be a valid ISO 8601 UTC time' });
-    else result[key] = instant;
-  }
-  if (details.length > 0) throw AppError.validation(details);
-  return result;
-}
-
 function presentDelivery(row: log.DeliveryRow & log.IncludedColumns): Delivery {
   return {
     id: row.id,
@@ -131,7 +117,7 @@ export class DeliveryLogService {
 
   async list(webhookId: string, filter: log.DeliveryFilter, page: PageRequest, include: readonly DeliveryListInclude[] = []): Promise<Page<Delivery>> {
     await this.webhook(webhookId);
-    const rows = await log.listDeliveries(this.db, webhookId, { ...filter, ...instants(filter) }, page.cursor, page.limit, {
+    const rows = await log.listDeliveries(this.db, webhookId, { ...filter, ...parseTimeWindow(filter) }, page.cursor, page.limit, {
       ticketVersion: include.includes('ticketVersion'),
       ticketId: include.includes('ticketId'),
       lastError: include.includes('lastError'),
@@ -163,7 +149,7 @@ export class DeliveryLogService {
   /** The webhook's attempts and deliveries since a time (the last 24 h unless given), and its last delivery. */
   async stats(webhookId: string, window: { since?: string }): Promise<WebhookStats> {
     await this.webhook(webhookId);
-    const since = instants(window).since ?? toIso(this.clock.now() - STATS_WINDOW_MS);
+    const since = parseTimeWindow(window).since ?? toIso(this.clock.now() - STATS_WINDOW_MS);
     const rows = await log.webhookStats(this.db, webhookId, since);
     const { total, succeeded } = rows.attempts;
     const finished = rows.deliveries.succeeded + rows.deliveries.failed;
@@ -193,7 +179,7 @@ export class DeliveryLogService {
   async recover(webhookId: string, input: { since: string; until?: string }): Promise<number> {
     const webhook = await this.webhook(webhookId);
     const nowMs = this.clock.now();
-    const window = instants(input);
+    const window = parseTimeWindow(input);
     const since = Date.parse(window.since ?? '');
     const until = window.until === undefined ? nowMs : Date.parse(window.until);
     const details: ErrorDetail[] = [];

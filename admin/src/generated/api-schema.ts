@@ -424,6 +424,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/helpdesk/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List events, newest first: every change of every ticket, kept for the retention period
+         * @description Role: admin.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/helpdesk/api/v1/events/stream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow events as they commit (Server-Sent Events), resuming after Last-Event-ID
+         * @description Role: admin.
+         */
+        get: operations["streamEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/helpdesk/api/v1/events/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Retrieve an event
+         * @description Role: admin.
+         */
+        get: operations["retrieveEvent"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface webhooks {
     "ticket.created": {
@@ -688,6 +748,15 @@ export interface components {
             payload: Record<string, unknown>;
             /** @description Oldest first. */
             attempts: components["schemas"]["Attempt"][];
+        };
+        FeedEvent: {
+            /** @description The event id: the `id:` of its stream message, and what `after` and `Last-Event-ID` name. */
+            id: string;
+            /** @enum {string} */
+            event: "ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved";
+            timestamp: string;
+            /** @description Exactly the webhook payload's `data` (see the `webhooks` of this document); `data.ticket.version` is the ticket's version after the change. */
+            data: Record<string, unknown>;
         };
         Error: {
             error: {
@@ -5694,6 +5763,486 @@ export interface operations {
             };
             /** @description `idempotency_key_reused`: This Idempotency-Key was used with another request (method, path or body). */
             422: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: Too many requests. */
+            429: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `internal`: An unexpected error; the log line with the same requestId has the cause. */
+            500: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unavailable`: The database cannot be reached right now; nothing was done. Retry-After says when to try again. */
+            503: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1..100 (default 50). */
+                limit?: string;
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Only events of these types; repeat the parameter for several (`type=ticket.created&type=ticket.deleted`). */
+                type?: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
+                /** @description Only the events of this ticket (a deleted one too). */
+                ticketId?: string;
+                /** @description Only events at or after this time. */
+                since?: string;
+                /** @description Only events before this time. */
+                until?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: components["schemas"]["FeedEvent"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `validation_failed`: The request is well-formed JSON but breaks a rule; see details. */
+            400: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: No API key, or one that is not valid. */
+            401: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: The key is valid but its role may not do this. */
+            403: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `request_timeout`: The request did not arrive whole in time (headers and body). */
+            408: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: Too many requests. */
+            429: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `internal`: An unexpected error; the log line with the same requestId has the cause. */
+            500: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unavailable`: The database cannot be reached right now; nothing was done. Retry-After says when to try again. */
+            503: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    streamEvents: {
+        parameters: {
+            query?: {
+                /** @description Start right after this event (as `Last-Event-ID` does; the header wins when both are sent). */
+                after?: string;
+                /** @description Only events of these types; repeat the parameter for several (`type=ticket.created&type=ticket.deleted`). */
+                type?: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
+            };
+            header?: {
+                /** @description Resume right after this event: what an EventSource sends when it reconnects. */
+                "last-event-id"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A `text/event-stream`: `: stream open`, then per event in commit order `id: <event id>`, `event: <type>`, `data: <the webhook payload as JSON>`, and a `: heartbeat` comment every 15 s (docs/api.md, "The event stream"). */
+            200: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description `validation_failed`: The request is well-formed JSON but breaks a rule; see details. */
+            400: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: No API key, or one that is not valid. */
+            401: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: The key is valid but its role may not do this. */
+            403: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `request_timeout`: The request did not arrive whole in time (headers and body). */
+            408: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: Too many requests. */
+            429: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `internal`: An unexpected error; the log line with the same requestId has the cause. */
+            500: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unavailable`: The database cannot be reached right now; nothing was done. Retry-After says when to try again. */
+            503: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retrieveEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        event: components["schemas"]["FeedEvent"];
+                    };
+                };
+            };
+            /** @description `validation_failed`: The request is well-formed JSON but breaks a rule; see details. */
+            400: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: No API key, or one that is not valid. */
+            401: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: The key is valid but its role may not do this. */
+            403: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found`: No such resource or path. */
+            404: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `request_timeout`: The request did not arrive whole in time (headers and body). */
+            408: {
                 headers: {
                     /** @description The id of this request, in the server log too. */
                     "x-request-id"?: string;

@@ -1,0 +1,135 @@
+/**
+ * Events in SQL: written with the change that makes them (the outbox), listed by the feed, and
+ * followed in commit order by the stream (docs/api.md, "The event feed").
+ *
+ * Commit order: an event's `feed_position`. On SQLite one transaction writes at a time, so the
+ * insert numbers its events after the highest position, and they commit in that order. On
+ * PostgreSQL transactions commit concurrently: a number taken inside one is not in commit order,
+ * and a reader that had passed number 8 would never see a 7 that committed later. There the
+ * insert leaves the position null and the sequencer numbers committed events: one process at a
+ * time (a named lock), the events it finds unnumbered, in insertion order. Each of its
+ * transactions numbers above the last one's, and commits before the next begins, so a reader
+ * that sees position P will never later find a committed position below P: it may resume from
+ * any position it has seen, nothing missed, nothing repeated.
+ */
+import { sql } from 'kysely';
+import type { Capabilities } from '../db/capabilities.js';
+import { insertRows, type ColumnsOf } from '../db/bound-rows.js';
+import type { Db } from '../db/connection.js';
+import { pageNewestFirst } from '../db/keyset.js';
+import { LOCK_NAMESPACES, lockNames } from '../db/named-locks.js';
+import type { EventsTable } from '../db/schema.js';
+import type { Cursor } from '../shared/pagination.js';
+import { FEED_EVENT_TYPES } from './event-types.js';
+
+/** An event as the outbox makes it: its place in commit order is the database's to give. */
+export type NewEventRow = Omit<EventsTable, 'feed_position' | 'seq'>;
+
+const EVENT_COLUMNS = {
+  id: 'text',
+  type: 'text',
+  ticket_id: 'text',
+  ticket_version: 'integer',
+  payload: 'text',
+  filter_context: 'text',
+  feed_position: 'integer',
+  created_at: 'text',
+} as const satisfies ColumnsOf<Omit<EventsTable, 'seq'>>;
+
+/** Inserts events in the order given, which is the order of the change's events. */
+export async function insertEvents(db: Db, capabilities: Capabilities, rows: readonly NewEventRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  let first: number | null = null;
+  if (capabilities.writesInCommitOrder) first = (await latestPosition(db)) + 1;
+  await insertRows(db, capabilities, 'events', EVENT_COLUMNS, rows.map((row, i) => ({ ...row, feed_position: first === null ? null : first + i })));
+}
+
+/** The highest position given, 0 when none is: the stream starts after it. */
+export async function latestPosition(db: Db): Promise<number> {
+  const row = await db.selectFrom('events').select((eb) => eb.fn.max('feed_position').as('top')).executeTakeFirst();
+  return Number(row?.top ?? 0);
+}
+
+/** Most events numbered in one transaction of the sequencer. */
+const SEQUENCER_BATCH = 2_000;
+
+/**
+ * Numbers the committed events that have no position yet (PostgreSQL); nothing to do where the
+ * insert numbers them. Returns how many it numbered.
+ */
+export async function sequenceEvents(db: Db, capabilities: Capabilities): Promise<number> {
+  if (capabilities.writesInCommitOrder) return 0;
+  let total = 0;
+  for (;;) {
+    const numbered = await db.transaction().execute(async (trx) => {
+      await lockNames(trx, capabilities, LOCK_NAMESPACES.eventFeed, ['sequencer']);
+      // Read after the lock: this statement's snapshot sees every number given before it.
+      const result = await sql`
+        update events set feed_position = base.top + next.n
+        from (select coalesce(max(feed_position), 0) as top from events) as base,
+             (select id, row_number() over (order by seq) as n
+                from (select id, seq from events where feed_position is null order by seq limit ${SEQUENCER_BATCH}) as unnumbered) as next
+        where events.id = next.id`.execute(trx);
+      return Number(result.numAffectedRows ?? 0);
+    });
+    total += numbered;
+    if (numbered < SEQUENCER_BATCH) return total;
+  }
+}
+
+/** The position of a feed event, null when it has none yet (PostgreSQL, before the sequencer); undefined when it is not kept. */
+export async function positionOf(db: Db, eventId: string): Promise<number | null | undefined> {
+  const row = await db.selectFrom('events').select('feed_position').where('id', '=', eventId).where('type', 'in', FEED_EVENT_TYPES).executeTakeFirst();
+  if (row === undefined) return undefined;
+  return row.feed_position === null ? null : Number(row.feed_position);
+}
+
+export interface StreamedEventRow {
+  id: string;
+  type: string;
+  payload: string;
+  position: number;
+}
+
+/** Feed events after a position, in commit order. */
+export async function eventsAfter(db: Db, position: number, limit: number): Promise<StreamedEventRow[]> {
+  const rows = await db
+    .selectFrom('events')
+    .select(['id', 'type', 'payload', 'feed_position'])
+    .where('feed_position', '>', position)
+    .where('type', 'in', FEED_EVENT_TYPES)
+    .orderBy('feed_position')
+    .limit(limit)
+    .execute();
+  return rows.map((row) => ({ id: row.id, type: row.type, payload: row.payload, position: Number(row.feed_position) }));
+}
+
+export interface FeedFilter {
+  types?: readonly string[];
+  ticketId?: string;
+  since?: string;
+  until?: string;
+}
+
+export interface FeedEventRow {
+  id: string;
+  type: string;
+  payload: string;
+  created_at: string;
+}
+
+/** The feed, newest first. */
+export async function listFeedEvents(db: Db, filter: FeedFilter, cursor: Cursor | null, limit: number): Promise<FeedEventRow[]> {
+  let query = db
+    .selectFrom('events')
+    .select(['id', 'type', 'payload', 'created_at'])
+    .where('type', 'in', filter.types ?? FEED_EVENT_TYPES);
+  if (filter.ticketId !== undefined) query = query.where('ticket_id', '=', filter.ticketId);
+  if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
+  if (filter.until !== undefined) query = query.where('created_at', '<', filter.until);
+  return pageNewestFirst(query, cursor, limit).execute();
+}
+
+export async function findFeedEvent(db: Db, id: string): Promise<FeedEventRow | undefined> {
+  return db.selectFrom('events').select(['id', 'type', 'payload', 'created_at']).where('id', '=', id).where('type', 'in', FEED_EVENT_TYPES).executeTakeFirst();
+}

@@ -6,8 +6,15 @@
  * while:
  * - the receiver refuses 10 % of deliveries (503, its fault injection);
  * - the receiver is SIGKILLed and stays down until deliveries have failed for good (their
- *   schedule spent on a closed port), then is started again on the same file;
- * - `helpdesk serve` is SIGKILLed and started again.
+ *   schedule spent on a closed port);
+ * - then `helpdesk serve` is SIGKILLed, the receiver started again on the same file while the
+ *   server is down (so its catch-up from the feed fails and is tried again, and deliveries
+ *   resumed after the server's restart may race it and find version gaps), and the server
+ *   started again;
+ * - `helpdesk serve` is SIGKILLed again later, under full delivery flow (deliveries in flight:
+ *   sent and not recorded come again as duplicates; leased ones wait for their lease), and
+ *   started again.
+ * The order of operations is by change count and by state polled, never by a sleep.
  * Then the receiver's copy (its SQLite file) must equal the server's tickets (GET /tickets, every
  * page) field for field, deleted tickets absent from both. Then a redelivery storm: a `recover` of
  * everything since the start and a redelivery of 200 delivered deliveries; every one the receiver
@@ -35,7 +42,7 @@ const RECEIVER_KILLED_AT = 400;
 /** The receiver comes back once this change is written and deliveries have failed for good. */
 const RECEIVER_BACK_AFTER = 800;
 const FAILED_WHILE_DOWN = 20;
-const SERVER_KILLED_AT = 1_300;
+const SERVER_KILLED_AGAIN_AT = 1_500;
 const REDELIVERED = 200;
 const TICKET_EVENTS = ['ticket.created', 'ticket.updated', 'ticket.assignment.changed', 'ticket.resolved', 'ticket.deleted'];
 
@@ -243,13 +250,20 @@ for (const dialect of selectedDialects()) {
           const failed = await countDeliveries('failed');
           return failed >= FAILED_WHILE_DOWN && failed;
         }, 60_000);
-        await startReceiverProcess();
+        const victimServer: HelpdeskProcess = server!;
+        victimServer.child.kill('SIGKILL');
+        serverRestart = victimServer.exited.then(async () => {
+          await startReceiverProcess();
+          await startServer();
+        });
+        await serverRestart;
       };
       let next = 0;
       const drive = async () => {
         for (let i = next++; i < CHANGES; i = next++) {
           if (i === RECEIVER_KILLED_AT) receiverBack = receiverDowntime(receiver!);
-          if (i === SERVER_KILLED_AT) {
+          if (i === SERVER_KILLED_AGAIN_AT) {
+            await receiverBack;
             const victim: HelpdeskProcess = server!;
             victim.child.kill('SIGKILL');
             serverRestart = victim.exited.then(startServer);
@@ -339,7 +353,7 @@ for (const dialect of selectedDialects()) {
       expect(failedWhileDown).toBeGreaterThanOrEqual(FAILED_WHILE_DOWN);
 
       process.stdout.write(
-        `reference receiver [${dialect}]: ${CHANGES} changes (${outcomes.acknowledged} acknowledged, ${outcomes.refused} refused by the server, ${outcomes.unacknowledged} lost to its SIGKILL), ` +
+        `reference receiver [${dialect}]: ${CHANGES} changes (${outcomes.acknowledged} acknowledged, ${outcomes.refused} refused by the server, ${outcomes.unacknowledged} lost to its SIGKILLs), ` +
           `${Number(events.n)} ticket events, ${expected.length} tickets at the end; server: ${Number(totals.deliveries)} deliveries, ${Number(totals.attempts)} attempts, ` +
           `${failedBeforeStorm} failed for good before the storm (${failedWhileDown} counted while the receiver was down); ` +
           `receiver: ${c.deliveries} deliveries answered 2xx (${c.applied} applied, of which ${c.jumped} whole tickets past a gap; ${c.stale} stale; ${c.duplicates} duplicates; ${c.gapFilled} after a gap fill), ` +

@@ -41,6 +41,17 @@ interface Store {
 const modulePath = (name: string) => new URL(`../../../examples/reference-receiver/${name}`, import.meta.url).href;
 const { classify, applyEvent } = (await import(modulePath('ticket-events.mjs'))) as TicketEvents;
 const { TicketStore } = (await import(modulePath('ticket-store.mjs'))) as { TicketStore: new (path: string) => Store };
+interface FeedApi {
+  eventPages(filter: { ticketId?: string; since?: string }): AsyncGenerator<Payload[]>;
+  ticket(id: string): Promise<Record<string, unknown> | null>;
+}
+interface Reconciler {
+  fillGap(ticketId: string, version: number): Promise<void>;
+  catchUp(): Promise<void>;
+}
+const { Reconciler } = (await import(modulePath('reconciler.mjs'))) as {
+  Reconciler: new (options: { store: Store; api: FeedApi; marginMs: number; log: (line: string) => void }) => Reconciler;
+};
 
 const base = {
   id: 'tkt_1',
@@ -100,19 +111,20 @@ describe('reference receiver: an event against the copy', () => {
   });
 });
 
+const dirs: string[] = [];
+const stores: Store[] = [];
+const open = (dir = mkdtempSync(join(tmpdir(), 'reference-receiver-'))) => {
+  if (!dirs.includes(dir)) dirs.push(dir);
+  const store = new TicketStore(join(dir, 'copy.db'));
+  stores.push(store);
+  return { store, dir };
+};
+afterEach(() => {
+  for (const store of stores.splice(0)) store.close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 describe('reference receiver: the store', () => {
-  const dirs: string[] = [];
-  const stores: Store[] = [];
-  const open = (dir = mkdtempSync(join(tmpdir(), 'reference-receiver-'))) => {
-    if (!dirs.includes(dir)) dirs.push(dir);
-    const store = new TicketStore(join(dir, 'copy.db'));
-    stores.push(store);
-    return { store, dir };
-  };
-  afterEach(() => {
-    for (const store of stores.splice(0)) store.close();
-    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-  });
 
   it('applies, drops duplicates by webhook-id and stale events by version, and keeps it all across a reopen', () => {
     const { store, dir } = open();
@@ -170,5 +182,90 @@ describe('reference receiver: the store', () => {
     // A missed delivery answered 2xx on a retry is no longer missed.
     expect(store.receive('msg_3', updated(2, { subject: { from: base.subject, to: 'z' } }))).toBe('applied');
     expect(store.hasMissed()).toBe(false);
+  });
+});
+
+/** The feed as the server pages it (newest first, 100 a page), over events the test holds; it counts the pages read. */
+function feedOf(events: Payload[], tickets: Record<string, Record<string, unknown> | null> = {}) {
+  const reads: string[] = [];
+  const api: FeedApi = {
+    async *eventPages(filter) {
+      const matching = events
+        .filter((event) => (filter.ticketId === undefined || event.data.ticket.id === filter.ticketId) && (filter.since === undefined || event.timestamp >= filter.since))
+        .sort((a, b) => b.timestamp.localeCompare(a.timestamp) || b.data.ticket.version - a.data.ticket.version);
+      for (let i = 0; i < matching.length || i === 0; i += 100) {
+        reads.push(`${filter.ticketId ?? 'all'} page ${i / 100 + 1}`);
+        yield matching.slice(i, i + 100);
+      }
+    },
+    async ticket(id) {
+      reads.push(`ticket ${id}`);
+      return tickets[id] ?? null;
+    },
+  };
+  return { api, reads };
+}
+
+const history = (id: string, versions: number) => [
+  { event: 'ticket.created', timestamp: at(0), data: { ticket: { ...base, id } } },
+  ...Array.from({ length: versions - 1 }, (_, i) => ({ ...updated(i + 2, { subject: { from: `s${i + 1}`, to: `s${i + 2}` } }, id), timestamp: new Date(Date.parse(at(0)) + (i + 2) * 1000).toISOString() })),
+];
+
+describe('reference receiver: catching up from the feed', () => {
+  it('fills a gap from the ticket\'s feed, reading newest first only back to the version it has', async () => {
+    const { store } = open();
+    const events = history('tkt_1', 250);
+    store.applyChain('tkt_1', events.slice(0, 240));
+    const { api, reads } = feedOf(events);
+    await new Reconciler({ store, api, marginMs: 0, log: () => undefined }).fillGap('tkt_1', 250);
+    expect(reads).toEqual(['tkt_1 page 1']);
+    expect(store.state('tkt_1')).toMatchObject({ version: 250, ticket: { subject: 's250' } });
+    expect(store.counters()).toMatchObject({ gapsFromFeed: 1, feedEventsApplied: 250 });
+  });
+
+  it('takes the ticket itself when the feed no longer reaches back (retention), and a 404 as its deletion', async () => {
+    const { store } = open();
+    const events = history('tkt_1', 6);
+    store.applyChain('tkt_1', events.slice(0, 1));
+    const now = { ...base, subject: 's6', version: 6 };
+    const { api, reads } = feedOf(events.slice(4), { tkt_1: now });
+    const reconciler = new Reconciler({ store, api, marginMs: 0, log: () => undefined });
+    await reconciler.fillGap('tkt_1', 6);
+    expect(reads).toEqual(['tkt_1 page 1', 'ticket tkt_1']);
+    expect(store.state('tkt_1')).toMatchObject({ version: 6, deleted: false, ticket: now });
+
+    store.applyChain('tkt_2', history('tkt_2', 1));
+    await new Reconciler({ store, api: feedOf([]).api, marginMs: 0, log: () => undefined }).fillGap('tkt_2', 3);
+    expect(store.state('tkt_2')).toMatchObject({ version: 3, deleted: true });
+    expect(store.counters()).toMatchObject({ gapsFromTicket: 2 });
+  });
+
+  it('reads the feed once for deliveries of one ticket that find the same gap together', async () => {
+    const { store } = open();
+    const events = history('tkt_1', 5);
+    store.applyChain('tkt_1', events.slice(0, 1));
+    const { api, reads } = feedOf(events);
+    const reconciler = new Reconciler({ store, api, marginMs: 0, log: () => undefined });
+    await Promise.all([reconciler.fillGap('tkt_1', 4), reconciler.fillGap('tkt_1', 5), reconciler.fillGap('tkt_1', 3)]);
+    expect(reads).toEqual(['tkt_1 page 1']);
+    expect(store.state('tkt_1')!.version).toBe(5);
+  });
+
+  it('catches up every ticket since the newest event seen less the margin, filling a ticket whose window starts past its copy', async () => {
+    const { store } = open();
+    const one = history('tkt_1', 30);
+    const two = history('tkt_2', 30);
+    store.applyChain('tkt_1', one.slice(0, 20));
+    store.applyChain('tkt_2', two.slice(0, 5));
+    store.recordMissed('msg_1', one[25]!.timestamp);
+    expect(store.lastEventAt()).toBe(one[19]!.timestamp);
+    const { api, reads } = feedOf([...one, ...two]);
+    await new Reconciler({ store, api, marginMs: 3000, log: () => undefined }).catchUp();
+    // From the 17th version on (the 20th's time less 3 s): tkt_2's window starts at its 17th, so its own feed fills 6..16.
+    expect(reads).toEqual(['all page 1', 'tkt_2 page 1']);
+    expect(store.state('tkt_1')).toMatchObject({ version: 30, ticket: { subject: 's30' } });
+    expect(store.state('tkt_2')).toMatchObject({ version: 30, ticket: { subject: 's30' } });
+    expect(store.hasMissed()).toBe(false);
+    expect(store.counters()).toMatchObject({ catchUps: 1, catchUpEventsRead: 28, gapsFromFeed: 1 });
   });
 });

@@ -78,12 +78,9 @@ const catchUpEveryMs = numberOption(parsed['catch-up-every-seconds'], 'catch-up-
 const forgetAfterMs = numberOption(parsed['forget-after-days'], 'forget-after-days', { min: 1 }) * 86_400_000;
 const refuseRate = numberOption(parsed['refuse-rate'], 'refuse-rate', { min: 0, max: 1 });
 
-let webhook;
-try {
-  webhook = new Webhook(secret);
-} catch (error) {
-  fail(`--secret is not a signing secret: ${error.message}`);
-}
+// A mistyped secret would otherwise be taken as some other key, and every delivery refused.
+if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) fail('--secret must be the webhook\'s signing secret, whsec_ and base64');
+const webhook = new Webhook(secret);
 const log = (line) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
 const store = new TicketStore(parsed.store);
 const reconciler = new Reconciler({ store, api: new HelpdeskApi(parsed['api-url'], apiKey), marginMs, log });

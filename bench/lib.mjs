@@ -107,8 +107,9 @@ export function helpdeskEnv(url, tls, extra = {}) {
  * Starts `helpdesk <command>` and samples its RSS every 100 ms from /proc. With `port`, waits
  * until the API answers. `stop()` sends SIGTERM and resolves with the peak RSS in MB.
  */
-export async function startHelpdesk(command, env, { port } = {}) {
-  const child = spawn(process.execPath, [...NODE_FLAGS, 'bin/helpdesk.js', command], {
+/** `bin`: another build's bin/helpdesk.js (a baseline checkout), this one's by default. */
+export async function startHelpdesk(command, env, { port, bin = 'bin/helpdesk.js' } = {}) {
+  const child = spawn(process.execPath, [...NODE_FLAGS, bin, command], {
     env: { ...env, ...(port ? { HELPDESK_PORT: String(port) } : {}) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -6,8 +6,10 @@
 // BENCH_EVENTS     events queued for the throughput scenarios (default 50000)
 // BENCH_SECONDS    length of each timed scenario (default 10)
 // BENCH_BACKLOG    pending rows of the large backlog scenario (default 1000000)
-// BENCH_ONLY       comma list of scenarios: raw,throughput,workers,e2e,api,peer,backlog,ordered,filters
+// BENCH_ONLY       comma list of scenarios: raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed
 // BENCH_FILTER_ROUNDS  unfiltered/filtered pairs of the filters scenario (default 2)
+// BENCH_FEED_BASELINE  a checkout built before the event feed, for the feed scenario's before/after
+// BENCH_FEED_ROUNDS    before/after pairs of the feed scenario (default 2)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificates, postgresReachable, startReceiver } from './lib.mjs';
@@ -18,7 +20,7 @@ const ctx = {
   seconds: Number(process.env.BENCH_SECONDS ?? 10),
   backlog: Number(process.env.BENCH_BACKLOG ?? 1_000_000),
 };
-const only = new Set((process.env.BENCH_ONLY ?? 'raw,throughput,workers,e2e,api,peer,backlog,ordered,filters').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed').split(','));
 const results = { date: new Date().toISOString(), settings: { ...ctx }, scenarios: {}, targets: [] };
 const log = (line) => process.stdout.write(`${line}\n`);
 
@@ -80,6 +82,10 @@ try {
     const filters = await import('./scenarios/filters.mjs');
     for (const d of dialects) await scenario(`filters_${d}`, () => filters.run(ctx, d));
   }
+  if (only.has('feed')) {
+    const feed = await import('./scenarios/feed.mjs');
+    for (const d of dialects) await scenario(`feed_${d}`, () => feed.run(ctx, d));
+  }
   if (only.has('backlog')) {
     const backlog = await import('./scenarios/backlog.mjs');
     for (const d of dialects) await scenario(`backlog_${d}`, () => backlog.run(ctx, d));
@@ -130,6 +136,10 @@ for (const [d, limit] of [['sqlite', 50], ['postgres', 100]]) {
       filters.filterCostRatio >= 0.95,
       `${fmt(filters.filterCostRatio, 3)} x unfiltered (unfiltered runs spread ${fmt(filters.unfilteredSpread * 100, 1)}%)`,
     );
+  const feed = s[`feed_${d}`];
+  // Issue 17: keeping every event listable and streamable must not slow ticket writes (within noise: 5%).
+  if (feed?.feedCostRatio !== undefined)
+    target(`${d} event feed cost on POST /tickets, no webhook <= 5%`, feed.feedCostRatio >= 0.95, `${fmt(feed.feedCostRatio, 3)} x before (before runs spread ${fmt(feed.beforeSpread * 100, 1)}%)`);
   const b = s[`backlog_${d}`];
   // Within 20% or faster: the target guards against a cost that grows with the queue.
   if (b?.ratio !== undefined) target(`${d} 1M pending within 20% of 10k (or faster)`, b.ratio >= 0.8, `${fmt(b.ratio)} x`);

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../../src/db/connection.js';
 import { migrateToLatest, migrateUpTo } from '../../../src/db/migrate.js';
+import { insertEvents, positionOf, sequenceEvents } from '../../../src/events/events.repository.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/databases.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
 
@@ -48,5 +49,33 @@ describeEachDialect('migrations', (dialect) => {
     ]);
     // Nothing is left to apply.
     expect(await migrateToLatest(handle.db, handle.capabilities)).toEqual([]);
+  });
+
+  it('0011 numbers existing events in the order they were made, and new ones after them in commit order', async () => {
+    await migrateUpTo(handle.db, handle.capabilities, '0010-webhook-filters-headers-rate-limits');
+    const row = (id: string, type: string, at: string, version: number) =>
+      sql`insert into events (id, type, ticket_id, ticket_version, payload, created_at) values (${id}, ${type}, 'tkt_1', ${version}, '{}', ${at})`.execute(handle.db);
+    // Inserted out of order; one change's three events share a time and a version, and their ids
+    // sort against the order the change made them in.
+    await row('evt_c', 'ticket.resolved', '2026-12-01T10:00:01.000Z', 2);
+    await row('evt_a', 'ticket.updated', '2026-12-01T10:00:01.000Z', 2);
+    await row('evt_z', 'ticket.created', '2026-12-01T10:00:00.000Z', 1);
+    await row('evt_b', 'ticket.assignment.changed', '2026-12-01T10:00:01.000Z', 2);
+    await row('evt_0', 'ticket.deleted', '2026-12-01T10:00:02.000Z', 3);
+
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toContain('0011-event-feed');
+    const numbered = await handle.db.selectFrom('events').select(['id', 'feed_position']).orderBy('feed_position').execute();
+    expect(numbered.map((r) => [r.id, Number(r.feed_position)])).toEqual([
+      ['evt_z', 1],
+      ['evt_a', 2],
+      ['evt_b', 3],
+      ['evt_c', 4],
+      ['evt_0', 5],
+    ]);
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toEqual([]);
+    // A new event comes after them: at insert on SQLite, from the sequencer on PostgreSQL.
+    await insertEvents(handle.db, handle.capabilities, [{ id: 'evt_new', type: 'ticket.updated', ticket_id: 'tkt_1', ticket_version: 4, payload: '{}', filter_context: null, created_at: '2026-12-01T10:00:03.000Z' }]);
+    await sequenceEvents(handle.db, handle.capabilities);
+    expect(await positionOf(handle.db, 'evt_new')).toBe(6);
   });
 });

@@ -18,6 +18,11 @@ export default tseslint.config(
     languageOptions: { globals: { fetch: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' } },
   },
   {
+    // The reference receiver is a plain Node program, run as it is (examples/reference-receiver/README.md).
+    files: ['examples/**/*.mjs'],
+    languageOptions: { globals: globals.node },
+  },
+  {
     // dependency-cruiser reads its rules as a CommonJS module.
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: globals.node },

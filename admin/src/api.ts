@@ -99,3 +99,7 @@ export const TICKET_STATUSES = ['open', 'pending', 'on_hold', 'resolved', 'close
 export const TICKET_PRIORITIES = ['low', 'normal', 'high', 'urgent'] as const satisfies readonly Ticket['priority'][];
 
 export type Ticket = Schemas['Ticket'];
+
+/** An event of the feed (`GET /events`, `/events/:id`, `/events/stream`): the webhook payload and its id. */
+export type FeedEvent = Schemas['FeedEvent'];
+export type FeedEventType = FeedEvent['event'];

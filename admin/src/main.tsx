@@ -1,11 +1,12 @@
 /**
- * The Helpdesk admin console: a single page at /admin/ that manages webhooks, their deliveries
- * and tickets through the public API, signed in with an admin API key (docs/console.md).
+ * The Helpdesk admin console: a single page at /admin/ that manages webhooks, their deliveries,
+ * tickets and the event feed through the public API, signed in with an admin API key (docs/console.md).
  * Routes live in the URL's hash, so that the server serves one file for all of them.
  */
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, roleOf, storedKey } from './api.js';
+import { EventsPage } from './events.js';
 import { TicketDeliveries } from './ticket-deliveries.js';
 import { TicketForm, TicketsPage } from './tickets.js';
 import { SessionContext, sessionFor, type Notice } from './ui.js';
@@ -105,6 +106,7 @@ function Page({ route }: { route: string[] }) {
     return <NotFound />;
   }
   if (section === 'users' && id === undefined) return <UsersPage />;
+  if (section === 'events' && id === undefined) return <EventsPage />;
   return <NotFound />;
 }
 
@@ -157,6 +159,7 @@ function App() {
         <nav aria-label="Sections">
           {link('webhooks', 'Webhooks')}
           {link('tickets', 'Tickets')}
+          {link('events', 'Events')}
           {link('users', 'Users and keys')}
           <a href="/docs/" target="_blank" rel="noopener">
             API reference

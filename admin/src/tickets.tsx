@@ -148,6 +148,9 @@ export function TicketForm({ ticketId }: { ticketId: string | null }) {
             <a class="button" href={`#/tickets/${ticketId}/deliveries`}>
               Deliveries of this ticket
             </a>
+            <a class="button" href={`#/events?ticketId=${ticketId}`}>
+              Events of this ticket
+            </a>
             <button type="button" class="danger" onClick={() => setConfirmDelete(true)}>
               Delete ticket
             </button>

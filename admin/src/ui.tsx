@@ -43,6 +43,15 @@ export function sessionFor(key: string, signOut: () => void, notify: Session['no
   };
 }
 
+/**
+ * The hash's query (`#/webhooks/whk_1?delivery=msg_2`, `#/events?ticketId=tkt_1`): how another
+ * page points at one delivery, or opens a list already filtered.
+ */
+export function hashQuery(): URLSearchParams {
+  const at = window.location.hash.indexOf('?');
+  return new URLSearchParams(at === -1 ? '' : window.location.hash.slice(at + 1));
+}
+
 export function navigate(path: string): void {
   window.location.hash = `#/${path}`;
 }

@@ -14,6 +14,7 @@ import {
   errorsFrom,
   FormError,
   formatTime,
+  hashQuery,
   isoToLocalInput,
   LoadState,
   localInputToIso,
@@ -75,12 +76,6 @@ export function TicketLink({ ticketId, version }: { ticketId: string | null | un
       {version != null && <span class="hint"> v{version}</span>}
     </>
   );
-}
-
-/** The hash's query (`#/webhooks/whk_1?delivery=msg_2`): how another page points at one delivery. */
-function hashQuery(): URLSearchParams {
-  const at = window.location.hash.indexOf('?');
-  return new URLSearchParams(at === -1 ? '' : window.location.hash.slice(at + 1));
 }
 
 type Confirming = 'delete' | 'deactivate' | 'rotate' | null;

@@ -19,6 +19,7 @@ import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../helpers/server.js';
+import { openSse } from '../helpers/sse.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -399,7 +400,7 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
         });
         return { checked: ratios.length, low: ratios.filter((entry) => entry.ratio < 4.5) };
       });
-    for (const hash of ['#/webhooks', '#/webhooks/new', '#/tickets', '#/tickets/new', '#/users']) {
+    for (const hash of ['#/webhooks', '#/webhooks/new', '#/tickets', '#/tickets/new', '#/users', '#/events']) {
       await page.goto(`${origin}/admin/${hash}`);
       await page.locator(hash.endsWith('new') ? 'form' : 'h1').waitFor();
       expect({ hash, unlabelled: await unlabelled() }).toEqual({ hash, unlabelled: [] });
@@ -551,6 +552,253 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     await page.goto(`${origin}/admin/#/tickets/${ticket.id}/deliveries`);
     await expect.poll(() => page.locator('tr[data-delivery-id]', { hasText: 'ticket.deleted' }).count(), { timeout: SHOWS_WITHIN_MS }).toBe(2);
     for (const id of hooks) await server.request('DELETE', `/webhooks/${id}`);
+  }, 60_000);
+
+  /** A Prometheus figure of the server, as /metrics gives it (0 when not there yet). */
+  async function metric(of: TestServer, name: string): Promise<number> {
+    const text = (await of.runtime.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    return line === undefined ? 0 : Number(line.split(' ').at(-1));
+  }
+
+  /** A time as a `datetime-local` input takes it, in local time (the browser's zone is this process's). */
+  const localInput = (ms: number) => {
+    const time = new Date(ms);
+    const pad = (n: number) => String(n).padStart(2, '0');
+    return `${time.getFullYear()}-${pad(time.getMonth() + 1)}-${pad(time.getDate())}T${pad(time.getHours())}:${pad(time.getMinutes())}`;
+  };
+
+  /** The ids of the listed events, top to bottom. */
+  const listedEventIds = () => page.locator('tr[data-event-id]').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-event-id')));
+
+  /** Every event of the feed the API gives for `query`, newest first, a page at a time. */
+  type ListedEvent = { id: string; event: string; timestamp: string; data: { ticket: { id: string; version: number } } };
+  async function feedOf(query: string): Promise<ListedEvent[]> {
+    const events: ListedEvent[] = [];
+    let cursor: string | null = null;
+    do {
+      const answer: { events: ListedEvent[]; nextCursor: string | null } = (await server.request('GET', `/events?limit=100&${query}${cursor ? `&cursor=${cursor}` : ''}`)).body;
+      events.push(...answer.events);
+      cursor = answer.nextCursor;
+    } while (cursor);
+    return events;
+  }
+
+  it('lists the event feed newest first, filters it by type and ticket, shows a payload, and loads more by cursor', async () => {
+    const low = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Feed: raised', priority: 'low' } } })).body.ticket;
+    await server.request('PUT', `/tickets/${low.id}`, { body: { ticket: { priority: 'high' } } });
+    const gone = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Feed: deleted' } } })).body.ticket;
+    await server.request('DELETE', `/tickets/${gone.id}`);
+    // More than a page (50) in the feed, whatever the other tests left: Load more has a page to get.
+    const busy = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Feed: busy' } } })).body.ticket;
+    for (let n = (await feedOf('')).length; n <= 60; n++) await server.request('PUT', `/tickets/${busy.id}`, { body: { ticket: { description: `change ${n}` } } });
+    const feed = await feedOf('');
+    expect(feed.length).toBeGreaterThan(60);
+
+    await signIn();
+    await nav('Events').click();
+    await page.getByRole('heading', { name: 'Events', exact: true }).waitFor();
+    const rows = page.locator('tr[data-event-id]');
+    await rows.first().waitFor();
+    // The first page, as the API orders it; then the next one, after it.
+    expect(await listedEventIds()).toEqual(feed.slice(0, 50).map((e) => e.id));
+    await page.getByRole('button', { name: 'Load more' }).click();
+    await expect.poll(listedEventIds).toEqual(feed.slice(0, Math.min(100, feed.length)).map((e) => e.id));
+
+    // By type: the deletions only, as the API gives them.
+    await unfold('Filters');
+    await page.getByLabel('ticket.deleted').check();
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    const deletions = (await feedOf('type=ticket.deleted')).map((e) => e.id);
+    expect(deletions).toContain(feed.find((e) => e.event === 'ticket.deleted' && e.data.ticket.id === gone.id)!.id);
+    await expect.poll(listedEventIds).toEqual(deletions);
+    expect(await page.locator('summary').first().textContent()).toBe('Filters (1 on)');
+
+    // A malformed ticket id is refused next to its field, and the list stays.
+    await page.getByLabel('Ticket id').fill('12345');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => page.locator('#events-ticket-error').textContent()).toMatch(/tkt_/);
+    expect(await page.getByLabel('Ticket id').getAttribute('aria-invalid')).toBe('true');
+    expect(await listedEventIds()).toEqual(deletions);
+
+    // By ticket, every type: its update (version 2) above its creation (version 1), each row
+    // linking to the ticket.
+    await page.getByLabel('ticket.deleted').uncheck();
+    await page.getByLabel('Ticket id').fill(low.id);
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    const ofLow = feed.filter((e) => e.data.ticket.id === low.id);
+    expect(ofLow.map((e) => e.event)).toEqual(['ticket.updated', 'ticket.created']);
+    await expect.poll(listedEventIds).toEqual(ofLow.map((e) => e.id));
+    expect(await rows.locator('td[data-label="Version"]').allTextContents()).toEqual(['2', '1']);
+    expect(await rows.locator('td[data-label="Event"]').allTextContents()).toEqual(['ticket.updated', 'ticket.created']);
+    expect(await rows.first().getByRole('link').getAttribute('href')).toBe(`#/tickets/${low.id}`);
+    // Ticket and type together.
+    await page.getByLabel('ticket.created').check();
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(listedEventIds).toEqual([ofLow[1]!.id]);
+    await page.getByLabel('ticket.created').uncheck();
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(listedEventIds).toEqual(ofLow.map((e) => e.id));
+
+    // A click on the row shows the payload GET /events/:id gives, as a receiver gets it.
+    const update = ofLow[0]!;
+    await rows.first().locator('td[data-label="Time"]').click();
+    const panel = page.locator(`#event-${update.id}`);
+    const shown = JSON.parse((await panel.locator('pre.event-payload').textContent())!);
+    const { id: _id, ...payload } = (await server.request('GET', `/events/${update.id}`)).body.event;
+    expect(shown).toEqual(payload);
+    expect(shown).toMatchObject({ event: 'ticket.updated', data: { ticket: { id: low.id, version: 2, updatedFields: { priority: { from: 'low', to: 'high' } } } } });
+    expect(await panel.textContent()).toContain(update.id);
+    expect(await rows.first().getByRole('button', { name: 'Hide payload' }).getAttribute('aria-expanded')).toBe('true');
+    await screenshot('console-events');
+    // At 390 px the filters, the rows and an open payload fit the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    expect(await pageWidth(), (await overflowing(390)).join(', ')).toBeLessThanOrEqual(390);
+    await screenshot('console-phone-events');
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await rows.first().getByRole('button', { name: 'Hide payload' }).click();
+    await panel.waitFor({ state: 'detached' });
+
+    // Since a time after every event: none; Clear brings the whole feed back.
+    await page.getByLabel('Since').fill(localInput(Date.now() + 3_600_000));
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => page.locator('main').textContent()).toContain('No event matches these filters.');
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await expect.poll(listedEventIds).toEqual(feed.slice(0, 50).map((e) => e.id));
+
+    // From a ticket's page, its events.
+    await page.goto(`${origin}/admin/#/tickets/${low.id}`);
+    await page.getByRole('link', { name: 'Events of this ticket' }).click();
+    await page.getByRole('heading', { name: 'Events', exact: true }).waitFor();
+    await expect.poll(listedEventIds).toEqual(ofLow.map((e) => e.id));
+    expect(await page.getByLabel('Ticket id').inputValue()).toBe(low.id);
+  }, 90_000);
+
+  it('follows the feed live: new events on top, resumed with Last-Event-ID after a dropped connection, stopped when switched off or left', async () => {
+    await server.request('POST', '/tickets', { body: { ticket: { subject: 'Live: before' } } });
+    const streams: { url: string; lastEventId: string | undefined }[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/events/stream')) streams.push({ url: request.url(), lastEventId: request.headers()['last-event-id'] });
+    });
+    await signIn();
+    await nav('Events').click();
+    await page.locator('tr[data-event-id]').first().waitFor();
+    const before = await listedEventIds();
+    const follow = page.getByLabel('Follow live');
+    await follow.check();
+    const state = page.locator('#follow-state');
+    await expect.poll(() => state.textContent()).toMatch(/^Live: new events appear at the top/);
+    // It started right after the newest event listed: nothing between the two is missed.
+    expect(streams).toEqual([{ url: `${origin}/helpdesk/api/v1/events/stream`, lastEventId: before[0] }]);
+
+    // A ticket made after it was switched on shows on top, marked live, once.
+    const made = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Live: after' } } })).body.ticket;
+    const created = (await feedOf(`ticketId=${made.id}`))[0]!;
+    await expect.poll(listedEventIds, { timeout: SHOWS_WITHIN_MS }).toEqual([created.id, ...before]);
+    const top = page.locator('tr[data-event-id]').first();
+    expect(await top.locator('td[data-label="Event"]').textContent()).toBe('ticket.createdlive');
+    expect(await top.getByRole('link').getAttribute('href')).toBe(`#/tickets/${made.id}`);
+
+    // The connection drops (every socket of the server closed under it): the page resumes after
+    // the last event it got, and what happened meanwhile arrives once.
+    server.runtime.app.server.closeAllConnections();
+    await server.request('PUT', `/tickets/${made.id}`, { body: { ticket: { status: 'pending' } } });
+    await expect.poll(() => state.textContent(), { timeout: SHOWS_WITHIN_MS }).toMatch(/Resumed once after the connection dropped/);
+    expect(streams.at(-1)).toEqual({ url: `${origin}/helpdesk/api/v1/events/stream`, lastEventId: created.id });
+    const updated = (await feedOf(`ticketId=${made.id}&type=ticket.updated`))[0]!;
+    await expect.poll(listedEventIds, { timeout: SHOWS_WITHIN_MS }).toEqual([updated.id, created.id, ...before]);
+    await expect.poll(() => metric(server, 'helpdesk_event_streams_open')).toBe(1);
+
+    // Switched off: the stream is closed, and the state line goes.
+    await follow.uncheck();
+    await expect.poll(() => metric(server, 'helpdesk_event_streams_open')).toBe(0);
+    expect(await state.textContent()).toBe('');
+
+    // With a type filter, the stream asks for those types only; the ticket filter applies to
+    // what it sends. Leaving the page closes the stream.
+    await unfold('Filters');
+    await page.getByLabel('ticket.deleted').check();
+    await page.getByLabel('Ticket id').fill(made.id);
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => page.locator('main').textContent()).toContain('No event matches these filters.');
+    await follow.check();
+    await expect.poll(() => state.textContent()).toMatch(/^Live/);
+    expect(streams.at(-1)).toEqual({ url: `${origin}/helpdesk/api/v1/events/stream?type=ticket.deleted`, lastEventId: undefined });
+    const other = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Live: another' } } })).body.ticket;
+    await server.request('DELETE', `/tickets/${other.id}`);
+    await server.request('DELETE', `/tickets/${made.id}`);
+    const deleted = (await feedOf(`ticketId=${made.id}&type=ticket.deleted`))[0]!;
+    await expect.poll(listedEventIds, { timeout: SHOWS_WITHIN_MS }).toEqual([deleted.id]);
+    await nav('Tickets').click();
+    await page.getByRole('heading', { name: 'Tickets' }).waitFor();
+    await expect.poll(() => metric(server, 'helpdesk_event_streams_open')).toBe(0);
+  }, 60_000);
+
+  it('says plainly when following is refused: a resume refused (400) catches up from the list, a revoked key (401) stops it, a full server (429) is tried again when it says', async () => {
+    // 401: the key is revoked while the page is open.
+    const admin = await server.keyFor('admin');
+    await page.goto(`${origin}/admin/`);
+    await page.getByLabel('Admin API key').fill(admin.key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Webhooks' }).waitFor();
+    await nav('Events').click();
+    await page.locator('tr[data-event-id]').first().waitFor();
+
+    // 400: the event to resume after is one the server does not keep (as when retention pruned
+    // it while the page was away). The page catches up from the list, as the API advises, and
+    // follows again from the newest event listed.
+    const streamRequests: (string | undefined)[] = [];
+    await page.route(`${origin}/helpdesk/api/v1/events/stream`, (route) => {
+      const headers = route.request().headers();
+      streamRequests.push(headers['last-event-id']);
+      return route.continue(streamRequests.length === 1 ? { headers: { ...headers, 'last-event-id': 'evt_0123456789abcdef0123456789abcdef' } } : {});
+    });
+    const top = (await listedEventIds())[0];
+    await page.getByLabel('Follow live').check();
+    await expect.poll(() => page.locator('#follow-state').textContent(), { timeout: SHOWS_WITHIN_MS }).toMatch(/^Live/);
+    expect(streamRequests).toEqual([top, top]);
+    const caughtUp = (await server.request('POST', '/tickets', { body: { ticket: { subject: 'Followed after a refused resume' } } })).body.ticket;
+    await expect.poll(() => page.locator('tr[data-event-id]').first().locator('td[data-label="Ticket"]').textContent(), { timeout: SHOWS_WITHIN_MS }).toBe(caughtUp.id);
+    await page.getByLabel('Follow live').uncheck();
+    await page.unroute(`${origin}/helpdesk/api/v1/events/stream`);
+
+    const keyId = (await server.request('GET', '/api-keys?limit=100')).body.apiKeys.find((k: { userId: string }) => k.userId === admin.userId).id as string;
+    expect((await server.request('DELETE', `/api-keys/${keyId}`)).status).toBe(204);
+    await page.getByLabel('Follow live').check();
+    await expect.poll(() => page.getByRole('alert').textContent()).toMatch(/^Following stopped\. The key was refused \(401 unauthorized\): it is unknown or has been revoked\. Sign in again\.$/);
+    expect(await page.getByLabel('Follow live').isChecked()).toBe(false);
+
+    // 429: a server that takes one stream, already taken. The page says so, waits the
+    // Retry-After it was given, and follows once the place is free.
+    const full = await startTestServer('sqlite', { env: { HELPDESK_EVENT_STREAMS: '1' } });
+    try {
+      await full.runtime.app.listen({ port: 0, host: '127.0.0.1' });
+      const fullOrigin = `http://127.0.0.1:${(full.runtime.app.server.address() as AddressInfo).port}`;
+      await page.unrouteAll();
+      await page.route((url) => url.origin !== fullOrigin, (route) => route.abort());
+      const taken = await openSse(fullOrigin, '/helpdesk/api/v1/events/stream', { key: ADMIN_TOKEN });
+      expect(taken.status).toBe(200);
+      await page.goto(`${fullOrigin}/admin/`);
+      await page.getByLabel('Admin API key').fill(ADMIN_TOKEN);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('heading', { name: 'Webhooks' }).waitFor();
+      await nav('Events').click();
+      await expect.poll(() => page.locator('main').textContent()).toContain('No events yet');
+      await page.getByLabel('Follow live').check();
+      const state = page.locator('#follow-state');
+      await expect.poll(() => state.textContent()).toMatch(/^Reconnecting… The server has too many open streams \(429 rate_limited\): .*HELPDESK_EVENT_STREAMS.* Trying again in 5 s\.$/);
+      expect(await page.getByLabel('Follow live').isChecked()).toBe(true);
+      taken.close();
+      await expect.poll(() => state.textContent(), { timeout: SHOWS_WITHIN_MS }).toMatch(/^Live/);
+      // Opened at the present (the feed was empty): a ticket made now shows.
+      const ticket = (await full.request('POST', '/tickets', { body: { ticket: { subject: 'After the wait' } } })).body.ticket;
+      await expect.poll(() => page.locator('tr[data-event-id] td[data-label="Ticket"]').allTextContents(), { timeout: SHOWS_WITHIN_MS }).toEqual([ticket.id]);
+      await screenshot('console-events-live');
+      await page.getByLabel('Follow live').uncheck();
+      await expect.poll(() => metric(full, 'helpdesk_event_streams_open')).toBe(0);
+    } finally {
+      await full.close();
+    }
   }, 60_000);
 
   it('sets a filter (tried on the last 20 events first), custom headers and a rate limit in the form, and keeps stored header values on edit', async () => {
@@ -761,11 +1009,12 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
       [`#/tickets/${ticket.id}`, 'Edit ticket'],
       [`#/tickets/${ticket.id}/deliveries`, 'Deliveries of ticket'],
       ['#/users', 'Users and API keys'],
+      ['#/events', 'Events'],
     ];
     for (const [hash, heading] of pages) {
       await page.goto(`${origin}/admin/${hash}`);
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
-      await page.locator('main :is(table, form)').first().waitFor();
+      await page.locator('main :is(table, form) >> visible=true').first().waitFor();
       expect(await pageWidth(), `${hash}: ${(await overflowing(390)).join(', ')}`).toBeLessThanOrEqual(390);
     }
     // The header's links all show, within the screen.

@@ -6,12 +6,13 @@
  * documented (docs/configuration.md, "listen and trigger"); Ctrl-C exits 0.
  */
 import { Webhook as StandardWebhook } from 'standardwebhooks';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, inject, it } from 'vitest';
 import { HELPDESK_VERSION } from '../../src/config.js';
 import { callApi, CLIENT_TEST_TOKEN, readFeed, startPlainReceiver, startServe, stopProcess, type FeedEvent, type PlainReceiver, type PlainRequest, type ServeProcess } from '../helpers/client-commands.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/databases.js';
 import { describeEachDialect } from '../helpers/dialects.js';
 import { freePort, spawnHelpdesk, type HelpdeskProcess } from '../helpers/processes.js';
+import { startReceiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/wait.js';
 
 const READY_LINE = /^Ready\. Signing secret: (whsec_[A-Za-z0-9+/]{43}=)\n/;
@@ -144,6 +145,23 @@ describeEachDialect('helpdesk listen', (dialect) => {
     // Nothing else comes: the last change made is the deletion, the last event it wants.
     expect(narrowed.requests).toHaveLength(wanted.length);
     expect(all.stderr()).toBe('');
+  });
+
+  it('forwards over https to a receiver trusted through NODE_EXTRA_CA_CERTS, as Node does; without it the line says tls and listen goes on', async () => {
+    const secure = await startReceiver();
+    cleanups.push(() => secure.close());
+    const trusting = listen(['--forward-to', secure.url('/hook'), '--url', server.base, '--api-key', CLIENT_TEST_TOKEN], { NODE_EXTRA_CA_CERTS: inject('tls').caPath });
+    const distrusting = listen(['--forward-to', secure.url('/hook'), '--url', server.base, '--api-key', CLIENT_TEST_TOKEN]);
+    const secret = await readySecret(trusting);
+    await readySecret(distrusting);
+    const created = await callApi(server.base, 'POST', '/tickets', { ticket: { subject: 'over https' } });
+    expect(created.status).toBe(201);
+    const [request] = await secure.waitForRequests(1);
+    expect(new StandardWebhook(secret).verify(request!.body, request!.headers)).toMatchObject({ event: 'ticket.created', data: { ticket: { id: created.body.ticket.id } } });
+    await waitFor('the failed forward line', () => eventLines(distrusting.stdout()).find((line) => line[2] === created.body.ticket.id));
+    expect(eventLines(distrusting.stdout()).find((line) => line[2] === created.body.ticket.id)![4]).toMatch(/^failed: tls, .*certificate.*\(\d+ ms\)$/);
+    expect(secure.requests).toHaveLength(1);
+    expect(distrusting.child.exitCode).toBeNull();
   });
 
   it('exits 0 on Ctrl-C (SIGINT) and on SIGTERM', async () => {

@@ -195,6 +195,28 @@ describeEachDialect('helpdesk listen', (dialect) => {
     expect(target.requests).toHaveLength(0);
   });
 
+  it('exits 1 when it cannot resume without missing events: the server came back without the last event it received', async () => {
+    const first = await createTestDatabase(dialect);
+    const second = await createTestDatabase(dialect);
+    cleanups.push(() => first.drop(), () => second.drop());
+    let serving = await startServe(first);
+    cleanups.push(() => stopProcess(serving));
+    const target = await receiver();
+    const running = listen(['--forward-to', target.url, '--url', serving.base, '--api-key', CLIENT_TEST_TOKEN]);
+    await readySecret(running);
+    const created = await callApi(serving.base, 'POST', '/tickets', { ticket: { subject: 'the last one received' } });
+    const [request] = await target.waitForRequests(1);
+    const lastReceived = request!.headers['webhook-id']!;
+    // The same address, another database: the event listen would resume after is not there.
+    await stopProcess(serving);
+    serving = await startServe(second, serving.port);
+    expect(await running.exited, running.output()).toEqual({ code: 1, signal: null });
+    expect(running.stderr()).toMatch(
+      new RegExp(`^helpdesk listen: the server no longer keeps ${lastReceived}, the last event listen received \\(400 validation_failed: .+\\), so it cannot resume without missing events: start listen again to follow new events\\n$`),
+    );
+    expect(created.status).toBe(201);
+  });
+
   it('exits 2 on bad flags, saying which', async () => {
     const cases: { args: string[]; message: RegExp }[] = [
       { args: ['--api-key', CLIENT_TEST_TOKEN], message: /^helpdesk listen: listen needs --forward-to <url>/ },

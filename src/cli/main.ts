@@ -2,8 +2,9 @@
  * `helpdesk serve | worker | migrate | listen | trigger`. serve runs the API and the delivery
  * worker in one process; worker runs delivery alone (several may share one PostgreSQL database);
  * migrate applies the migrations and exits; listen and trigger are API clients of a running
- * server, for trying a receiver on a developer's machine. Every command answers --help and --version without reading
- * the configuration or touching the database (docs/configuration.md, "How configuration is read").
+ * server, for trying a receiver on a developer's machine. Every command answers --help and
+ * --version without reading the configuration or touching the database (docs/configuration.md,
+ * "How configuration is read").
  */
 import { Command, type CommanderError } from 'commander';
 import { DEFAULT_SERVER_URL, HELPDESK_VERSION, loadConfig, unknownSettingWarnings, type Config } from '../config.js';

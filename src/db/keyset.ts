@@ -2,7 +2,7 @@ import type { ExpressionBuilder, SelectQueryBuilder } from 'kysely';
 import type { Database } from './schema.js';
 import type { Cursor } from '../shared/pagination.js';
 
-type Listable = 'users' | 'api_keys' | 'tickets' | 'webhooks' | 'deliveries' | 'events';
+type Listable = 'users' | 'api_keys' | 'tickets' | 'webhooks' | 'deliveries';
 
 /** Newest first, (created_at, id) descending, starting after the cursor: keyset pagination. */
 export function pageNewestFirst<T extends Listable, O>(

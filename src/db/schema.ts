@@ -86,8 +86,6 @@ export interface EventsTable {
    * PostgreSQL until the feed's sequencer numbers it after its commit.
    */
   feed_position: number | null;
-  /** PostgreSQL only: insertion order, which the sequencer keeps among events committed together. */
-  seq: Generated<number>;
   created_at: string;
 }
 

@@ -26,10 +26,15 @@ export interface TimedEvent {
   subject: FilterSubject | null;
 }
 
-/** The row of a new event, its payload built once: ticket events here, and the test event. */
-export function newEventRow(event: TimedEvent): NewEventRow {
+/**
+ * The row of a new event, its payload built once: ticket events here, and the test event. Its id
+ * begins with the time of its change, so that ids sort as the events were made: by time, and
+ * within one change in the order given (`newEventRows`). The feed lists by id, and on
+ * PostgreSQL the sequencer numbers committed events in id order (events.repository.ts).
+ */
+export function newEventRow(event: TimedEvent, id: string = newId('evt', Date.parse(event.at))): NewEventRow {
   return {
-    id: newId('evt'),
+    id,
     type: event.type,
     ticket_id: event.ticketId,
     ticket_version: event.ticketVersion,
@@ -37,6 +42,23 @@ export function newEventRow(event: TimedEvent): NewEventRow {
     filter_context: storedFilterContext(event.subject),
     created_at: event.at,
   };
+}
+
+/**
+ * The rows of events made in this order. The events of one change share their time, and so the
+ * time part of their ids: the random parts, drawn for the change, are handed out in ascending
+ * order, so that the ids keep the order of the change's events. Changes of one ticket are at
+ * least 1 ms apart (`nextChangeTime`), so their ids keep their order by time.
+ */
+export function newEventRows(events: readonly TimedEvent[]): NewEventRow[] {
+  const ids = events.map((event) => newId('evt', Date.parse(event.at)));
+  for (let start = 0; start < events.length; ) {
+    let end = start + 1;
+    while (end < events.length && events[end]!.at === events[start]!.at) end += 1;
+    if (end - start > 1) ids.splice(start, end - start, ...ids.slice(start, end).sort());
+    start = end;
+  }
+  return events.map((event, i) => newEventRow(event, ids[i]));
 }
 
 export class Outbox {
@@ -62,7 +84,7 @@ export class Outbox {
     const changedTickets = [...new Set(events.flatMap((e) => (e.ticketId !== null && e.type !== 'ticket.created' ? [e.ticketId] : [])))];
     await lockTicketDeliveries(trx, this.capabilities, changedTickets);
     const subscriptions = await this.webhooks.activeSubscriptions(trx);
-    const rows = events.map(newEventRow);
+    const rows = newEventRows(events);
     const deliveries: NewDelivery[] = [];
     const pending = changedTickets.length > 0 && subscriptions.length > 0 ? await pendingTicketStreams(trx, this.capabilities, changedTickets) : new Set<string>();
     let filteredOut = 0;

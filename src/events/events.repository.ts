@@ -7,7 +7,9 @@
  * PostgreSQL transactions commit concurrently: a number taken inside one is not in commit order,
  * and a reader that had passed number 8 would never see a 7 that committed later. There the
  * insert leaves the position null and the sequencer numbers committed events: one process at a
- * time (a named lock), the events it finds unnumbered, in insertion order. Each of its
+ * time (a named lock), the events it finds unnumbered, in id order (ids begin with the time of
+ * their change and keep the order of a change's events, and a ticket's changes are at least 1 ms
+ * apart: so each ticket's events keep the order of its changes). Each of its
  * transactions numbers above the last one's, and commits before the next begins, so a reader
  * that sees position P will never later find a committed position below P: it may resume from
  * any position it has seen, nothing missed, nothing repeated.
@@ -16,14 +18,14 @@ import { sql } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';
 import { insertRows, type ColumnsOf } from '../db/bound-rows.js';
 import type { Db } from '../db/connection.js';
-import { pageNewestFirst } from '../db/keyset.js';
 import { LOCK_NAMESPACES, lockNames } from '../db/named-locks.js';
 import type { EventsTable } from '../db/schema.js';
+import { ID_TIME_SLACK_MS, idTimePrefix } from '../shared/ids.js';
 import type { Cursor } from '../shared/pagination.js';
 import { FEED_EVENT_TYPES } from './event-types.js';
 
 /** An event as the outbox makes it: its place in commit order is the database's to give. */
-export type NewEventRow = Omit<EventsTable, 'feed_position' | 'seq'>;
+export type NewEventRow = Omit<EventsTable, 'feed_position'>;
 
 const EVENT_COLUMNS = {
   id: 'text',
@@ -34,7 +36,7 @@ const EVENT_COLUMNS = {
   filter_context: 'text',
   feed_position: 'integer',
   created_at: 'text',
-} as const satisfies ColumnsOf<Omit<EventsTable, 'seq'>>;
+} as const satisfies ColumnsOf<EventsTable>;
 
 /** Inserts events in the order given, which is the order of the change's events. */
 export async function insertEvents(db: Db, capabilities: Capabilities, rows: readonly NewEventRow[]): Promise<void> {
@@ -46,7 +48,9 @@ export async function insertEvents(db: Db, capabilities: Capabilities, rows: rea
 
 /** The highest position given, 0 when none is: the stream starts after it. */
 export async function latestPosition(db: Db): Promise<number> {
-  const row = await db.selectFrom('events').select((eb) => eb.fn.max('feed_position').as('top')).executeTakeFirst();
+  // Stated, not implied: the position index is partial (numbered events only), and SQLite uses
+  // it for max() only when the query says so (without it, max() read the whole table).
+  const row = await db.selectFrom('events').select((eb) => eb.fn.max('feed_position').as('top')).where('feed_position', 'is not', null).executeTakeFirst();
   return Number(row?.top ?? 0);
 }
 
@@ -66,9 +70,9 @@ export async function sequenceEvents(db: Db, capabilities: Capabilities): Promis
       // Read after the lock: this statement's snapshot sees every number given before it.
       const result = await sql`
         update events set feed_position = base.top + next.n
-        from (select coalesce(max(feed_position), 0) as top from events) as base,
-             (select id, row_number() over (order by seq) as n
-                from (select id, seq from events where feed_position is null order by seq limit ${SEQUENCER_BATCH}) as unnumbered) as next
+        from (select coalesce(max(feed_position), 0) as top from events where feed_position is not null) as base,
+             (select id, row_number() over (order by id) as n
+                from (select id from events where feed_position is null order by id limit ${SEQUENCER_BATCH}) as unnumbered) as next
         where events.id = next.id`.execute(trx);
       return Number(result.numAffectedRows ?? 0);
     });
@@ -118,16 +122,24 @@ export interface FeedEventRow {
   created_at: string;
 }
 
-/** The feed, newest first. */
+/**
+ * The feed, newest first: by id, which is by time and then id (an event's id begins with the
+ * time of its change), so the primary key (or the ticket index) is walked and nothing sorted.
+ */
 export async function listFeedEvents(db: Db, filter: FeedFilter, cursor: Cursor | null, limit: number): Promise<FeedEventRow[]> {
   let query = db
     .selectFrom('events')
     .select(['id', 'type', 'payload', 'created_at'])
     .where('type', 'in', filter.types ?? FEED_EVENT_TYPES);
   if (filter.ticketId !== undefined) query = query.where('ticket_id', '=', filter.ticketId);
-  if (filter.since !== undefined) query = query.where('created_at', '>=', filter.since);
-  if (filter.until !== undefined) query = query.where('created_at', '<', filter.until);
-  return pageNewestFirst(query, cursor, limit).execute();
+  if (filter.since !== undefined) {
+    query = query.where('created_at', '>=', filter.since).where('id', '>=', idTimePrefix('evt', Date.parse(filter.since) - ID_TIME_SLACK_MS));
+  }
+  if (filter.until !== undefined) {
+    query = query.where('created_at', '<', filter.until).where('id', '<', idTimePrefix('evt', Date.parse(filter.until) + ID_TIME_SLACK_MS));
+  }
+  if (cursor !== null) query = query.where('id', '<', cursor.id);
+  return query.orderBy('id', 'desc').limit(limit + 1).execute();
 }
 
 export async function findFeedEvent(db: Db, id: string): Promise<FeedEventRow | undefined> {

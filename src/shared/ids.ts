@@ -20,12 +20,24 @@ let offset = pool.length;
  * decisions"). Like a ULID or a UUIDv7, an id shows when it was made,
  * which `createdAt` shows anyway; clients must still treat ids as opaque.
  */
-export function newId(prefix: IdPrefix): string {
+export function newId(prefix: IdPrefix, epochMs: number = Date.now()): string {
   if (offset + RANDOM_BYTES > pool.length) {
     randomFillSync(pool);
     offset = 0;
   }
-  const id = `${prefix}_${Date.now().toString(16).padStart(12, '0')}${pool.toString('hex', offset, offset + RANDOM_BYTES)}`;
+  const id = `${idTimePrefix(prefix, epochMs)}${pool.toString('hex', offset, offset + RANDOM_BYTES)}`;
   offset += RANDOM_BYTES;
   return id;
 }
+
+/** The part of an id that its time makes: ids made at or after `epochMs` sort at or after it. */
+export function idTimePrefix(prefix: IdPrefix, epochMs: number): string {
+  return `${prefix}_${Math.max(0, Math.floor(epochMs)).toString(16).padStart(12, '0')}`;
+}
+
+/**
+ * How far an id's time may stray from the time its row records: none for events written since
+ * their ids were made from their time, a few milliseconds for older ones. A search by time
+ * bounds ids this much wider and checks the recorded time exactly.
+ */
+export const ID_TIME_SLACK_MS = 60_000;

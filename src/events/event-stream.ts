@@ -41,6 +41,8 @@ export interface StreamConnection {
   write(chunk: string): boolean;
   onDrain(listener: () => void): void;
   onClose(listener: () => void): void;
+  /** The client left already (while the stream's start was being looked up). */
+  isClosed(): boolean;
   /** Ends the response cleanly (the server is stopping). */
   end(): void;
   /** Drops the connection (a stalled client). */
@@ -135,7 +137,10 @@ export class EventStreamHub implements EventsCommittedListener {
       this.#opening -= 1;
     }
     if (this.#closed) throw new AppError('unavailable', 'The server is stopping; connect again in a moment.');
-    const stream: Stream = { position, types: start.types ? new Set(start.types) : null, connection: connect(), stalledSince: null, stallTimer: null, closed: false };
+    const connection = connect();
+    // Its close event has passed: listening for it now would keep the stream forever.
+    if (connection.isClosed()) return;
+    const stream: Stream = { position, types: start.types ? new Set(start.types) : null, connection, stalledSince: null, stallTimer: null, closed: false };
     this.#streams.add(stream);
     this.#options.observer.streamOpened();
     stream.connection.onClose(() => this.#remove(stream, 'client'));

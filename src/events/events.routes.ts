@@ -85,6 +85,7 @@ function sseConnection(request: FastifyRequest, reply: FastifyReply): StreamConn
     write: (chunk) => raw.write(chunk),
     onDrain: (listener) => raw.on('drain', listener),
     onClose: (listener) => raw.on('close', listener),
+    isClosed: () => raw.destroyed || request.raw.destroyed || request.raw.socket.destroyed,
     end: () => raw.end(),
     destroy: () => raw.destroy(),
   };

@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { DeliveryLogService } from '../webhooks/delivery-log.service.js';
 import { apiKeyResourceSchema, newApiKeySchema, registerAuthRoutes, userResourceSchema } from '../auth/auth.routes.js';
 import { AppError, ERROR_CATALOGUE } from '../errors.js';
+import { API_BASE } from '../shared/api-base.js';
 import { newId } from '../shared/ids.js';
 import { registerTicketRoutes, ticketSchema } from '../tickets/tickets.routes.js';
 import type { TicketsService } from '../tickets/tickets.service.js';
@@ -27,7 +28,7 @@ import type { EventFeedService } from '../events/event-feed.service.js';
 import type { EventStreamHub } from '../events/event-stream.js';
 import { feedEventSchema, registerEventRoutes } from '../events/events.routes.js';
 
-export const API_BASE = '/helpdesk/api/v1';
+export { API_BASE };
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 declare module 'fastify' {

@@ -5,6 +5,7 @@
  */
 import { DEFAULT_SERVER_URL, loadClientSettings } from '../config.js';
 import type { ApiAnswer } from '../outbound/api-client.js';
+import { API_BASE } from '../shared/api-base.js';
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
@@ -26,7 +27,7 @@ export interface ServerSettings {
   apiKey: string;
 }
 
-const API_PATH_SUFFIX = /\/helpdesk\/api\/v1\/?$/;
+const API_PATH_SUFFIX = new RegExp(`${API_BASE.replaceAll('/', '\\/')}\\/?$`);
 
 /** --url and --api-key, the key falling back to HELPDESK_API_KEY. */
 export function serverSettings(flags: ServerFlags, env: NodeJS.ProcessEnv | undefined, command: string): ServerSettings {

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HELPDESK_VERSION } from '../config.js';
 import { DELIVERY_HEADERS, deliveryUserAgent } from '../delivery/delivery-headers.js';
 import { signatureHeader } from '../delivery/signing.js';
+import { API_BASE } from '../shared/api-base.js';
 import { TICKET_EVENT_TYPES } from '../events/event-types.js';
 import { EventForwarder, HelpdeskApiClient, ServerUnreachableError, type ApiAnswer, type ForwardResult, type StreamItem } from '../outbound/api-client.js';
 import { ClientFailure, describeAnswer, keyRefusal, serverSettings, UsageError, type ServerFlags } from './api-client-settings.js';
@@ -120,7 +121,7 @@ function startRefusal(answer: ApiAnswer, options: ListenOptions): ClientFailure 
   const keyProblem = keyRefusal(answer, options.serverUrl);
   if (keyProblem) return keyProblem;
   if (answer.status === 404) {
-    return new ClientFailure(`${options.serverUrl} has no event feed (${describeAnswer(answer)}): is --url the base URL of a Helpdesk server, and is it a version with GET /helpdesk/api/v1/events?`);
+    return new ClientFailure(`${options.serverUrl} has no event feed (${describeAnswer(answer)}): is --url the base URL of a Helpdesk server, and is it a version with GET ${API_BASE}/events?`);
   }
   if (answer.status === 429) {
     return new ClientFailure(`the server at ${options.serverUrl} has as many open event streams as it allows, or this key is over its rate limit (${describeAnswer(answer)}): stop another listen, or try again later`);

@@ -5,6 +5,7 @@
  */
 import { TICKET_EVENT_TYPES, type TicketEventType } from '../events/event-types.js';
 import { HelpdeskApiClient, type ApiAnswer } from '../outbound/api-client.js';
+import { API_BASE } from '../shared/api-base.js';
 import { ClientFailure, describeAnswer, keyRefusal, serverSettings, UsageError, type ServerFlags, type ServerSettings } from './api-client-settings.js';
 
 export interface TriggerOptions extends ServerSettings {
@@ -43,7 +44,7 @@ export async function trigger(options: TriggerOptions): Promise<TriggerResult> {
       throw new ClientFailure(`${(error as Error).message} (is "helpdesk serve" running there? --url chooses the server)`, { cause: error });
     }
     if (answer.status === expected) return answer;
-    throw keyRefusal(answer, options.serverUrl) ?? new ClientFailure(`${method} /helpdesk/api/v1${path} answered ${describeAnswer(answer)}`);
+    throw keyRefusal(answer, options.serverUrl) ?? new ClientFailure(`${method} ${API_BASE}${path} answered ${describeAnswer(answer)}`);
   };
   const ticketOf = (answer: ApiAnswer) => (answer.body as { ticket: { id: string } }).ticket;
 

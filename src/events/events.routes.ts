@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CLIENT_TIME_PATTERN, idParamsSchema, isoTime, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
+import { idParamsSchema, idPattern, idQuery, timeWindowQueryProperties, isoTime, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
 import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
 import type { EventFeedService } from './event-feed.service.js';
 import type { EventStreamHub, StreamConnection, StreamStart } from './event-stream.js';
 import { FEED_EVENT_TYPES } from './event-types.js';
 
-const EVENT_ID_PATTERN = '^evt_[A-Za-z0-9]{1,60}$';
+const EVENT_ID_PATTERN = idPattern('evt');
 
 /** One event of the feed: the payload a webhook receives (`event`, `timestamp`, `data`) and its id. */
 export const feedEventSchema = {
@@ -35,9 +35,8 @@ const listQuery = {
   properties: {
     ...pageQueryProperties,
     type: typeFilter,
-    ticketId: { type: 'string', pattern: '^tkt_[A-Za-z0-9]{1,60}$', description: 'Only the events of this ticket (a deleted one too).' },
-    since: { type: 'string', pattern: CLIENT_TIME_PATTERN, description: 'Only events at or after this time.' },
-    until: { type: 'string', pattern: CLIENT_TIME_PATTERN, description: 'Only events before this time.' },
+    ticketId: idQuery('tkt', 'Only the events of this ticket (a deleted one too).'),
+    ...timeWindowQueryProperties,
   },
 } as const;
 

@@ -48,6 +48,22 @@ export const ISO_TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\
 export const isoTime = { type: 'string', pattern: ISO_TIME_PATTERN } as const;
 /** A time a client sends in a query or body: ISO 8601 UTC, milliseconds optional. */
 export const CLIENT_TIME_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,3})?Z$';
+
+/** An id a client names in a query or header: its prefix and a bounded id. */
+export function idPattern(prefix: string): string {
+  return `^${prefix}_[A-Za-z0-9]{1,60}$`;
+}
+
+/** A query parameter naming a resource by id, `?ticketId=tkt_...`. */
+export function idQuery(prefix: string, description: string): { type: 'string'; pattern: string; description: string } {
+  return { type: 'string', pattern: idPattern(prefix), description };
+}
+
+/** `since` (inclusive) and `until` (exclusive) of a list's time window. */
+export const timeWindowQueryProperties = {
+  since: { type: 'string', pattern: CLIENT_TIME_PATTERN, description: 'Only items at or after this time.' },
+  until: { type: 'string', pattern: CLIENT_TIME_PATTERN, description: 'Only items before this time.' },
+} as const;
 export const isoTimeOrNull = { type: ['string', 'null'], pattern: ISO_TIME_PATTERN } as const;
 
 /** An id with its type prefix (docs/api.md, "Conventions"). */

@@ -8,12 +8,11 @@
  */
 import { createParser } from 'eventsource-parser';
 import { Agent, request } from 'undici';
-import { classifyNetworkError, networkErrorMessage, type AttemptError } from './http-client.js';
+import { API_BASE } from '../shared/api-base.js';
+import { classifyNetworkError, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TOTAL_TIMEOUT_MS, networkErrorMessage, type AttemptError } from './http-client.js';
 
-const API_PATH = '/helpdesk/api/v1';
-const CONNECT_TIMEOUT_MS = 5_000;
-/** A call's answer must start within this; a stream's next bytes too (see STREAM_SILENCE_MS). */
-const CALL_TIMEOUT_MS = 15_000;
+/** A call's answer must start within this (as a delivery's must end); a stream's next bytes too (see STREAM_SILENCE_MS). */
+const CALL_TIMEOUT_MS = DEFAULT_TOTAL_TIMEOUT_MS;
 /**
  * The server sends a heartbeat every 15 s: three missed ones mean the connection is dead even if
  * no FIN or RST ever arrives (a laptop that slept, a NAT that forgot it), and listen reconnects.
@@ -21,8 +20,8 @@ const CALL_TIMEOUT_MS = 15_000;
 const STREAM_SILENCE_MS = 45_000;
 /** Far above any event (a ticket is at most about 1 MB of JSON), but not unbounded. */
 const MAX_SSE_BUFFER_CHARS = 16 * 1024 * 1024;
-/** What listen waits for a receiver's whole answer, like a delivery attempt. */
-export const FORWARD_TIMEOUT_MS = 15_000;
+/** What listen waits for a receiver's whole answer: what a delivery attempt waits. */
+const FORWARD_TIMEOUT_MS = DEFAULT_TOTAL_TIMEOUT_MS;
 
 /** The server could not be reached, or the connection failed before an answer. */
 export class ServerUnreachableError extends Error {
@@ -83,13 +82,13 @@ export class HelpdeskApiClient {
   readonly serverUrl: string;
   readonly #apiBase: string;
   readonly #apiKey: string;
-  readonly #agent = new Agent({ connect: { timeout: CONNECT_TIMEOUT_MS }, headersTimeout: CALL_TIMEOUT_MS, bodyTimeout: CALL_TIMEOUT_MS });
-  readonly #streamAgent = new Agent({ connect: { timeout: CONNECT_TIMEOUT_MS }, headersTimeout: CALL_TIMEOUT_MS, bodyTimeout: STREAM_SILENCE_MS });
+  readonly #agent = new Agent({ connect: { timeout: DEFAULT_CONNECT_TIMEOUT_MS }, headersTimeout: CALL_TIMEOUT_MS, bodyTimeout: CALL_TIMEOUT_MS });
+  readonly #streamAgent = new Agent({ connect: { timeout: DEFAULT_CONNECT_TIMEOUT_MS }, headersTimeout: CALL_TIMEOUT_MS, bodyTimeout: STREAM_SILENCE_MS });
 
   /** `serverUrl`: the server's base URL, e.g. `http://127.0.0.1:8080` (the API is under /helpdesk/api/v1). */
   constructor(serverUrl: string, apiKey: string) {
     this.serverUrl = serverUrl.replace(/\/+$/, '');
-    this.#apiBase = `${this.serverUrl}${API_PATH}`;
+    this.#apiBase = `${this.serverUrl}${API_BASE}`;
     this.#apiKey = apiKey;
   }
 
@@ -165,7 +164,7 @@ export class HelpdeskApiClient {
 
 /** listen's POSTs to the developer's receiver: one at a time, no redirects followed. */
 export class EventForwarder {
-  readonly #agent = new Agent({ connect: { timeout: CONNECT_TIMEOUT_MS }, headersTimeout: FORWARD_TIMEOUT_MS, bodyTimeout: FORWARD_TIMEOUT_MS });
+  readonly #agent = new Agent({ connect: { timeout: DEFAULT_CONNECT_TIMEOUT_MS }, headersTimeout: FORWARD_TIMEOUT_MS, bodyTimeout: FORWARD_TIMEOUT_MS });
 
   async post(url: string, headers: Record<string, string>, body: string, signal?: AbortSignal): Promise<ForwardResult> {
     const started = performance.now();

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { BREAKER_STATES } from '../delivery/circuit-breaker.js';
 import { ATTEMPT_ERRORS, MAX_ERROR_MESSAGE_LENGTH } from '../outbound/http-client.js';
-import { CLIENT_TIME_PATTERN, idOf, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
+import { CLIENT_TIME_PATTERN, idOf, idQuery, timeWindowQueryProperties, isoTime, isoTimeOrNull, pageOf, pageQueryProperties, ref, wrapped } from '../http/schemas.js';
 import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
 import { DELIVERY_LIST_INCLUDES, type DeliveryListInclude, type DeliveryLogService } from './delivery-log.service.js';
@@ -127,10 +127,9 @@ const listQuery = {
     ...pageQueryProperties,
     status: { type: 'string', enum: ['pending', 'succeeded', 'failed'] },
     event: { type: 'string', minLength: 1 },
-    since: { type: 'string', pattern: CLIENT_TIME_PATTERN },
-    until: { type: 'string', pattern: CLIENT_TIME_PATTERN },
-    id: { type: 'string', pattern: '^msg_[A-Za-z0-9]{1,60}$', description: 'Only the delivery with this id (the `webhook-id` a receiver logs): a list of one, or none.' },
-    ticketId: { type: 'string', pattern: '^tkt_[A-Za-z0-9]{1,60}$', description: 'Only the deliveries of events about this ticket (a deleted one too).' },
+    ...timeWindowQueryProperties,
+    id: idQuery('msg', 'Only the delivery with this id (the `webhook-id` a receiver logs): a list of one, or none.'),
+    ticketId: idQuery('tkt', 'Only the deliveries of events about this ticket (a deleted one too).'),
     include: {
       type: 'string',
       pattern: `^(${DELIVERY_LIST_INCLUDES.join('|')})(,(${DELIVERY_LIST_INCLUDES.join('|')}))*$`,

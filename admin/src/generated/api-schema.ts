@@ -4563,7 +4563,9 @@ export interface operations {
                 cursor?: string;
                 status?: "pending" | "succeeded" | "failed";
                 event?: string;
+                /** @description Only items at or after this time. */
                 since?: string;
+                /** @description Only items before this time. */
                 until?: string;
                 /** @description Only the delivery with this id (the `webhook-id` a receiver logs): a list of one, or none. */
                 id?: string;
@@ -5846,9 +5848,9 @@ export interface operations {
                 type?: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
                 /** @description Only the events of this ticket (a deleted one too). */
                 ticketId?: string;
-                /** @description Only events at or after this time. */
+                /** @description Only items at or after this time. */
                 since?: string;
-                /** @description Only events before this time. */
+                /** @description Only items before this time. */
                 until?: string;
             };
             header?: never;

@@ -82,8 +82,10 @@ interface Stream {
   position: number;
   readonly types: ReadonlySet<string> | null;
   readonly connection: StreamConnection;
-  /** Set while the connection's buffer is full: nothing more is written until it drains. */
-  stalledSince: number | null;
+  /**
+   * Set while the connection's buffer is full: nothing more is written until it drains, and the
+   * stream is dropped if that takes stallMs.
+   */
   stallTimer: NodeJS.Timeout | null;
   closed: boolean;
 }
@@ -140,14 +142,13 @@ export class EventStreamHub implements EventsCommittedListener {
     const connection = connect();
     // Its close event has passed: listening for it now would keep the stream forever.
     if (connection.isClosed()) return;
-    const stream: Stream = { position, types: start.types ? new Set(start.types) : null, connection, stalledSince: null, stallTimer: null, closed: false };
+    const stream: Stream = { position, types: start.types ? new Set(start.types) : null, connection, stallTimer: null, closed: false };
     this.#streams.add(stream);
     this.#options.observer.streamOpened();
     stream.connection.onClose(() => this.#remove(stream, 'client'));
     stream.connection.onDrain(() => {
       if (stream.stallTimer) clearTimeout(stream.stallTimer);
       stream.stallTimer = null;
-      stream.stalledSince = null;
       this.wake();
     });
     stream.connection.write(': stream open\n\n');
@@ -205,7 +206,7 @@ export class EventStreamHub implements EventsCommittedListener {
       // Streams at one position share a read; a stalled stream waits for its drain.
       const byPosition = new Map<number, Stream[]>();
       for (const stream of this.#streams) {
-        if (stream.closed || stream.stalledSince !== null) continue;
+        if (stream.closed || stream.stallTimer !== null) continue;
         const group = byPosition.get(stream.position);
         if (group) group.push(stream);
         else byPosition.set(stream.position, [stream]);
@@ -227,7 +228,7 @@ export class EventStreamHub implements EventsCommittedListener {
   #send(stream: Stream, rows: readonly StreamedEventRow[]): number {
     let sent = 0;
     for (const row of rows) {
-      if (stream.closed || stream.stalledSince !== null) break;
+      if (stream.closed || stream.stallTimer !== null) break;
       stream.position = row.position;
       if (stream.types !== null && !stream.types.has(row.type)) continue;
       sent += 1;
@@ -237,7 +238,6 @@ export class EventStreamHub implements EventsCommittedListener {
   }
 
   #stalled(stream: Stream): void {
-    stream.stalledSince = Date.now();
     stream.stallTimer = setTimeout(() => {
       this.#options.logger.info({ stalledMs: this.#options.stallMs }, 'dropped an event stream that stopped reading; its client can resume with Last-Event-ID');
       this.#remove(stream, 'slow');
@@ -257,7 +257,7 @@ export class EventStreamHub implements EventsCommittedListener {
   #startTimers(): void {
     if (this.#heartbeat === null) {
       this.#heartbeat = setInterval(() => {
-        for (const stream of this.#streams) if (stream.stalledSince === null) stream.connection.write(': heartbeat\n\n');
+        for (const stream of this.#streams) if (stream.stallTimer === null) stream.connection.write(': heartbeat\n\n');
       }, this.#options.heartbeatMs);
       this.#heartbeat.unref();
     }

@@ -159,15 +159,11 @@ export class EventStreamHub implements EventsCommittedListener {
   async #startPosition(start: StreamStart): Promise<number> {
     const { db, capabilities } = this.#options;
     // Whatever committed before now is numbered first: a stream without a cursor starts after it,
-    // and a cursor may name an event committed a moment ago.
+    // and an event a client can name (it read it, so it had committed) has its position now.
     await sequenceEvents(db, capabilities);
     if (start.after === undefined) return latestPosition(db);
-    let position = await positionOf(db, start.after.id);
-    if (position === null) {
-      await sequenceEvents(db, capabilities);
-      position = await positionOf(db, start.after.id);
-    }
-    if (position === undefined || position === null) {
+    const position = await positionOf(db, start.after.id);
+    if (position === undefined) {
       throw AppError.invalidField(
         start.after.from,
         'names no event this server keeps: it is not an event id, or the event is older than the retention period. Catch up with GET /events, then open the stream without it.',

@@ -81,11 +81,13 @@ export async function sequenceEvents(db: Db, capabilities: Capabilities): Promis
   }
 }
 
-/** The position of a feed event, null when it has none yet (PostgreSQL, before the sequencer); undefined when it is not kept. */
-export async function positionOf(db: Db, eventId: string): Promise<number | null | undefined> {
-  const row = await db.selectFrom('events').select('feed_position').where('id', '=', eventId).where('type', 'in', FEED_EVENT_TYPES).executeTakeFirst();
-  if (row === undefined) return undefined;
-  return row.feed_position === null ? null : Number(row.feed_position);
+/**
+ * The position of a feed event, or undefined when the feed does not keep it. Read after the
+ * sequencer ran: every committed event has one by then.
+ */
+export async function positionOf(db: Db, eventId: string): Promise<number | undefined> {
+  const row = await db.selectFrom('events').select('feed_position').where('id', '=', eventId).where('type', 'in', FEED_EVENT_TYPES).where('feed_position', 'is not', null).executeTakeFirst();
+  return row === undefined ? undefined : Number(row.feed_position);
 }
 
 export interface StreamedEventRow {

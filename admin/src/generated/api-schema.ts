@@ -28,7 +28,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Health: 200 once the server accepts requests */
+        /** Health: 200 while the process does its job; 503, saying why, when its delivery worker cannot reach the database or does not claim due work */
         get: operations["getHealth"];
         put?: never;
         post?: never;

@@ -29,9 +29,3 @@ export async function takeJobLease(db: Db, name: string, holder: string, now: st
 export async function releaseJobLease(db: Db, name: string, holder: string, now: string): Promise<void> {
   await db.updateTable('job_leases').set({ expires_at: now }).where('name', '=', name).where('holder', '=', holder).where('expires_at', '>', now).execute();
 }
-
-/** Who holds the lease and until when; undefined when no process ever took it. */
-export async function readJobLease(db: Db, name: string): Promise<{ holder: string; expiresAt: string } | undefined> {
-  const row = await db.selectFrom('job_leases').select(['holder', 'expires_at']).where('name', '=', name).executeTakeFirst();
-  return row && { holder: row.holder, expiresAt: row.expires_at };
-}

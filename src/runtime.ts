@@ -50,8 +50,6 @@ export interface Runtime {
   /** Starts the worker, listening for other processes' new deliveries (PostgreSQL) first. */
   startWorker(): Promise<void>;
   readonly retention: RetentionPruner;
-  /** The health of the delivery worker: what /healthz answers where the worker runs. */
-  readonly health: WorkerHealth;
   /**
    * `helpdesk worker`'s /healthz and /metrics, listening on HELPDESK_WORKER_PORT (on
    * HELPDESK_HOST) until close; a port in use rejects.
@@ -174,7 +172,6 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     app,
     worker,
     retention,
-    health,
     auth,
     async listenWorkerEndpoints(port, host) {
       workerEndpoints = await buildWorkerEndpoints(health, metrics, options.logger.child({ component: 'worker-endpoints' }));

@@ -150,5 +150,10 @@ describeEachDialect('one retention runner at a time, among three processes', (di
       const held = await Promise.all(survivors.map((runner) => sample(runner.metrics, 'helpdesk_retention_lease_held')));
       return held.filter((value) => value === 1).length === 1;
     });
+    const passes = allPasses();
+    process.stdout.write(
+      `retention [${dialect}]: ${passes.length} passes by ${new Set(passes.map((pass) => pass.holder)).size} holders among 3 processes, none overlapping; ` +
+        `holder SIGKILLed, successor's first pass ${successor.startedAt - lastOfKilled} ms after the dead holder's last (lease ${LEASE_MS} ms)\n`,
+    );
   });
 });

@@ -197,18 +197,23 @@ describeEachDialect('helpdesk worker: /healthz and /metrics', (dialect) => {
 
     proxy.cut();
     const cutAt = Date.now();
+    let slowest = 0;
     const down = await waitFor('health to turn 503', async () => {
       const answer = await health(w.endpoints);
       // Every answer is bounded, whatever the connection does.
       expect(answer.ms).toBeLessThan(4_000);
+      slowest = Math.max(slowest, answer.ms);
       return answer.status === 503 ? answer : null;
     });
-    expect(Date.now() - cutAt).toBeLessThan(5_000);
+    const turnedAfter = Date.now() - cutAt;
+    expect(turnedAfter).toBeLessThan(5_000);
     expect(down.body).toMatchObject({ status: 'unavailable', reason: 'database_unreachable' });
     expect(down.body.message).toMatch(/^The worker cannot reach its database: /);
 
     proxy.restore();
+    const restoredAt = Date.now();
     await waitFor('health to turn 200 again', async () => (await health(w.endpoints)).status === 200, 20_000);
+    process.stdout.write(`worker health: database cut, 503 after ${turnedAfter} ms (slowest answer ${slowest} ms); restored, 200 after ${Date.now() - restoredAt} ms\n`);
   });
 
   it('answers 503 not_claiming when it has taken nothing for longer than its lease while a delivery waits, and 200 once it claims again', { timeout: 120_000 }, async () => {
@@ -253,6 +258,7 @@ describeEachDialect('helpdesk worker: /healthz and /metrics', (dialect) => {
     // Not before a lease has passed since the worker started (its last claim, there being none).
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(LEASE_SECONDS * 1000);
     expect(stuck.body).toMatchObject({ status: 'unavailable', reason: 'not_claiming' });
+    process.stdout.write(`worker health [${dialect}]: claims stuck, 503 not_claiming ${Date.now() - startedAt} ms after the worker started (lease ${LEASE_SECONDS} s)\n`);
     expect(stuck.body.message).toMatch(new RegExp(`^The worker has claimed no delivery since .+, longer than its lease \\(${LEASE_SECONDS} s\\), while a delivery has been due since .+\\.$`));
 
     await release.stuck();

@@ -75,12 +75,13 @@ export class RetentionPruner {
     );
   }
 
-  /** Takes or renews the retention lease; true while this process holds it. */
-  async #holdLease(): Promise<boolean> {
+  /** Takes or renews the retention lease; its expiry while this process holds it, null when another does. */
+  async #holdLease(): Promise<number | null> {
     const now = this.options.clock.now();
-    const held = await takeJobLease(this.options.db, RETENTION_LEASE, this.holder, toIso(now), toIso(now + this.leaseMs));
+    const until = now + this.leaseMs;
+    const held = await takeJobLease(this.options.db, RETENTION_LEASE, this.holder, toIso(now), toIso(until));
     this.options.observer?.retentionLeaseHeld(held);
-    return held;
+    return held ? until : null;
   }
 
   /**
@@ -89,7 +90,9 @@ export class RetentionPruner {
    */
   async pruneOnce(): Promise<number | null> {
     const { db, clock, logger, retentionDays, batchSize = 1000 } = this.options;
-    if (!(await this.#holdLease())) return null;
+    const takenAt = clock.now();
+    let leaseUntil = await this.#holdLease();
+    if (leaseUntil === null) return null;
     const startedAt = clock.now();
     const before = toIso(startedAt - retentionDays * 24 * 60 * 60 * 1000);
     let total = await pruneExpiredKeys(db, toIso(startedAt));
@@ -99,11 +102,17 @@ export class RetentionPruner {
       if (removed < batchSize || this.#stopRequested) break;
       // Let requests and deliveries run between batches (better-sqlite3 blocks while it works).
       await new Promise((resolve) => setImmediate(resolve));
-      if (!(await this.#holdLease())) break;
+      const renewed = await this.#holdLease();
+      if (renewed === null) break;
+      leaseUntil = renewed;
     }
     this.options.observer?.retentionPruned(total);
-    // The record of who pruned when, that shows passes never overlap (test/e2e/retention-lease.test.ts).
-    logger.debug({ holder: this.holder, startedAt: toIso(startedAt), finishedAt: toIso(clock.now()), removed: total }, 'retention pass');
+    // The record of who pruned when, under which lease, that shows that passes never overlap and
+    // that a holder starts only once the previous one's lease ran out (test/e2e/retention-lease.test.ts).
+    logger.debug(
+      { holder: this.holder, leaseTakenAt: toIso(takenAt), leaseUntil: toIso(leaseUntil), startedAt: toIso(startedAt), finishedAt: toIso(clock.now()), removed: total },
+      'retention pass',
+    );
     return total;
   }
 

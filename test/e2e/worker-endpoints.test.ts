@@ -238,7 +238,8 @@ describeEachDialect('helpdesk worker: /healthz and /metrics', (dialect) => {
     } else {
       // SQLite's write lock, taken by another connection once the worker has started (its start
       // writes), before the delivery falls due: every claim then waits out its busy timeout and fails.
-      const dueAt = Date.now() + 10_000;
+      // Due in 15 s: room for a start of a few seconds on a loaded machine.
+      const dueAt = Date.now() + 15_000;
       expect((await server.request('POST', '/tickets', { body: { ticket: { subject: 'waits' } } })).status).toBe(201);
       await server.runtime.database.db.updateTable('deliveries').set({ next_attempt_at: new Date(dueAt).toISOString() }).execute();
       startedAt = Date.now();

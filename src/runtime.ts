@@ -52,9 +52,9 @@ export interface Runtime {
   readonly retention: RetentionPruner;
   /**
    * `helpdesk worker`'s /healthz and /metrics, listening on HELPDESK_WORKER_PORT (on
-   * HELPDESK_HOST) until close; a port in use rejects.
+   * HELPDESK_HOST) until close; a port in use rejects. Resolves to the address it listens at.
    */
-  listenWorkerEndpoints(port: number, host: string): Promise<void>;
+  listenWorkerEndpoints(port: number, host: string): Promise<string>;
   readonly auth: AuthService;
   /** Stops the worker (bounded wait), closes HTTP, the outbound pool and the database. */
   close(graceMs?: number): Promise<void>;
@@ -175,7 +175,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     auth,
     async listenWorkerEndpoints(port, host) {
       workerEndpoints = await buildWorkerEndpoints(health, metrics, options.logger.child({ component: 'worker-endpoints' }));
-      await workerEndpoints.listen({ port, host });
+      return workerEndpoints.listen({ port, host });
     },
     async startWorker() {
       await notifications.listen(() => wakeup.wakeLocal());

@@ -77,10 +77,9 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 async function worker(config: Config, logger: Logger): Promise<void> {
   const runtime = await createRuntime(config, { logger });
   // Before any delivery is claimed: a port in use stops the start, with nothing left half-done.
-  if (config.workerPort !== null) await runtime.listenWorkerEndpoints(config.workerPort, config.host);
+  const base = config.workerPort === null ? null : await runtime.listenWorkerEndpoints(config.workerPort, config.host);
   await runtime.startWorker();
   runtime.retention.start();
-  const base = config.workerPort === null ? null : `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.workerPort}`;
   logger.info({ workerId: runtime.worker.id }, base === null ? 'delivery worker started (HELPDESK_WORKER_PORT=off: no /healthz or /metrics)' : `delivery worker started: health ${base}/healthz, metrics ${base}/metrics`);
   onTermination(logger, () => runtime.close());
 }

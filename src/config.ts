@@ -53,6 +53,10 @@ export interface Config {
   readonly allowedTargetCidrs: readonly string[];
   /** Finished deliveries, their attempts and payloads are pruned after this many days. */
   readonly retentionDays: number;
+  /** How often a process tries to take the retention lease and prune (docs/deployment.md, "Retention"). */
+  readonly retentionIntervalSeconds: number;
+  /** Where `helpdesk worker` serves /healthz and /metrics (on HELPDESK_HOST); null when HELPDESK_WORKER_PORT=off. */
+  readonly workerPort: number | null;
   /** Serve `GET /metrics` (Prometheus text format). */
   readonly metricsEnabled: boolean;
   /** `serve` also runs the delivery worker (false: API only, with `helpdesk worker` processes delivering). */
@@ -101,11 +105,17 @@ export function parseRetrySchedule(value: string): number[] {
   return seconds;
 }
 
-function parsePort(value: string): number {
-  if (!/^\d+$/.test(value)) fail('HELPDESK_PORT', 'must be a whole number');
+function parsePort(value: string, variable = 'HELPDESK_PORT'): number {
+  if (!/^\d+$/.test(value)) fail(variable, 'must be a whole number');
   const port = Number(value);
-  if (port > 65535) fail('HELPDESK_PORT', 'must be at most 65535');
+  if (port > 65535) fail(variable, 'must be at most 65535');
   return port;
+}
+
+function parseWorkerPort(value: string): number | null {
+  if (value.trim().toLowerCase() === 'off') return null;
+  if (!/^\d+$/.test(value)) fail('HELPDESK_WORKER_PORT', 'must be a port number or "off"');
+  return parsePort(value, 'HELPDESK_WORKER_PORT');
 }
 
 /**
@@ -129,6 +139,13 @@ export function parseCidrList(value: string): string[] {
     if (!isCidr(entry)) fail('HELPDESK_ALLOWED_TARGET_CIDRS', `has "${entry}", which is not a CIDR range like 10.0.0.0/8 or fd00::/8`);
   }
   return entries;
+}
+
+function parseRetentionInterval(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) < 1 || Number(value) > 86_400) {
+    fail('HELPDESK_RETENTION_INTERVAL_SECONDS', 'must be a number of seconds from 1 to 86400');
+  }
+  return Number(value);
 }
 
 function parseEventStreams(value: string): number {
@@ -209,6 +226,8 @@ export const SETTINGS = [
   'HELPDESK_SECRET_KEY',
   'HELPDESK_SECRET_KEY_FILE',
   'HELPDESK_RETENTION_DAYS',
+  'HELPDESK_RETENTION_INTERVAL_SECONDS',
+  'HELPDESK_WORKER_PORT',
   'HELPDESK_METRICS',
   'HELPDESK_SERVE_WORKER',
   'HELPDESK_REQUEST_TIMEOUT_SECONDS',
@@ -282,6 +301,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTermina
     deliveryLeaseSeconds: parseLeaseSeconds(read('HELPDESK_DELIVERY_LEASE_SECONDS') ?? '60'),
     allowedTargetCidrs: Object.freeze(parseCidrList(read('HELPDESK_ALLOWED_TARGET_CIDRS') ?? '')),
     retentionDays: parseRetentionDays(read('HELPDESK_RETENTION_DAYS') ?? '30'),
+    retentionIntervalSeconds: parseRetentionInterval(read('HELPDESK_RETENTION_INTERVAL_SECONDS') ?? '600'),
+    workerPort: parseWorkerPort(read('HELPDESK_WORKER_PORT') ?? '8081'),
     metricsEnabled: parseBoolean('HELPDESK_METRICS', read('HELPDESK_METRICS'), true),
     serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', read('HELPDESK_SERVE_WORKER'), true),
     requestTimeoutSeconds: parseRequestTimeout(read('HELPDESK_REQUEST_TIMEOUT_SECONDS') ?? '30'),

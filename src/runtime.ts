@@ -16,6 +16,8 @@ import { DEFAULT_PER_HOST_CONCURRENCY, maxAttemptsPerHost } from './delivery/hos
 import { Outbox } from './delivery/outbox.js';
 import { DeliveryWakeup } from './delivery/wakeup.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/worker.js';
+import { WorkerHealth } from './delivery/worker-health.js';
+import { buildWorkerEndpoints } from './api/worker-endpoints.js';
 import { RateLimiter } from './http/rate-limit.js';
 import { IdempotencyService } from './idempotency/idempotency.service.js';
 import { Metrics } from './metrics/metrics.js';
@@ -48,6 +50,11 @@ export interface Runtime {
   /** Starts the worker, listening for other processes' new deliveries (PostgreSQL) first. */
   startWorker(): Promise<void>;
   readonly retention: RetentionPruner;
+  /**
+   * `helpdesk worker`'s /healthz and /metrics, listening on HELPDESK_WORKER_PORT (on
+   * HELPDESK_HOST) until close; a port in use rejects. Resolves to the address it listens at.
+   */
+  listenWorkerEndpoints(port: number, host: string): Promise<string>;
   readonly auth: AuthService;
   /** Stops the worker (bounded wait), closes HTTP, the outbound pool and the database. */
   close(graceMs?: number): Promise<void>;
@@ -98,7 +105,13 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const wakeup = new DeliveryWakeup(notifications);
   const auth = new AuthService(database.db, clock, config.adminToken);
   // The worker reports to the metrics; the metrics read the worker's breakers when scraped.
-  const metrics: Metrics | null = config.metricsEnabled ? new Metrics(database.db, (): Map<string, BreakerState> => worker.breakers.states()) : null;
+  const metrics: Metrics | null = config.metricsEnabled
+    ? new Metrics(
+        database.db,
+        (): Map<string, BreakerState> => worker.breakers.states(),
+        () => (worker.running ? worker.lastClaimAt : null),
+      )
+    : null;
   const idempotency = new IdempotencyService(database.db, clock, secrets);
   // The delivery engine sees webhooks through this port only.
   const webhooks = webhookDirectory(database.capabilities, secrets);
@@ -111,18 +124,6 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     ...(metrics ? { observer: metrics } : {}),
     ...options.eventStreams,
   });
-  const services = {
-    auth,
-    idempotency,
-    tickets: new TicketsService(database.db, database.capabilities, clock, outbox, wakeup, idempotency, options.logger.child({ component: 'tickets' }), eventStreams),
-    webhooks: webhooksService,
-    // The breakers live in this process's worker, when it runs one (docs/api.md, the stats).
-    deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup, (webhookId) => (worker.running ? worker.breakers.status(webhookId) : null)),
-    events: new EventFeedService(database.db),
-    eventStreams,
-    metrics,
-    rateLimiter: config.rateLimit ? new RateLimiter(config.rateLimit, clock) : null,
-  };
   // The lanes bound the attempts to a host; the connection pool must never bind before them, or a
   // webhook that hangs would hold the connections its host's other webhooks are owed.
   const connectionsPerOrigin = maxAttemptsPerHost(options.worker?.perHostConcurrency ?? DEFAULT_PER_HOST_CONCURRENCY);
@@ -141,12 +142,30 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     ...(metrics ? { observer: metrics } : {}),
     ...options.worker,
   });
+  const health = new WorkerHealth(database.db, worker, clock);
+  const services = {
+    auth,
+    idempotency,
+    tickets: new TicketsService(database.db, database.capabilities, clock, outbox, wakeup, idempotency, options.logger.child({ component: 'tickets' }), eventStreams),
+    webhooks: webhooksService,
+    // The breakers live in this process's worker, when it runs one (docs/api.md, the stats).
+    deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup, (webhookId) => (worker.running ? worker.breakers.status(webhookId) : null)),
+    events: new EventFeedService(database.db),
+    eventStreams,
+    metrics,
+    // serve's /healthz checks the worker only where serve runs one (docs/deployment.md).
+    health: config.serveWorker ? health : null,
+    rateLimiter: config.rateLimit ? new RateLimiter(config.rateLimit, clock) : null,
+  };
   const retention = new RetentionPruner({
     db: database.db,
     clock,
     logger: options.logger.child({ component: 'retention' }),
     retentionDays: config.retentionDays,
+    intervalMs: config.retentionIntervalSeconds * 1000,
+    ...(metrics ? { observer: metrics } : {}),
   });
+  let workerEndpoints: FastifyInstance | null = null;
   const app = await buildApp(services, options.logger, { requestTimeoutMs: config.requestTimeoutSeconds * 1000, version: config.version });
   return {
     database,
@@ -154,12 +173,17 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     worker,
     retention,
     auth,
+    async listenWorkerEndpoints(port, host) {
+      workerEndpoints = await buildWorkerEndpoints(health, metrics, options.logger.child({ component: 'worker-endpoints' }));
+      return workerEndpoints.listen({ port, host });
+    },
     async startWorker() {
       await notifications.listen(() => wakeup.wakeLocal());
       worker.start();
     },
     async close(graceMs = 10_000) {
       await app.close();
+      await workerEndpoints?.close();
       // Creations of requests whose clients already left are not waited for by the close.
       await services.tickets.settled();
       await retention.stop();

@@ -60,7 +60,7 @@ export async function drainWithWorkers(ctx, processes) {
   try {
     const queued = await queueBacklog(url, ctx.receiver, { events: ctx.events });
     const before = await ctx.receiver.count();
-    const workers = await Promise.all(Array.from({ length: processes }, () => startHelpdesk('worker', helpdeskEnv(url, ctx.tls))));
+    const workers = await Promise.all(Array.from({ length: processes }, () => startHelpdesk('worker', { ...helpdeskEnv(url, ctx.tls), HELPDESK_WORKER_PORT: 'off' })));
     const rate = await measureDrain(ctx.receiver, before, queued);
     const rss = await Promise.all(workers.map((w) => w.stop()));
     return { processes, deliveriesPerSecond: rate, ratioToRawLimit: rate / ctx.raw, peakRssMb: Math.max(...rss) };

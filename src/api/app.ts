@@ -10,6 +10,7 @@ import type { Role } from '../shared/principal.js';
 import { attemptSchema, deliveryDetailSchema, deliverySchema, registerDeliveryLogRoutes } from '../webhooks/delivery-log.routes.js';
 import type { IdempotencyService } from '../idempotency/idempotency.service.js';
 import type { Metrics } from '../metrics/metrics.js';
+import type { WorkerHealth } from '../delivery/worker-health.js';
 import type { DeliveryLogService } from '../webhooks/delivery-log.service.js';
 import { apiKeyResourceSchema, newApiKeySchema, registerAuthRoutes, userResourceSchema } from '../auth/auth.routes.js';
 import { AppError, ERROR_CATALOGUE } from '../errors.js';
@@ -23,6 +24,7 @@ import { sendError, toAppError } from '../http/errors.js';
 import { registerIdempotency } from '../idempotency/idempotency.hook.js';
 import { CONSOLE_PREFIX, registerAdminConsole } from './admin-console.js';
 import { registerOpenApi } from './openapi.js';
+import { registerHealthRoute, registerMetricsRoute } from './operations-routes.js';
 import type { RateLimiter } from '../http/rate-limit.js';
 import type { EventFeedService } from '../events/event-feed.service.js';
 import type { EventStreamHub } from '../events/event-stream.js';
@@ -55,6 +57,8 @@ export interface Services {
   eventStreams: EventStreamHub;
   /** Absent when HELPDESK_METRICS=false. */
   metrics: Metrics | null;
+  /** The health of this process's delivery worker; null when it runs none (API only). */
+  health: WorkerHealth | null;
   /** Absent when HELPDESK_RATE_LIMIT=off. */
   rateLimiter: RateLimiter | null;
   idempotency: IdempotencyService;
@@ -280,12 +284,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   await registerOpenApi(app, { apiBase: API_BASE, version: options.version });
   await registerAdminConsole(app);
 
-  const healthSchema = {
-    summary: 'Health: 200 once the server accepts requests',
-    tags: ['operations'],
-    response: { 200: { type: 'object', additionalProperties: false, required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } },
-  };
-  app.get('/healthz', { schema: healthSchema }, async () => ({ status: 'ok' }));
+  registerHealthRoute(app, services.health);
 
   // The address a newcomer types first: a browser goes to the console, anything else learns where
   // things are.
@@ -308,16 +307,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
     return { name: 'helpdesk', version: options.version, console: CONSOLE_PREFIX, api: API_BASE, openapi: `${API_BASE}/openapi.json`, docs: '/docs', health: '/healthz' };
   });
 
-  if (metrics) {
-    // No API key: scrapers are configured by address; turn it off with HELPDESK_METRICS=false.
-    const metricsSchema = {
-      summary: 'Prometheus metrics (turned off by HELPDESK_METRICS=false)',
-      tags: ['operations'],
-      produces: ['text/plain'],
-      response: { 200: { type: 'string', description: 'Prometheus text format.' } },
-    };
-    app.get('/metrics', { schema: metricsSchema }, async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
-  }
+  if (metrics) registerMetricsRoute(app, metrics);
 
   await app.register(
     async (api) => {

@@ -153,13 +153,15 @@ function transformRoute(route: RouteOptions & { schema?: Record<string, unknown>
   const hasBody = schema.body !== undefined;
   const codes = errorCodesOf({ method, url: route.url, roles, hasBody, own: route.config?.errors ?? [] });
   const documented = (schema.response ?? {}) as Record<string, object>;
-  const successes = Object.fromEntries(
+  const own = Object.fromEntries(
     Object.entries(documented).map(([status, response]) => [
       status,
       { ...response, description: (response as { description?: string }).description ?? 'Success.', headers: { ...REQUEST_ID_HEADER, ...(roles ? RATE_LIMIT_HEADERS : {}) } },
     ]),
   );
-  schema.response = { ...successes, ...errorResponses(codes, roles !== null) };
+  // A route that documents a status itself answers it in its own shape (/healthz's 503 says
+  // what is wrong with the process), not in the catalogue's error body.
+  schema.response = { ...errorResponses(codes, roles !== null), ...own };
   // An empty list says "no key needed" explicitly: without it, a reader (and a linter) cannot
   // tell an open route from one whose security was forgotten.
   schema.security = roles ? [{ apiKey: [] }] : [];

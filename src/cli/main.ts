@@ -76,9 +76,11 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 
 async function worker(config: Config, logger: Logger): Promise<void> {
   const runtime = await createRuntime(config, { logger });
+  // Before any delivery is claimed: a port in use stops the start, with nothing left half-done.
+  const base = config.workerPort === null ? null : await runtime.listenWorkerEndpoints(config.workerPort, config.host);
   await runtime.startWorker();
   runtime.retention.start();
-  logger.info({ workerId: runtime.worker.id }, 'delivery worker started');
+  logger.info({ workerId: runtime.worker.id }, base === null ? 'delivery worker started (HELPDESK_WORKER_PORT=off: no /healthz or /metrics)' : `delivery worker started: health ${base}/healthz, metrics ${base}/metrics`);
   onTermination(logger, () => runtime.close());
 }
 
@@ -108,7 +110,7 @@ async function run(command: string, body: (config: Config, logger: Logger) => Pr
     await body(config, logger);
   } catch (error) {
     logger.debug({ err: error }, `${command} failed to start`);
-    process.stderr.write(`helpdesk: ${command} failed: ${describeStartupFailure(error, config)}\n`);
+    process.stderr.write(`helpdesk: ${command} failed: ${describeStartupFailure(error, config, command === 'worker' ? 'HELPDESK_WORKER_PORT' : 'HELPDESK_PORT')}\n`);
     process.exit(1);
   }
 }
@@ -230,7 +232,9 @@ function buildProgram(env?: NodeJS.ProcessEnv): Command {
     {
       name: 'worker',
       summary: 'run a delivery worker alone, without the API (several may share one PostgreSQL database)',
-      details: 'Applies pending migrations, then delivers webhooks until SIGTERM or Ctrl-C (exit 0).',
+      details:
+        'Applies pending migrations, serves /healthz and /metrics on HELPDESK_WORKER_PORT (default 8081, off for none), ' +
+        'then delivers webhooks until SIGTERM or Ctrl-C (exit 0).',
       body: worker,
     },
     {

@@ -40,18 +40,20 @@ function describeDatabase(database: DatabaseConfig): string {
   }
 }
 
-export function describeStartupFailure(error: unknown, config: Config): string {
+/** `portVariable`: the setting of the port the command listens on (a worker's is HELPDESK_WORKER_PORT). */
+export function describeStartupFailure(error: unknown, config: Config, portVariable: 'HELPDESK_PORT' | 'HELPDESK_WORKER_PORT' = 'HELPDESK_PORT'): string {
   const errors = chain(error);
   const database = describeDatabase(config.database);
+  const port = portVariable === 'HELPDESK_WORKER_PORT' ? config.workerPort : config.port;
   for (const cause of errors) {
     if (cause.syscall === 'mkdir' || cause.syscall === 'open') {
       return `cannot create ${database} or its directory: ${cause.message}; check HELPDESK_DATABASE_URL and the directory's permissions`;
     }
     switch (cause.code) {
       case 'EADDRINUSE':
-        return `port ${config.port} on ${config.host} is already in use by another process: stop it, or set HELPDESK_PORT to another port`;
+        return `port ${port} on ${config.host} is already in use by another process: stop it, or set ${portVariable} to another port${portVariable === 'HELPDESK_WORKER_PORT' ? ' (or to off)' : ''}`;
       case 'EACCES':
-        if (cause.syscall === 'listen') return `not allowed to listen on port ${config.port}: ports below 1024 need privileges; set HELPDESK_PORT to a higher one`;
+        if (cause.syscall === 'listen') return `not allowed to listen on port ${port}: ports below 1024 need privileges; set ${portVariable} to a higher one`;
         break;
       case 'EADDRNOTAVAIL':
         return `cannot listen on ${config.host}: it is not an address of this machine; check HELPDESK_HOST`;

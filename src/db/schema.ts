@@ -169,6 +169,15 @@ export interface SettingsTable {
   value: string;
 }
 
+/** A job that one process at a time runs (migration 0013): who holds it, until when. */
+export interface JobLeasesTable {
+  name: string;
+  /** Who took it last: `host:pid:random`, so that an operator can find the process. */
+  holder: string;
+  /** ISO time; past it, any process may take the lease. */
+  expires_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -181,4 +190,5 @@ export interface Database {
   attempts: AttemptsTable;
   settings: SettingsTable;
   idempotency_keys: IdempotencyKeysTable;
+  job_leases: JobLeasesTable;
 }

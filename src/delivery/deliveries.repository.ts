@@ -293,6 +293,23 @@ export async function nextDueAt(db: Db): Promise<string | null> {
   return row?.next_attempt_at ?? null;
 }
 
+/**
+ * The earliest `next_attempt_at` at or before `dueBefore` of a delivery that any worker could
+ * claim at `now` (nobody holds it, or its lease ran out), or null: work left waiting, which a
+ * worker's health looks for (worker-health.ts). The due index is walked from the oldest.
+ */
+export async function oldestClaimableDueAt(db: Db, dueBefore: string, now: string): Promise<string | null> {
+  const row = await db
+    .selectFrom('deliveries')
+    .select('next_attempt_at')
+    .where('next_attempt_at', '<=', dueBefore)
+    .where((eb) => eb.or([eb('lease_expires_at', 'is', null), eb('lease_expires_at', '<=', now)]))
+    .orderBy('next_attempt_at')
+    .limit(1)
+    .executeTakeFirst();
+  return row?.next_attempt_at ?? null;
+}
+
 /** Pending deliveries found due for an inactive webhook (deactivated after they were queued) are failed unsent. */
 export async function failDeliveries(db: Db, ids: readonly string[], now: string): Promise<void> {
   if (ids.length === 0) return;

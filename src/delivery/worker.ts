@@ -104,6 +104,11 @@ export class DeliveryWorker {
   /** Woken while the claim loop ran: it claims once more before it sleeps. */
   #wokenWhileClaiming = false;
   #running = false;
+  /**
+   * When this worker last took a delivery (a claim or a hand-over), or started: its health turns
+   * bad when this is older than a lease while a delivery has been due that long (worker-health.ts).
+   */
+  #lastClaimAt = 0;
   #unsubscribe: (() => void) | null = null;
 
   constructor(options: DeliveryWorkerOptions) {
@@ -128,6 +133,7 @@ export class DeliveryWorker {
   start(): void {
     if (this.#running) return;
     this.#running = true;
+    this.#lastClaimAt = this.#options.clock.now();
     this.#unsubscribe = this.#options.wakeup.subscribe(() => {
       this.#claimer.woken();
       this.#runClaimLoop();
@@ -177,6 +183,14 @@ export class DeliveryWorker {
     return this.#running;
   }
 
+  get lastClaimAt(): number {
+    return this.#lastClaimAt;
+  }
+
+  get leaseMs(): number {
+    return this.#options.leaseMs;
+  }
+
   get inFlightCount(): number {
     return this.#inFlight.size;
   }
@@ -217,6 +231,7 @@ export class DeliveryWorker {
         this.#wakeAfter(claim.retryAt - now);
         return;
       }
+      if (claim.deliveries.length > 0) this.#lastClaimAt = now;
       await this.#admit(claim.deliveries, now);
       if (claim.deliveries.length < limit) break;
     }
@@ -337,6 +352,7 @@ export class DeliveryWorker {
     if (!this.#running) return this.#release(handedOver.map((h) => h.delivery.id));
     // Their lane wait counts from when their leases began, as a claim's does.
     const leasedAt = Math.min(...handedOver.map((h) => h.leasedAt));
+    this.#lastClaimAt = Math.max(this.#lastClaimAt, leasedAt);
     const admission: Promise<void> = this.#admit(
       handedOver.map((h) => h.delivery),
       leasedAt,

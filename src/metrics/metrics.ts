@@ -1,6 +1,7 @@
 /**
- * Prometheus metrics (prom-client), one registry per server: deliveries by outcome and event,
- * attempt durations, event-to-delivery latency, queue depth and circuit breaker state.
+ * Prometheus metrics (prom-client), one registry per process (`serve` on its port, `worker` on
+ * HELPDESK_WORKER_PORT): deliveries by outcome and event, attempt durations, event-to-delivery
+ * latency, queue depth, circuit breaker state, the worker's last claim and the retention lease.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/connection.js';
@@ -24,10 +25,13 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
   readonly #streamsClosed: Counter<'reason'>;
   readonly #streamsRefused: Counter;
   readonly #streamedEvents: Counter;
+  readonly #retentionLeaseHeld: Gauge;
+  readonly #retentionPruned: Counter;
   readonly #requestsByRouteAndStatus = new Map<string, { inc(): void }>();
   readonly #requestDurationByRoute = new Map<string, { observe(value: number): void }>();
 
-  constructor(db: Db, breakerStates: () => Map<string, BreakerState>) {
+  /** `lastClaimAt`: when this process's worker last took a delivery; null when it runs none. */
+  constructor(db: Db, breakerStates: () => Map<string, BreakerState>, lastClaimAt: () => number | null = () => null) {
     collectDefaultMetrics({ register: this.registry, prefix: 'helpdesk_' });
     const registers = [this.registry];
     this.#attempts = new Counter({
@@ -88,6 +92,22 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
     });
     this.#streamsRefused = new Counter({ name: 'helpdesk_event_streams_refused_total', help: 'Event streams refused with 429: this process already served HELPDESK_EVENT_STREAMS.', registers });
     this.#streamedEvents = new Counter({ name: 'helpdesk_event_stream_events_total', help: 'Events written to event streams (one per stream that got it).', registers });
+    this.#retentionLeaseHeld = new Gauge({
+      name: 'helpdesk_retention_lease_held',
+      help: 'Whether this process holds the retention lease (1) and is the one that prunes, or not (0); across the processes sharing a database, one should be 1.',
+      registers,
+    });
+    this.#retentionPruned = new Counter({ name: 'helpdesk_retention_pruned_rows_total', help: 'Rows (deliveries, events, idempotency keys) this process pruned past their retention.', registers });
+    new Gauge({
+      name: 'helpdesk_worker_last_claim_timestamp_seconds',
+      help: "When this process's delivery worker last took a delivery (or started), in seconds since the epoch; absent when it runs no worker.",
+      registers,
+      collect() {
+        this.reset();
+        const at = lastClaimAt();
+        if (at !== null) this.set(at / 1000);
+      },
+    });
     new Gauge({
       name: 'helpdesk_delivery_queue_depth',
       help: 'Deliveries with an attempt still to make (due now or scheduled).',
@@ -157,6 +177,14 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
 
   eventsStreamed(count: number): void {
     if (count > 0) this.#streamedEvents.inc(count);
+  }
+
+  retentionLeaseHeld(held: boolean): void {
+    this.#retentionLeaseHeld.set(held ? 1 : 0);
+  }
+
+  retentionPruned(rows: number): void {
+    this.#retentionPruned.inc(rows);
   }
 
   attempted(report: AttemptReport): void {

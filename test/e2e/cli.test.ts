@@ -145,6 +145,8 @@ describe('the helpdesk program', () => {
         // The key the API process sealed the signing secret with: without it the worker refuses to start.
         HELPDESK_SECRET_KEY: SECRET_KEY,
         HELPDESK_LOG_LEVEL: 'warn',
+        // Its endpoints are another test's; the default port may be taken on a shared machine.
+        HELPDESK_WORKER_PORT: 'off',
         NODE_EXTRA_CA_CERTS: inject('tls').caPath,
       },
       stdio: ['ignore', 'pipe', 'pipe'],

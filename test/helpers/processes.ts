@@ -58,10 +58,14 @@ export function spawnHelpdesk(command: string | readonly string[], env: Record<s
 
 /**
  * `helpdesk worker` with `env`, once it has logged its id (at info level): the id its leases
- * carry in the database, for tests that kill a worker and look at what it held.
+ * carry in the database, for tests that kill a worker and look at what it held. It serves its
+ * /healthz and /metrics at `endpoints`, on a free port unless `env` sets HELPDESK_WORKER_PORT
+ * (`endpoints` is null for `off`).
  */
-export async function spawnWorker(env: Record<string, string>): Promise<HelpdeskProcess & { id: string }> {
-  const worker = spawnHelpdesk('worker', { ...env, HELPDESK_LOG_LEVEL: 'info' });
+export async function spawnWorker(env: Record<string, string>): Promise<HelpdeskProcess & { id: string; endpoints: string | null }> {
+  const port = env.HELPDESK_WORKER_PORT ?? String(await freePort());
+  // Its id is logged at info: a quieter level is raised to it, debug (a test reading more) kept.
+  const worker = spawnHelpdesk('worker', { ...env, HELPDESK_LOG_LEVEL: env.HELPDESK_LOG_LEVEL === 'debug' ? 'debug' : 'info', HELPDESK_WORKER_PORT: port });
   const id = await waitFor(`the worker to start (output: ${worker.output()})`, () => /"workerId":"(wrk_[0-9a-f]+)"/.exec(worker.output())?.[1], 20_000);
-  return { ...worker, id };
+  return { ...worker, id, endpoints: port === 'off' ? null : `http://127.0.0.1:${port}` };
 }

@@ -42,6 +42,18 @@ describe('configuration', () => {
     expect(loadConfig({ HELPDESK_REQUEST_TIMEOUT_SECONDS: '2.5' }).requestTimeoutSeconds).toBe(2.5);
   });
 
+  it('serves a worker\'s /healthz and /metrics on port 8081 unless HELPDESK_WORKER_PORT says another, or off', () => {
+    expect(loadConfig({}).workerPort).toBe(8081);
+    expect(loadConfig({ HELPDESK_WORKER_PORT: '9100' }).workerPort).toBe(9100);
+    expect(loadConfig({ HELPDESK_WORKER_PORT: 'off' }).workerPort).toBeNull();
+    expect(loadConfig({ HELPDESK_WORKER_PORT: 'OFF' }).workerPort).toBeNull();
+  });
+
+  it('tries the retention lease every 10 minutes unless HELPDESK_RETENTION_INTERVAL_SECONDS says', () => {
+    expect(loadConfig({}).retentionIntervalSeconds).toBe(600);
+    expect(loadConfig({ HELPDESK_RETENTION_INTERVAL_SECONDS: '1.5' }).retentionIntervalSeconds).toBe(1.5);
+  });
+
   it('limits each key to 100 requests/s with bursts of twice the rate unless told otherwise', () => {
     expect(loadConfig({}).rateLimit).toEqual({ perSecond: 100, burst: 200 });
     expect(loadConfig({ HELPDESK_RATE_LIMIT: '0.4' }).rateLimit).toEqual({ perSecond: 0.4, burst: 1 });
@@ -105,6 +117,10 @@ describe('configuration', () => {
     [{ HELPDESK_RATE_LIMIT_BURST: '0' }, /HELPDESK_RATE_LIMIT_BURST must be a whole number of requests, at least 1/],
     [{ HELPDESK_RATE_LIMIT_BURST: '2.5' }, /HELPDESK_RATE_LIMIT_BURST/],
     [{ HELPDESK_RATE_LIMIT: 'off', HELPDESK_RATE_LIMIT_BURST: '10' }, /HELPDESK_RATE_LIMIT_BURST has no effect with HELPDESK_RATE_LIMIT=off/],
+    [{ HELPDESK_WORKER_PORT: 'none' }, /HELPDESK_WORKER_PORT must be a port number or "off"/],
+    [{ HELPDESK_WORKER_PORT: '70000' }, /HELPDESK_WORKER_PORT must be at most 65535/],
+    [{ HELPDESK_RETENTION_INTERVAL_SECONDS: '0.5' }, /HELPDESK_RETENTION_INTERVAL_SECONDS must be a number of seconds from 1 to 86400/],
+    [{ HELPDESK_RETENTION_INTERVAL_SECONDS: '10m' }, /HELPDESK_RETENTION_INTERVAL_SECONDS/],
   ])('rejects %o', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
   });

@@ -28,7 +28,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Health: 200 once the server accepts requests */
+        /** Health: 200 while the process does its job; 503, saying why, when its delivery worker cannot reach the database or does not claim due work */
         get: operations["getHealth"];
         put?: never;
         post?: never;
@@ -971,17 +971,22 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description `unavailable`: The database cannot be reached right now; nothing was done. Retry-After says when to try again. */
+            /** @description A process that runs a delivery worker cannot reach its database within 2 s, or has claimed nothing for longer than its lease while a delivery has been due that long. */
             503: {
                 headers: {
                     /** @description The id of this request, in the server log too. */
                     "x-request-id"?: string;
-                    /** @description Seconds to wait before sending the request again. */
-                    "retry-after"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Error"];
+                    "application/json": {
+                        /** @enum {string} */
+                        status: "unavailable";
+                        /** @enum {string} */
+                        reason: "database_unreachable" | "not_claiming";
+                        /** @description What is wrong, for a person. */
+                        message: string;
+                    };
                 };
             };
         };

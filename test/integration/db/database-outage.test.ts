@@ -3,7 +3,8 @@
  * the shared database keeps serving the other test files): every request meanwhile is answered
  * 503 `unavailable` with Retry-After in the documented error body, never a 500, and nothing of
  * it is written; the worker keeps trying; when the database is back, the API and the worker
- * recover by themselves, and every event acknowledged before or after is delivered.
+ * recover by themselves, and every event acknowledged before or after is delivered. /healthz
+ * answers 503 meanwhile (this serve runs a worker), 200 after.
  */
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../helpers/databases.js';
@@ -64,9 +65,16 @@ describe.skipIf(postgresMissing)(`database outage [postgres${postgresMissing ? '
     expect(sample!.headers['retry-after']).toBe('5');
     expect(sample!.body.error).toMatchObject({ code: 'unavailable', requestId: sample!.headers['x-request-id'] });
     expect(acknowledged).toHaveLength(1);
+    // serve runs a worker here, so its /healthz says the database is out, within the check's bound.
+    const checkedAt = Date.now();
+    const health = await server.request('GET', '/healthz', { key: null });
+    expect(Date.now() - checkedAt).toBeLessThan(4_000);
+    expect(health.status).toBe(503);
+    expect(health.body).toMatchObject({ status: 'unavailable', reason: 'database_unreachable' });
 
     proxy.restore();
     await waitFor('the API to take tickets again', async () => (await create('after the outage')).status === 201, 20_000);
+    expect(await server.request('GET', '/healthz', { key: null })).toMatchObject({ status: 200, body: { status: 'ok' } });
     // The worker delivers what was acknowledged, the ticket after the outage included.
     await waitFor('every acknowledged ticket to be delivered', () => receiver.requests.length >= acknowledged.length, 20_000);
     const delivered = new Set(receiver.requests.map((r) => (JSON.parse(r.body) as { data: { ticket: { id: string } } }).data.ticket.id));

@@ -8,6 +8,7 @@ import { parseDatabaseUrl } from '../../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../../src/db/connection.js';
 import { migrateToLatest, migrateUpTo } from '../../../src/db/migrate.js';
 import { insertEvents, positionOf, sequenceEvents } from '../../../src/events/events.repository.js';
+import { takeJobLease } from '../../../src/retention/job-leases.repository.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/databases.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
 
@@ -77,5 +78,16 @@ describeEachDialect('migrations', (dialect) => {
     await insertEvents(handle.db, handle.capabilities, [{ id: 'evt_new', type: 'ticket.updated', ticket_id: 'tkt_1', ticket_version: 4, payload: '{}', filter_context: null, created_at: '2026-12-01T10:00:03.000Z' }]);
     await sequenceEvents(handle.db, handle.capabilities);
     expect(await positionOf(handle.db, 'evt_new')).toBe(6);
+  });
+
+  it('0013 adds the job leases on a database of the previous release, its rows kept', async () => {
+    await migrateUpTo(handle.db, handle.capabilities, '0011-event-feed');
+    await sql`insert into events (id, type, ticket_id, ticket_version, payload, created_at, feed_position) values ('evt_kept', 'ticket.created', 'tkt_1', 1, '{}', '2026-12-01T10:00:00.000Z', 1)`.execute(handle.db);
+
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toContain('0013-job-leases');
+    expect(await handle.db.selectFrom('events').select('id').execute()).toEqual([{ id: 'evt_kept' }]);
+    expect(await takeJobLease(handle.db, 'retention', 'a', '2026-12-01T10:00:00.000Z', '2026-12-01T10:20:00.000Z')).toBe(true);
+    expect(await handle.db.selectFrom('job_leases').selectAll().execute()).toEqual([{ name: 'retention', holder: 'a', expires_at: '2026-12-01T10:20:00.000Z' }]);
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toEqual([]);
   });
 });

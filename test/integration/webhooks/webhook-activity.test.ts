@@ -6,13 +6,8 @@
  * attempts of chosen durations written beside them.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { insertRows } from '../../../src/db/bound-rows.js';
-import { insertDeliveries } from '../../../src/delivery/deliveries.repository.js';
-import { ATTEMPT_COLUMNS } from '../../../src/delivery/attempts.repository.js';
 import { LATENCY_ABSOLUTE_PRECISION_MS, LATENCY_BOUNDS_MS, LATENCY_RELATIVE_PRECISION } from '../../../src/delivery/latency-histogram.js';
-import { newEventRow } from '../../../src/delivery/outbox.js';
-import { insertEvents } from '../../../src/events/events.repository.js';
-import { newId } from '../../../src/shared/ids.js';
+import { insertPastAttempts } from '../../helpers/attempts.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
 import { seededRandom } from '../../helpers/random.js';
 import { startReceiver, type Receiver } from '../../helpers/receiver.js';
@@ -159,24 +154,12 @@ describeEachDialect('webhook activity', (dialect) => {
 
   it('files every duration in its histogram bucket in SQL, and estimates percentiles within the documented precision', async () => {
     const id = await newWebhook('histogram');
-    const db = server.runtime.database.db;
-    const capabilities = server.runtime.database.capabilities;
     // One interval (a minute of hours=1, 30 s ago), a duration at each side of every bound, and
-    // a spread of random ones.
+    // a spread of random ones; every third attempt answered 503.
     const at = new Date(Date.now() - 30_000).toISOString();
     const random = seededRandom(18);
     const durations = [0, ...LATENCY_BOUNDS_MS.flatMap((bound) => [bound - 1, bound]), ...Array.from({ length: 300 }, () => Math.floor(20 + random() * 2000))];
-    const event = newEventRow({ type: 'ticket.created', ticketId: null, ticketVersion: null, data: {}, at, subject: null });
-    await insertEvents(db, capabilities, [event]);
-    const [deliveryId] = await insertDeliveries(db, capabilities, [{ webhookId: id, eventId: event.id, eventType: event.type, ticketId: null, held: false, expedited: false, queuedAt: at }]);
-    await db.updateTable('deliveries').set({ status: 'failed', next_attempt_at: null, last_attempt_at: at }).where('id', '=', deliveryId!).execute();
-    await insertRows(
-      db,
-      capabilities,
-      'attempts',
-      ATTEMPT_COLUMNS,
-      durations.map((durationMs, i) => ({ id: newId('att'), delivery_id: deliveryId!, attempted_at: at, status_code: i % 3 === 0 ? 503 : 200, duration_ms: durationMs, error: i % 3 === 0 ? 'http_status' : null, error_message: null, response_headers: null, response_body: null })),
-    );
+    await insertPastAttempts(server.runtime.database, id, durations.map((durationMs, i) => ({ at, durationMs, statusCode: i % 3 === 0 ? 503 : 200 })));
 
     const activity = (await server.request('GET', `/webhooks/${id}/activity?hours=1`)).body.activity;
     const busy = activity.buckets.filter((b: { succeeded: number; failed: number }) => b.succeeded + b.failed > 0);
@@ -191,11 +174,7 @@ describeEachDialect('webhook activity', (dialect) => {
     // estimate stays inside that bucket.
     for (const durationMs of [0, 1, 7, 8, 9, 19, 20, 999, 1024, 29_999, 3_600_000]) {
       const single = await newWebhook(`single ${durationMs}`);
-      const e = newEventRow({ type: 'ticket.created', ticketId: null, ticketVersion: null, data: {}, at, subject: null });
-      await insertEvents(db, capabilities, [e]);
-      const [delivery] = await insertDeliveries(db, capabilities, [{ webhookId: single, eventId: e.id, eventType: e.type, ticketId: null, held: false, expedited: false, queuedAt: at }]);
-      await db.updateTable('deliveries').set({ status: 'succeeded', next_attempt_at: null, last_attempt_at: at }).where('id', '=', delivery!).execute();
-      await insertRows(db, capabilities, 'attempts', ATTEMPT_COLUMNS, [{ id: newId('att'), delivery_id: delivery!, attempted_at: at, status_code: 200, duration_ms: durationMs, error: null, error_message: null, response_headers: null, response_body: null }]);
+      await insertPastAttempts(server.runtime.database, single, [{ at, durationMs, statusCode: 200 }]);
       const one = (await server.request('GET', `/webhooks/${single}/activity?hours=1`)).body.activity.buckets.find((b: { succeeded: number }) => b.succeeded === 1);
       const upper = LATENCY_BOUNDS_MS.find((bound) => durationMs < bound)!;
       const lower = [...LATENCY_BOUNDS_MS].reverse().find((bound) => bound <= durationMs) ?? 0;

@@ -5,8 +5,8 @@
  *
  * Bucket `i` holds the durations `[LATENCY_BOUNDS_MS[i - 1], LATENCY_BOUNDS_MS[i])` (from 0 for
  * the first); the bucket after the last bound holds anything longer. The bounds grow by 2^(1/4),
- * rounded to whole milliseconds (durations are whole milliseconds), up to 2^22 ms, above the
- * longest attempt timeout (HELPDESK_REQUEST_TIMEOUT_SECONDS, at most 3600 s).
+ * rounded to whole milliseconds (durations are whole milliseconds), up to 2^22 ms (70 minutes),
+ * far past an attempt's 15 s limit (docs/delivery.md), so the last bucket stays empty.
  */
 export const LATENCY_BOUNDS_MS: readonly number[] = Object.freeze([...new Set(Array.from({ length: 89 }, (_, k) => Math.round(2 ** (k / 4))))]);
 

@@ -14,13 +14,13 @@ function nearestRank(values: readonly number[], q: number): number {
 }
 
 describe('latency histogram', () => {
-  it('has rising whole-millisecond bounds, every bucket narrower than the documented precision, past the longest timeout', () => {
+  it('has rising whole-millisecond bounds, every bucket narrower than the documented precision, far past an attempt's longest duration', () => {
     for (const [i, bound] of LATENCY_BOUNDS_MS.entries()) {
       const lower = i === 0 ? 0 : LATENCY_BOUNDS_MS[i - 1]!;
       expect(Number.isInteger(bound) && bound > lower).toBe(true);
       expect(bound - lower).toBeLessThanOrEqual(Math.max(LATENCY_ABSOLUTE_PRECISION_MS, LATENCY_RELATIVE_PRECISION * lower));
     }
-    expect(LATENCY_BOUNDS_MS.at(-1)).toBeGreaterThan(3600 * 1000);
+    expect(LATENCY_BOUNDS_MS.at(-1)).toBeGreaterThan(60 * 60 * 1000);
   });
 
   it('files a duration by the first bound above it', () => {

@@ -67,11 +67,22 @@ function useChart(container: { current: HTMLDivElement | null }, options: (width
   }, [data]);
 }
 
+/**
+ * Half an interval of room at each end, so that the first and the last bar (the interval of now)
+ * show whole instead of cut in half by the chart's edge.
+ */
+const paddedX: uPlot.Range.Function = (u, min, max) => {
+  const xs = u.data[0];
+  const step = xs.length > 1 ? xs[1]! - xs[0]! : 1;
+  return [min - step / 2, max + step / 2];
+};
+
 /** Attempts are counted whole: no 2.5 on the axis. */
 const WHOLE_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000, 1_000_000, 10_000_000];
 
 /** Bars that fill most of their interval whatever the chart's width. */
-const bars = uPlot.paths.bars!({ size: [0.8, 40], align: 1 });
+const bars = uPlot.paths.bars!({ size: [0.8, 40] });
+const touchingBars = uPlot.paths.bars!({ size: [1, Infinity] });
 
 function attemptsChartOptions(width: number): uPlot.Options {
   // The series holds the total (see below): the legend shows the total less the failed.
@@ -79,7 +90,7 @@ function attemptsChartOptions(width: number): uPlot.Options {
   return {
     width,
     height: 180,
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+    scales: { x: { time: true, range: paddedX }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
     axes: [{}, { label: 'attempts', size: 50, incrs: WHOLE_STEPS }],
     series: [
       { label: 'Interval from' },
@@ -96,7 +107,7 @@ function latencyChartOptions(width: number): uPlot.Options {
     width,
     height: 180,
     // Logarithmic: a timeout's 15 s and a healthy 100 ms both stay readable on one chart.
-    scales: { x: { time: true }, y: { distr: 3, log: 10 } },
+    scales: { x: { time: true, range: paddedX }, y: { distr: 3, log: 10 } },
     axes: [{}, { label: 'ms (log scale)', size: 56 }],
     series: [
       { label: 'Interval from' },
@@ -175,9 +186,10 @@ function sparklineOptions(width: number): uPlot.Options {
     height: 28,
     legend: { show: false },
     cursor: { show: false },
-    scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+    scales: { x: { time: false, range: paddedX }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
     axes: [{ show: false }, { show: false }],
-    series: [{}, { fill: SUCCEEDED_COLOUR, stroke: SUCCEEDED_COLOUR, paths: bars, points: { show: false } }, { fill: FAILED_COLOUR, stroke: FAILED_COLOUR, paths: bars, points: { show: false } }],
+    // Bars touching: at 96 intervals in a few rem, a gap would leave each bar a pixel.
+    series: [{}, { fill: SUCCEEDED_COLOUR, stroke: SUCCEEDED_COLOUR, paths: touchingBars, points: { show: false } }, { fill: FAILED_COLOUR, stroke: FAILED_COLOUR, paths: touchingBars, points: { show: false } }],
   };
 }
 

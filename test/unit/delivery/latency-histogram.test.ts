@@ -14,7 +14,7 @@ function nearestRank(values: readonly number[], q: number): number {
 }
 
 describe('latency histogram', () => {
-  it('has rising whole-millisecond bounds, every bucket narrower than the documented precision, far past an attempt's longest duration', () => {
+  it('has rising whole-millisecond bounds, every bucket narrower than the documented precision, far past the longest attempt', () => {
     for (const [i, bound] of LATENCY_BOUNDS_MS.entries()) {
       const lower = i === 0 ? 0 : LATENCY_BOUNDS_MS[i - 1]!;
       expect(Number.isInteger(bound) && bound > lower).toBe(true);

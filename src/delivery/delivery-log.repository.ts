@@ -215,7 +215,8 @@ function latencyBucketExpression(first: number, last: number): RawBuilder<number
  * through their last attempt (deliveries_webhook_attempted_idx, migration 0015): a delivery with
  * an attempt in the window was last attempted in it or later, so only the deliveries of the
  * webhook attempted since `from` are read, and their attempts through attempts_delivery_idx;
- * a busy webhook's older deliveries, and other webhooks' attempts, are never touched.
+ * a busy webhook's older deliveries and other webhooks' attempts need not be read (the planner
+ * may still scan when one webhook makes most of the window's attempts).
  */
 export async function attemptActivity(
   db: Db,

@@ -28,6 +28,7 @@ import { openSecretBox, type SecretBox } from './secrets/secret-box.js';
 import { systemClock, type Clock } from './shared/time.js';
 import { TicketsService } from './tickets/tickets.service.js';
 import { DeliveryLogService } from './webhooks/delivery-log.service.js';
+import { WebhookActivityService } from './webhooks/webhook-activity.service.js';
 import { EventFeedService } from './events/event-feed.service.js';
 import { EventStreamHub, type EventStreamOptions } from './events/event-stream.js';
 import { webhookDirectory } from './webhooks/webhook-directory.js';
@@ -150,6 +151,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     webhooks: webhooksService,
     // The breakers live in this process's worker, when it runs one (docs/api.md, the stats).
     deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup, (webhookId) => (worker.running ? worker.breakers.status(webhookId) : null)),
+    activity: new WebhookActivityService(database.db, database.capabilities, clock),
     events: new EventFeedService(database.db),
     eventStreams,
     metrics,

@@ -29,8 +29,11 @@ import {
   useSession,
 } from './ui.js';
 import type { Stats } from './webhooks.js';
+import { ActivityCharts, type WebhookActivity } from './activity-charts.js';
 
 const REFRESH_MS = 2_000;
+/** The charts' intervals are minutes long: a poll every half minute keeps the last one current. */
+const ACTIVITY_REFRESH_MS = 30_000;
 
 /** A delivery as the list gives it with `include=ticketVersion,ticketId,lastError` (docs/api.md). */
 export type ListedDelivery = Delivery & { ticketId?: string | null; lastError?: string | null };
@@ -89,6 +92,7 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
 
   const polled = usePolled(async () => (await api<{ webhook: Webhook }>('GET', `/webhooks/${webhookId}`)).webhook, REFRESH_MS * 5, [webhookId]);
   const { value: stats } = usePolled(async () => (await api<{ stats: Stats }>('GET', `/webhooks/${webhookId}/stats`)).stats, REFRESH_MS, [webhookId]);
+  const { value: activity } = usePolled(async () => (await api<{ activity: WebhookActivity }>('GET', `/webhooks/${webhookId}/activity`)).activity, ACTIVITY_REFRESH_MS, [webhookId]);
   // An action's answer shows at once, before the next poll brings the same.
   const webhook = changed && polled.value && changed.updatedAt >= polled.value.updatedAt ? changed : polled.value;
 
@@ -246,6 +250,7 @@ export function WebhookDetail({ webhookId }: { webhookId: string }) {
           <code>{webhook.id}</code>
         </dd>
       </dl>
+      {activity && <ActivityCharts activity={activity} />}
       <Deliveries webhook={webhook} />
       <ConfirmDialog open={open !== null} title={open?.title ?? ''} message={open?.message} confirm={open?.confirm ?? ''} tone={open?.tone ?? 'danger'} onConfirm={() => open?.run()} onCancel={() => setConfirming(null)} />
       <SecretDialog title="New signing secret" secret={secret} onClose={() => setSecret(null)} />

@@ -1,5 +1,6 @@
 /** The webhooks table: every webhook with its health over the last 24 hours. */
 import type { Webhook, WebhookStats } from './api.js';
+import { Sparkline, type WebhooksActivity } from './activity-charts.js';
 import { breakerText, ColumnHeads, FormError, LoadState, rateOf, StatusBadge, TargetUrl, Time, usePolled, useSession } from './ui.js';
 
 /** The stats with the delivery-level rate (docs/api.md, `GET /webhooks/:id/stats`). */
@@ -8,9 +9,10 @@ export type Stats = WebhookStats & { deliverySuccessRate: number | null };
 interface Row {
   webhook: Webhook;
   stats: Stats | null;
+  activity: WebhooksActivity['webhooks'][number] | null;
 }
 
-const COLUMNS = ['Name', 'Target', 'Events', 'Active', 'Breaker', 'Deliveries (24 h)', 'Attempts (24 h)', 'Last delivery'];
+const COLUMNS = ['Name', 'Target', 'Events', 'Active', 'Breaker', 'Deliveries (24 h)', 'Attempts (24 h)', 'Activity (24 h)', 'Last delivery'];
 
 /**
  * Deliveries and attempts apart: a webhook whose every delivery succeeded on its first retry
@@ -33,7 +35,16 @@ export function WebhooksPage() {
     async (): Promise<Row[]> => {
       const { webhooks } = await api<{ webhooks: Webhook[] }>('GET', '/webhooks?limit=100');
       const stats = await Promise.all(webhooks.map((w) => api<{ stats: Stats }>('GET', `/webhooks/${w.id}/stats`).then((r) => r.stats, () => null)));
-      return webhooks.map((webhook, i) => ({ webhook, stats: stats[i] ?? null }));
+      // Every row's sparkline from one request (docs/api.md, `GET /webhooks/activity`).
+      const activity =
+        webhooks.length === 0
+          ? null
+          : await api<{ activity: WebhooksActivity }>('GET', `/webhooks/activity?ids=${webhooks.map((w) => w.id).join(',')}`).then(
+              (r) => r.activity,
+              () => null,
+            );
+      const byWebhook = new Map(activity?.webhooks.map((a) => [a.webhookId, a]));
+      return webhooks.map((webhook, i) => ({ webhook, stats: stats[i] ?? null, activity: byWebhook.get(webhook.id) ?? null }));
     },
     10_000,
     [],
@@ -59,7 +70,7 @@ export function WebhooksPage() {
               <caption class="visually-hidden">Webhooks, newest first, with their deliveries and attempts over the last 24 hours</caption>
               <ColumnHeads names={COLUMNS} />
               <tbody>
-                {rows.map(({ webhook, stats }) => (
+                {rows.map(({ webhook, stats, activity }) => (
                   <tr key={webhook.id}>
                     <td data-label="Name" class="title-cell">
                       <a href={`#/webhooks/${webhook.id}`}>{webhook.name}</a>
@@ -87,6 +98,9 @@ export function WebhooksPage() {
                     </td>
                     <td data-label="Attempts (24 h)" class="attempts-rate">
                       {stats ? attemptsText(stats) : '—'}
+                    </td>
+                    <td data-label="Activity (24 h)" class="activity-cell">
+                      {activity ? <Sparkline activity={activity} /> : '—'}
                     </td>
                     <td data-label="Last delivery">
                       {stats?.lastDelivery ? (

@@ -19,6 +19,8 @@ import { newId } from '../shared/ids.js';
 import { registerTicketRoutes, ticketSchema } from '../tickets/tickets.routes.js';
 import type { TicketsService } from '../tickets/tickets.service.js';
 import { registerWebhookRoutes, webhookSchema, webhookWithSecretSchema } from '../webhooks/webhooks.routes.js';
+import { registerWebhookActivityRoutes } from '../webhooks/webhook-activity.routes.js';
+import type { WebhookActivityService } from '../webhooks/webhook-activity.service.js';
 import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { sendError, toAppError } from '../http/errors.js';
 import { registerIdempotency } from '../idempotency/idempotency.hook.js';
@@ -53,6 +55,7 @@ export interface Services {
   tickets: TicketsService;
   webhooks: WebhooksService;
   deliveries: DeliveryLogService;
+  activity: WebhookActivityService;
   events: EventFeedService;
   eventStreams: EventStreamHub;
   /** Absent when HELPDESK_METRICS=false. */
@@ -315,6 +318,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
       registerTicketRoutes(api, services.tickets);
       registerWebhookRoutes(api, services.webhooks);
       registerDeliveryLogRoutes(api, services.deliveries);
+      registerWebhookActivityRoutes(api, services.activity);
       registerEventRoutes(api, services.events, services.eventStreams);
     },
     { prefix: API_BASE },

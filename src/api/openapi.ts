@@ -133,6 +133,8 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'POST /webhooks/filter-preview': 'previewWebhookFilter',
   'POST /webhooks/:id/test': 'testWebhook',
   'GET /webhooks/:id/stats': 'retrieveWebhookStats',
+  'GET /webhooks/:id/activity': 'retrieveWebhookActivity',
+  'GET /webhooks/activity': 'listWebhooksActivity',
   'POST /webhooks/:id/recover': 'recoverWebhookDeliveries',
   'GET /webhooks/:id/deliveries': 'listWebhookDeliveries',
   'GET /webhooks/:id/deliveries/:deliveryId': 'retrieveDelivery',

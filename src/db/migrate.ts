@@ -12,6 +12,7 @@ import { attemptErrorMessages } from './migrations/0009-attempt-error-messages.j
 import { webhookFiltersHeadersRateLimits } from './migrations/0010-webhook-filters-headers-rate-limits.js';
 import { eventFeed } from './migrations/0011-event-feed.js';
 import { jobLeases } from './migrations/0013-job-leases.js';
+import { webhookAttemptedIndex } from './migrations/0015-webhook-attempted-index.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
@@ -28,6 +29,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0010-webhook-filters-headers-rate-limits': webhookFiltersHeadersRateLimits,
     '0011-event-feed': eventFeed(capabilities),
     '0013-job-leases': jobLeases,
+    '0015-webhook-attempted-index': webhookAttemptedIndex,
   };
 }
 

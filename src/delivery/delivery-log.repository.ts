@@ -2,12 +2,15 @@
  * The delivery log in SQL: what was sent to a webhook and how each attempt went, and the admin
  * actions on it (redeliver one, recover many).
  */
+import { sql, type RawBuilder } from 'kysely';
+import { inList } from '../db/bound-rows.js';
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import type { AttemptsTable, DeliveriesTable } from '../db/schema.js';
 import { pageNewestFirst } from '../db/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
 import { lockTicketDeliveries } from './deliveries.repository.js';
+import { LATENCY_BOUNDS_MS } from './latency-histogram.js';
 
 export type DeliveryRow = Pick<
   DeliveriesTable,
@@ -177,4 +180,72 @@ export async function webhookStats(db: Db, webhookId: string, since: string): Pr
   const deliveries = { pending: 0, succeeded: 0, failed: 0 };
   for (const row of byStatus) deliveries[row.status] = Number(row.n);
   return { attempts: { total: Number(attempts.total), succeeded: Number(attempts.succeeded) }, deliveries, lastDelivery };
+}
+
+/** Attempts of one webhook in one interval (and latency bucket, when asked), counted. */
+export interface ActivityRow {
+  webhook_id: string;
+  /** The UTC day of the interval, `YYYY-MM-DD`. */
+  day: string;
+  /** The interval's number within its day, from midnight UTC. */
+  slot: number | string;
+  /** latency-histogram.ts's bucket; 0 when latencies were not asked for. */
+  latency_bucket: number | string;
+  total: number | string;
+  succeeded: number | string;
+}
+
+/**
+ * The bucket of `attempts.duration_ms` as a balanced tree of comparisons, a handful per row
+ * whatever the number of buckets, in plain SQL both databases run alike.
+ */
+function latencyBucketExpression(first: number, last: number): RawBuilder<number> {
+  if (first === last) return sql<number>`${sql.lit(first)}`;
+  const middle = Math.floor((first + last) / 2);
+  return sql<number>`case when attempts.duration_ms < ${sql.lit(LATENCY_BOUNDS_MS[middle]!)} then ${latencyBucketExpression(first, middle)} else ${latencyBucketExpression(middle + 1, last)} end`;
+}
+
+/**
+ * The attempts of some webhooks in [from, to), counted per webhook, per interval of
+ * `intervalMinutes` (a divisor of a day) from midnight UTC, and with `latency` per latency
+ * bucket too: one grouped query, a bounded number of rows however many attempts there were.
+ *
+ * The interval is read from the stored time's text (`YYYY-MM-DDTHH:MM:...`, the one format of the
+ * database), so both databases group alike without date functions. The deliveries are found
+ * through their last attempt (deliveries_webhook_attempted_idx, migration 0015): a delivery with
+ * an attempt in the window was last attempted in it or later, so only the deliveries of the
+ * webhook attempted since `from` are read, and their attempts through attempts_delivery_idx;
+ * a busy webhook's older deliveries and other webhooks' attempts need not be read (the planner
+ * may still scan when one webhook makes most of the window's attempts).
+ */
+export async function attemptActivity(
+  db: Db,
+  capabilities: Capabilities,
+  webhookIds: readonly string[],
+  window: { from: string; to: string; intervalMinutes: number },
+  latency: boolean,
+): Promise<ActivityRow[]> {
+  const minuteOfDay = sql`cast(substr(attempts.attempted_at, 12, 2) as integer) * 60 + cast(substr(attempts.attempted_at, 15, 2) as integer)`;
+  const slot = sql<number>`(${minuteOfDay}) / ${sql.lit(window.intervalMinutes)}`;
+  const day = sql<string>`substr(attempts.attempted_at, 1, 10)`;
+  const bucket = latency ? latencyBucketExpression(0, LATENCY_BOUNDS_MS.length) : sql<number>`0`;
+  return db
+    .selectFrom('deliveries')
+    .innerJoin('attempts', 'attempts.delivery_id', 'deliveries.id')
+    .select((eb) => [
+      'deliveries.webhook_id',
+      day.as('day'),
+      slot.as('slot'),
+      bucket.as('latency_bucket'),
+      eb.fn.countAll<number | string>().as('total'),
+      eb.fn.count<number | string>('attempts.id').filterWhere('attempts.error', 'is', null).as('succeeded'),
+    ])
+    .where(inList(capabilities, 'deliveries.webhook_id', webhookIds))
+    .where('deliveries.last_attempt_at', '>=', window.from)
+    .where('attempts.attempted_at', '>=', window.from)
+    .where('attempts.attempted_at', '<', window.to)
+    .groupBy(['deliveries.webhook_id', day, slot])
+    // A constant in GROUP BY would be read as a column's position.
+    .$if(latency, (q) => q.groupBy(bucket))
+    .execute();
 }

@@ -64,6 +64,12 @@ export async function findWebhook(db: Db, id: string): Promise<WebhookRecord | u
   return row ? fromRow(row) : undefined;
 }
 
+/** Which of these webhooks exist. */
+export async function existingWebhookIds(db: Db, capabilities: Capabilities, ids: readonly string[]): Promise<Set<string>> {
+  const rows = await db.selectFrom('webhooks').select('id').where(inList(capabilities, 'id', ids)).execute();
+  return new Set(rows.map((row) => row.id));
+}
+
 export async function updateWebhook(db: Db, webhook: WebhookRecord): Promise<void> {
   const { id, created_at: _createdAt, ...changes } = toRow(webhook);
   await db.updateTable('webhooks').set(changes).where('id', '=', id).execute();

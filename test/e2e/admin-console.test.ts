@@ -17,6 +17,8 @@ import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { insertPastAttempts } from '../helpers/attempts.js';
+import { seededRandom } from '../helpers/random.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { ADMIN_TOKEN, startTestServer, type TestServer } from '../helpers/server.js';
 import { openSse } from '../helpers/sse.js';
@@ -1039,6 +1041,90 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     expect(await pageWidth()).toBeLessThanOrEqual(390);
     await screenshot('console-phone-webhooks');
     await server.request('DELETE', `/webhooks/${hook}`);
+  }, 60_000);
+
+  /** How many pixels of the canvas under `selector` have this colour (give or take anti-aliasing). */
+  const pixelsOf = (selector: string, rgb: [number, number, number]) =>
+    page.locator(selector).evaluate((canvas, colour) => {
+      const { data } = (canvas as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (canvas as HTMLCanvasElement).width, (canvas as HTMLCanvasElement).height);
+      let count = 0;
+      for (let i = 0; i < data.length; i += 4) if (Math.abs(data[i]! - colour[0]) + Math.abs(data[i + 1]! - colour[1]) + Math.abs(data[i + 2]! - colour[2]) < 30 && data[i + 3]! > 200) count += 1;
+      return count;
+    }, rgb);
+  const SUCCEEDED: [number, number, number] = [0x1a, 0x6e, 0x35];
+  const FAILED: [number, number, number] = [0xb3, 0x26, 0x1e];
+  const P50: [number, number, number] = [0x0b, 0x5c, 0xad];
+  const P95: [number, number, number] = [0x8a, 0x53, 0x00];
+
+  it("draws a webhook's last 24 hours (attempts stacked, p50 and p95) with a text alternative, and a sparkline per webhook on the list, at 390 px too", async () => {
+    // A day of attempts every 15 minutes, answered in about 100 to 300 ms, and an outage from 9
+    // to 7 hours ago: 503s and slow timeouts. A second webhook whose every attempt succeeded.
+    const random = seededRandom(6);
+    const now = Date.now();
+    const orders = (await server.request('POST', '/webhooks', { body: { webhook: { name: 'Orders service', targetUrl: receiver.url('/orders'), events: ['ticket.created'] } } })).body.webhook.id as string;
+    const billing = (await server.request('POST', '/webhooks', { body: { webhook: { name: 'Billing', targetUrl: receiver.url('/billing'), events: ['ticket.created'] } } })).body.webhook.id as string;
+    const day = Array.from({ length: 94 }, (_, i) => now - (i + 1) * 15 * 60_000).flatMap((intervalAt) => {
+      const outage = intervalAt > now - 9 * 3600_000 && intervalAt < now - 7 * 3600_000;
+      return Array.from({ length: 2 + Math.floor(random() * 8) }, () => {
+        const at = new Date(intervalAt + Math.floor(random() * 60_000)).toISOString();
+        if (outage && random() < 0.7) return random() < 0.5 ? { at, durationMs: 15_000, statusCode: null } : { at, durationMs: Math.floor(400 + random() * 600), statusCode: 503 };
+        return { at, durationMs: Math.floor(90 + random() * random() * 250), statusCode: 200 };
+      });
+    });
+    await insertPastAttempts(server.runtime.database, orders, day);
+    const billingDay = day.filter((_, i) => i % 8 === 0).map((a) => ({ ...a, statusCode: 204 }));
+    await insertPastAttempts(server.runtime.database, billing, billingDay);
+    const failed = day.filter((a) => a.statusCode !== 200).length;
+
+    await signIn();
+    // The list: one sparkline per webhook from one request, red where attempts failed.
+    const sparklineOf = (name: string) => page.getByRole('row', { name: new RegExp(name) }).locator('.sparkline');
+    await sparklineOf('Orders service').locator('canvas').waitFor();
+    expect(await sparklineOf('Orders service').getAttribute('aria-label')).toBe(`Attempts in the last 24 hours: ${day.length} attempts, ${failed} failed`);
+    expect(await sparklineOf('Billing').getAttribute('aria-label')).toBe(`Attempts in the last 24 hours: ${billingDay.length} attempts, 0 failed`);
+    const ordersCanvas = 'tr:has-text("Orders service") .sparkline canvas';
+    const billingCanvas = 'tr:has-text("Billing") .sparkline canvas';
+    expect(await pixelsOf(ordersCanvas, FAILED)).toBeGreaterThan(0);
+    expect(await pixelsOf(ordersCanvas, SUCCEEDED)).toBeGreaterThan(0);
+    expect(await pixelsOf(billingCanvas, FAILED)).toBe(0);
+    expect(await pixelsOf(billingCanvas, SUCCEEDED)).toBeGreaterThan(0);
+    await screenshot('console-webhooks-sparklines');
+
+    // The webhook's page: both charts drawn, and the same figures as text.
+    await page.getByRole('link', { name: 'Orders service' }).click();
+    await page.locator('.attempts-chart canvas').waitFor();
+    await page.locator('.latency-chart canvas').waitFor();
+    const activity = (await server.request('GET', `/webhooks/${orders}/activity`)).body.activity;
+    const summary = `Attempts over the last 24 hours, per 15 minutes: ${day.length} attempts, ${failed} failed.`;
+    expect(await page.locator('.attempts-chart').getAttribute('aria-label')).toBe(summary);
+    expect(await page.locator('.attempts-chart + .chart-summary').textContent()).toBe(summary);
+    expect(await page.locator('.latency-chart').getAttribute('aria-label')).toMatch(/^Latency over the last 24 hours, per 15 minutes: p95 latency \d+ ms in the last interval with attempts, highest 1\d{4} ms/);
+    expect(await pixelsOf('.attempts-chart canvas', SUCCEEDED)).toBeGreaterThan(100);
+    expect(await pixelsOf('.attempts-chart canvas', FAILED)).toBeGreaterThan(20);
+    expect(await pixelsOf('.latency-chart canvas', P50)).toBeGreaterThan(20);
+    expect(await pixelsOf('.latency-chart canvas', P95)).toBeGreaterThan(20);
+    await unfold('The intervals as a table');
+    const busy = activity.buckets.filter((b: { succeeded: number; failed: number }) => b.succeeded + b.failed > 0);
+    expect(await page.locator('.activity-table tbody tr').count()).toBe(busy.length);
+    const last = busy.at(-1);
+    const lastCells = await page.locator('.activity-table tbody tr').last().locator('td').allTextContents();
+    expect(lastCells.slice(1)).toEqual([String(last.succeeded), String(last.failed), `${Math.round(last.p50Ms)} ms`, `${Math.round(last.p95Ms)} ms`]);
+    await page.locator('.activity-table summary').click();
+    if (SCREENSHOTS) await page.locator('.activity').screenshot({ path: new URL('console-webhook-charts.png', SCREENSHOTS).pathname });
+
+    // At 390 px the charts are one above the other, within the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await expect.poll(async () => (await page.locator('.attempts-chart canvas').boundingBox())!.width).toBeLessThanOrEqual(370);
+    for (const chart of ['.attempts-chart canvas', '.latency-chart canvas']) {
+      const box = (await page.locator(chart).boundingBox())!;
+      expect(box.x + box.width).toBeLessThanOrEqual(390);
+    }
+    expect(await pageWidth(), (await overflowing(390)).join(', ')).toBeLessThanOrEqual(390);
+    expect(await pixelsOf('.attempts-chart canvas', FAILED)).toBeGreaterThan(0);
+    await page.locator('.activity').scrollIntoViewIfNeeded();
+    if (SCREENSHOTS) await page.locator('.activity').screenshot({ path: new URL('console-phone-webhook-charts.png', SCREENSHOTS).pathname });
+    await server.request('DELETE', `/webhooks/${orders}`);
+    await server.request('DELETE', `/webhooks/${billing}`);
   }, 60_000);
 
   it('shows the OpenAPI document in Swagger UI at /docs, loading nothing from elsewhere', async () => {

@@ -20,6 +20,8 @@ interface Operation {
 
 const DOCUMENT_ID = 'helpdesk-openapi.json';
 
+const parametersIn = (template: string): number => template.split('{').length - 1;
+
 /** `/webhooks/{id}` → the router's `/webhooks/:id`, and the pattern the router matches it by. */
 const patternOfTemplate = (template: string): RegExp => patternOf(template.replace(/\{([^}]+)\}/g, ':$1'));
 
@@ -60,7 +62,9 @@ export class OpenApiResponseChecker {
   problem(answer: ResponseCheck): string | null {
     const path = answer.url.split('?')[0]!;
     const what = `${answer.method} ${path} → ${answer.status}`;
-    const operations = this.#operations.filter((o) => o.pattern.test(path));
+    // A concrete path wins over a templated one that also matches (`/webhooks/activity` over
+    // `/webhooks/{id}`), as in OpenAPI and in the router.
+    const operations = this.#operations.filter((o) => o.pattern.test(path)).sort((a, b) => parametersIn(a.template) - parametersIn(b.template));
     // HEAD is GET without the body (Fastify answers it for every GET route).
     const head = answer.method === 'HEAD';
     const operation = operations.find((o) => o.method === (head ? 'GET' : answer.method));

@@ -424,6 +424,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/helpdesk/api/v1/webhooks/activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Several webhooks' attempts per interval over the last hours, in one request (the list's sparklines)
+         * @description Role: admin.
+         */
+        get: operations["listWebhooksActivity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/helpdesk/api/v1/webhooks/{id}/activity": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A webhook's attempts (succeeded, failed) and latency (p50, p95) per interval over the last hours
+         * @description Role: admin.
+         */
+        get: operations["retrieveWebhookActivity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/helpdesk/api/v1/events": {
         parameters: {
             query?: never;
@@ -5770,6 +5810,373 @@ export interface operations {
             };
             /** @description `idempotency_key_reused`: This Idempotency-Key was used with another request (method, path or body). */
             422: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: Too many requests. */
+            429: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `internal`: An unexpected error; the log line with the same requestId has the cause. */
+            500: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unavailable`: The database cannot be reached right now; nothing was done. Retry-After says when to try again. */
+            503: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listWebhooksActivity: {
+        parameters: {
+            query: {
+                /** @description Comma-separated webhook ids, at most 100. */
+                ids: string;
+                /** @description How many hours back, a whole number from 1 to 168 (default 24). */
+                hours?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        activity: {
+                            /** @description The start of the first interval. */
+                            from: string;
+                            /** @description The end of the last interval, the one now is in (it may lie ahead). */
+                            to: string;
+                            /**
+                             * @description Chosen by the server: the shortest of 1, 5, 15, 30, 60, 120 minutes that makes at most 96 intervals.
+                             * @enum {integer}
+                             */
+                            intervalSeconds: 60 | 300 | 900 | 1800 | 3600 | 7200;
+                            /** @description In the order of `ids`, each once; a webhook that does not exist (deleted since) is left out. */
+                            webhooks: {
+                                webhookId: string;
+                                /** @description Every interval of the window, oldest first, an empty one too. */
+                                buckets: {
+                                    /** @description The interval is [start, start + intervalSeconds). */
+                                    start: string;
+                                    /** @description Attempts that got a 2xx answer. */
+                                    succeeded: number;
+                                    /** @description Attempts that did not: another status, or no answer (timeout, connection, TLS, DNS). */
+                                    failed: number;
+                                }[];
+                            }[];
+                        };
+                    };
+                };
+            };
+            /** @description `validation_failed`: The request is well-formed JSON but breaks a rule; see details. */
+            400: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: No API key, or one that is not valid. */
+            401: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: The key is valid but its role may not do this. */
+            403: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `request_timeout`: The request did not arrive whole in time (headers and body). */
+            408: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `rate_limited`: Too many requests. */
+            429: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `internal`: An unexpected error; the log line with the same requestId has the cause. */
+            500: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unavailable`: The database cannot be reached right now; nothing was done. Retry-After says when to try again. */
+            503: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    /** @description Seconds to wait before sending the request again. */
+                    "retry-after"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    retrieveWebhookActivity: {
+        parameters: {
+            query?: {
+                /** @description How many hours back, a whole number from 1 to 168 (default 24). */
+                hours?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success. */
+            200: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        activity: {
+                            /** @description The start of the first interval. */
+                            from: string;
+                            /** @description The end of the last interval, the one now is in (it may lie ahead). */
+                            to: string;
+                            /**
+                             * @description Chosen by the server: the shortest of 1, 5, 15, 30, 60, 120 minutes that makes at most 96 intervals.
+                             * @enum {integer}
+                             */
+                            intervalSeconds: 60 | 300 | 900 | 1800 | 3600 | 7200;
+                            /** @description Every interval of the window, oldest first, an empty one too (zeros and null latencies). */
+                            buckets: {
+                                /** @description The interval is [start, start + intervalSeconds). */
+                                start: string;
+                                /** @description Attempts that got a 2xx answer. */
+                                succeeded: number;
+                                /** @description Attempts that did not: another status, or no answer (timeout, connection, TLS, DNS). */
+                                failed: number;
+                                /** @description The median (p50) of the interval's attempt durations in milliseconds, failed attempts included, estimated from a histogram: off by at most 20 % of the value, or 4 ms under 20 ms; null when the interval had no attempt. */
+                                p50Ms: number | null;
+                                /** @description The 95th percentile (p95) of the interval's attempt durations in milliseconds, failed attempts included, estimated from a histogram: off by at most 20 % of the value, or 4 ms under 20 ms; null when the interval had no attempt. */
+                                p95Ms: number | null;
+                            }[];
+                        };
+                    };
+                };
+            };
+            /** @description `validation_failed`: The request is well-formed JSON but breaks a rule; see details. */
+            400: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `unauthorized`: No API key, or one that is not valid. */
+            401: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `forbidden`: The key is valid but its role may not do this. */
+            403: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `not_found`: No such resource or path. */
+            404: {
+                headers: {
+                    /** @description The id of this request, in the server log too. */
+                    "x-request-id"?: string;
+                    /** @description The size of the API key's bucket. */
+                    "ratelimit-limit"?: number;
+                    /** @description Requests left in it now. */
+                    "ratelimit-remaining"?: number;
+                    /** @description Seconds until it is full again. */
+                    "ratelimit-reset"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description `request_timeout`: The request did not arrive whole in time (headers and body). */
+            408: {
                 headers: {
                     /** @description The id of this request, in the server log too. */
                     "x-request-id"?: string;

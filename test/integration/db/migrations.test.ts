@@ -7,6 +7,7 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../../src/db/connection.js';
 import { migrateToLatest, migrateUpTo } from '../../../src/db/migrate.js';
+import { attemptActivity } from '../../../src/delivery/delivery-log.repository.js';
 import { insertEvents, positionOf, sequenceEvents } from '../../../src/events/events.repository.js';
 import { takeJobLease } from '../../../src/retention/job-leases.repository.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/databases.js';
@@ -88,6 +89,25 @@ describeEachDialect('migrations', (dialect) => {
     expect(await handle.db.selectFrom('events').select('id').execute()).toEqual([{ id: 'evt_kept' }]);
     expect(await takeJobLease(handle.db, 'retention', 'a', '2026-12-01T10:00:00.000Z', '2026-12-01T10:20:00.000Z')).toBe(true);
     expect(await handle.db.selectFrom('job_leases').selectAll().execute()).toEqual([{ name: 'retention', holder: 'a', expires_at: '2026-12-01T10:20:00.000Z' }]);
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toEqual([]);
+  });
+
+  it('0015 indexes the deliveries of a webhook by their last attempt, and the activity of the deliveries made before counts', async () => {
+    await migrateUpTo(handle.db, handle.capabilities, '0011-event-feed');
+    const at = '2026-12-01T10:07:00.000Z';
+    await sql`insert into webhooks (id, name, target_url, events, active, signing_secret, created_at, updated_at) values ('whk_1', 'w', 'https://example.com/hook', '["ticket.created"]', 1, 'sealed', ${at}, ${at})`.execute(handle.db);
+    await sql`insert into events (id, type, ticket_id, payload, created_at) values ('evt_1', 'ticket.created', 'tkt_1', '{}', ${at})`.execute(handle.db);
+    await sql`insert into deliveries (id, webhook_id, event_id, event_type, ticket_id, status, attempt_count, schedule_attempts, last_attempt_at, created_at, updated_at)
+      values ('msg_1', 'whk_1', 'evt_1', 'ticket.created', 'tkt_1', 'failed', 2, 2, ${at}, ${at}, ${at})`.execute(handle.db);
+    await sql`insert into attempts (id, delivery_id, attempted_at, status_code, duration_ms, error) values ('att_1', 'msg_1', '2026-12-01T10:06:00.000Z', 500, 120, 'http_status'), ('att_2', 'msg_1', ${at}, 503, 80, 'http_status')`.execute(handle.db);
+
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toContain('0015-webhook-attempted-index');
+    const indexes = dialect === 'sqlite'
+      ? await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'deliveries'`.execute(handle.db)
+      : await sql<{ name: string }>`select indexname as name from pg_indexes where tablename = 'deliveries'`.execute(handle.db);
+    expect(indexes.rows.map((row) => row.name)).toContain('deliveries_webhook_attempted_idx');
+    const rows = await attemptActivity(handle.db, handle.capabilities, ['whk_1'], { from: '2026-12-01T10:00:00.000Z', to: '2026-12-01T11:00:00.000Z', intervalMinutes: 15 }, false);
+    expect(rows.map((row) => ({ day: row.day, slot: Number(row.slot), total: Number(row.total), succeeded: Number(row.succeeded) }))).toEqual([{ day: '2026-12-01', slot: 40, total: 2, succeeded: 0 }]);
     expect(await migrateToLatest(handle.db, handle.capabilities)).toEqual([]);
   });
 });

@@ -86,7 +86,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   let secrets: SecretBox;
   let webhooksService: WebhooksService;
   try {
-    secrets = await openSecretBox(database.db, config.secretKey, options.logger);
+    secrets = await openSecretBox(database.db, database.capabilities, config.secretKey, options.logger);
     webhooksService = new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs), secrets);
     const sealed = await webhooksService.sealSecretsInClear();
     if (sealed > 0) options.logger.info({ sealed }, 'signing secrets stored in clear were sealed');
@@ -99,7 +99,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const auth = new AuthService(database.db, clock, config.adminToken);
   // The worker reports to the metrics; the metrics read the worker's breakers when scraped.
   const metrics: Metrics | null = config.metricsEnabled ? new Metrics(database.db, (): Map<string, BreakerState> => worker.breakers.states()) : null;
-  const idempotency = new IdempotencyService(database.db, clock, secrets);
+  const idempotency = new IdempotencyService(database.db, database.capabilities, clock, secrets);
   // The delivery engine sees webhooks through this port only.
   const webhooks = webhookDirectory(database.capabilities, secrets);
   const outbox = new Outbox(database.capabilities, webhooks, metrics ?? undefined);

@@ -18,6 +18,7 @@ import {
   type WebhookRecord,
 } from './webhook.js';
 import type { SecretBox } from '../secrets/secret-box.js';
+import { confirmSealingKey } from '../secrets/sealing-keys.js';
 import { compileFilter, filterProblems, type WebhookFilter } from './webhook-filter.js';
 import { headerProblems, openHeaders, resolveMaskedValues, sealHeaders, type HeaderSet } from './webhook-headers.js';
 import * as repository from './webhooks.repository.js';
@@ -81,7 +82,10 @@ export class WebhooksService {
       createdAt: now,
       updatedAt: now,
     };
-    await repository.insertWebhook(this.db, record);
+    await inTransaction(this.db, async (trx) => {
+      await confirmSealingKey(trx, this.capabilities, this.secrets);
+      await repository.insertWebhook(trx, record);
+    });
     // The creation response carries the secret, this once.
     return { ...presentWebhook(record), signingSecret };
   }
@@ -124,6 +128,7 @@ export class WebhooksService {
       if (!changed) return presentWebhook(before);
       const now = nextChangeTime(this.clock, before.updatedAt);
       after.updatedAt = now;
+      if (headersChanged) await confirmSealingKey(trx, this.capabilities, this.secrets);
       await repository.updateWebhook(trx, after);
       if (before.active && !after.active) await failPendingDeliveries(trx, id, now);
       return presentWebhook(after);
@@ -152,6 +157,7 @@ export class WebhooksService {
       await repository.prunePreviousSecrets(trx, id, toIso(nowMs), MAX_LIVE_SECRETS - 1);
       const signingSecret = newSigningSecret();
       const after: WebhookRecord = { ...before, sealedSigningSecret: this.secrets.seal(signingSecret, id), updatedAt: now };
+      await confirmSealingKey(trx, this.capabilities, this.secrets);
       await repository.updateWebhook(trx, after);
       return { ...presentWebhook(after), signingSecret };
     });
@@ -182,7 +188,10 @@ export class WebhooksService {
 
   /** Seals the secrets a version before sealing stored in clear (at start); returns how many. */
   sealSecretsInClear(): Promise<number> {
-    return repository.sealSecretsInClear(this.db, this.secrets);
+    return inTransaction(this.db, async (trx) => {
+      await confirmSealingKey(trx, this.capabilities, this.secrets);
+      return repository.sealSecretsInClear(trx, this.secrets);
+    });
   }
 
   /** Deleting a webhook deletes its deliveries (foreign key cascade). */

@@ -10,10 +10,10 @@
  * - Every transaction that writes a sealed value confirms, in that transaction, that its key is
  *   still named, holding the ids' lock shared (PostgreSQL; SQLite runs its writers one at a time).
  * - Only a finished reseal narrows the row to its one key, holding that lock exclusively, after
- *   counting in the same transaction that no value under another key is left.
+ *   moving, in the same transaction, whatever is still under another key.
  * So a server still running with only the old key while a reseal finishes either committed its
- * value before the count (which finds it, and the reseal goes round again) or finds its key gone
- * and fails the write: no value can be left under a key the row does not name.
+ * value before that last sweep (which moves it) or finds its key gone and fails the write: no
+ * value can be left under a key the row does not name.
  *
  * The row keeps its name from when it held one id: a version before rotation reads a list as a
  * key it does not have and refuses to start, which is the safe answer for it.
@@ -80,15 +80,15 @@ export async function confirmSealingKey(trx: Db, capabilities: Capabilities, key
 }
 
 /**
- * The last step of a reseal: if `countOthers` (run under the exclusive lock, so no sealing
- * transaction is between its write and its commit) finds no value under another key, the
- * database's values are all under the sealing key, and that alone is recorded. Returns the count.
+ * The last step of a reseal: `sweep` moves what is left under other keys, under the exclusive
+ * lock (so no sealing transaction is between its write and its commit, and none can start) and
+ * returns what it could not move; if nothing, the sealing key alone is recorded.
  */
-export async function retireOtherKeys(db: Db, capabilities: Capabilities, keys: KeyRing, countOthers: (trx: Db) => Promise<number>): Promise<number> {
-  return inTransaction(db, async (trx) => {
+export async function retireOtherKeys(db: Db, capabilities: Capabilities, keys: KeyRing, sweep: (trx: Db) => Promise<number>): Promise<void> {
+  await inTransaction(db, async (trx) => {
     await lockNames(trx, capabilities, LOCK_NAMESPACES.secretKeys, LOCK_NAME);
-    const left = await countOthers(trx);
-    if (left === 0) await writeSetting(trx, KEY_IDS_SETTING, keys.keyId);
-    return left;
+    const left = await sweep(trx);
+    if (left > 0) throw new Error(`${left} sealed values are still under another key than ${keys.keyId}: the other keys stay recorded`);
+    await writeSetting(trx, KEY_IDS_SETTING, keys.keyId);
   });
 }

@@ -100,9 +100,9 @@ async function reseal(config: Config, logger: Logger, batchSize: number): Promis
   const database = await openMigratedDatabase(config, logger);
   try {
     const box = await openSecretBox(database.db, database.capabilities, config.secretKey, logger);
-    const isTerminal = process.stdout.isTTY === true;
-    const resealed = await resealDatabase(database.db, database.capabilities, box, { batchSize, onProgress: progressPrinter(process.stdout, isTerminal, box.keyId) });
-    process.stdout.write(`${isTerminal ? '\n' : ''}${describeResealed(resealed, box.keyId)}\n`);
+    const progress = progressPrinter(process.stdout, process.stdout.isTTY === true, box.keyId);
+    const resealed = await resealDatabase(database.db, database.capabilities, box, { batchSize, onProgress: (update) => progress.update(update) });
+    progress.finish(describeResealed(resealed, box.keyId));
   } finally {
     await database.close();
   }

@@ -182,25 +182,39 @@ function describeCounts(counts: Readonly<KindCounts>): string {
 
 const BAR_WIDTH = 30;
 
+/** Prints a reseal's progress, then its last line. */
+export interface ProgressPrinter {
+  update(progress: ResealProgress): void;
+  finish(line: string): void;
+}
+
 /**
  * Progress as a person or a log reads it: on a terminal, one bar redrawn in place; elsewhere, a
  * plain line per batch.
  */
-export function progressPrinter(out: NodeJS.WriteStream | NodeJS.WritableStream, isTerminal: boolean, keyId: string): (progress: ResealProgress) => void {
+export function progressPrinter(out: NodeJS.WritableStream, isTerminal: boolean, keyId: string): ProgressPrinter {
   let started = false;
-  return ({ done, total, resealed }) => {
-    if (!started) {
-      started = true;
-      out.write(`Resealing under key ${keyId}: ${total} row${total === 1 ? '' : 's'} hold values under another key.\n`);
-      return;
-    }
-    const fraction = total === 0 ? 1 : Math.min(1, done / total);
-    if (isTerminal) {
-      const filled = Math.round(fraction * BAR_WIDTH);
-      out.write(`\r\x1b[2K[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${Math.floor(fraction * 100)}% ${done}/${total}  ${describeCounts(resealed)}`);
-    } else {
-      out.write(`Resealed ${done} of ${total} rows: ${describeCounts(resealed)}\n`);
-    }
+  let barDrawn = false;
+  return {
+    update({ done, total, resealed }) {
+      if (!started) {
+        started = true;
+        out.write(`Resealing under key ${keyId}: ${total} row${total === 1 ? '' : 's'} hold values under another key.\n`);
+        return;
+      }
+      const fraction = total === 0 ? 1 : Math.min(1, done / total);
+      if (isTerminal) {
+        const filled = Math.round(fraction * BAR_WIDTH);
+        out.write(`\r\x1b[2K[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${Math.floor(fraction * 100)}% ${done}/${total}  ${describeCounts(resealed)}`);
+        barDrawn = true;
+      } else {
+        out.write(`Resealed ${done} of ${total} rows: ${describeCounts(resealed)}\n`);
+      }
+    },
+    finish(line) {
+      // The bar's line is ended before the last one, which it must not overwrite.
+      out.write(`${barDrawn ? '\n' : ''}${line}\n`);
+    },
   };
 }
 

@@ -9,6 +9,8 @@
  *   the row names a key it does not hold.
  * - Every transaction that writes a sealed value confirms, in that transaction, that its key is
  *   still named, holding the ids' lock shared (PostgreSQL; SQLite runs its writers one at a time).
+ *   It does so first, before any row lock: the reseal's last step holds the lock exclusively and
+ *   then updates rows, so a transaction holding one of those rows while it waits would deadlock.
  * - Only a finished reseal narrows the row to its one key, holding that lock exclusively, after
  *   moving, in the same transaction, whatever is still under another key.
  * So a server still running with only the old key while a reseal finishes either committed its

@@ -83,7 +83,7 @@ export class WebhooksService {
       updatedAt: now,
     };
     await inTransaction(this.db, async (trx) => {
-      await confirmSealingKey(trx, this.capabilities, this.secrets);
+      await this.confirmSealingKey(trx);
       await repository.insertWebhook(trx, record);
     });
     // The creation response carries the secret, this once.
@@ -101,6 +101,7 @@ export class WebhooksService {
   /** Partial update. Deactivating fails the pending deliveries so that none is attempted again. */
   async update(id: string, input: WebhookInput): Promise<Webhook> {
     return inTransaction(this.db, async (trx) => {
+      await this.confirmSealingKey(trx);
       const before = await repository.findWebhookForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Webhook');
       const storedHeaders = openHeaders(this.secrets, id, before.sealedHeaders);
@@ -128,7 +129,6 @@ export class WebhooksService {
       if (!changed) return presentWebhook(before);
       const now = nextChangeTime(this.clock, before.updatedAt);
       after.updatedAt = now;
-      if (headersChanged) await confirmSealingKey(trx, this.capabilities, this.secrets);
       await repository.updateWebhook(trx, after);
       if (before.active && !after.active) await failPendingDeliveries(trx, id, now);
       return presentWebhook(after);
@@ -142,6 +142,7 @@ export class WebhooksService {
    */
   async rotateSecret(id: string, expireCurrentInSeconds = 86_400): Promise<Webhook & { signingSecret: string }> {
     return inTransaction(this.db, async (trx) => {
+      await this.confirmSealingKey(trx);
       const before = await repository.findWebhookForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Webhook');
       const nowMs = this.clock.now();
@@ -157,7 +158,6 @@ export class WebhooksService {
       await repository.prunePreviousSecrets(trx, id, toIso(nowMs), MAX_LIVE_SECRETS - 1);
       const signingSecret = newSigningSecret();
       const after: WebhookRecord = { ...before, sealedSigningSecret: this.secrets.seal(signingSecret, id), updatedAt: now };
-      await confirmSealingKey(trx, this.capabilities, this.secrets);
       await repository.updateWebhook(trx, after);
       return { ...presentWebhook(after), signingSecret };
     });
@@ -189,7 +189,7 @@ export class WebhooksService {
   /** Seals the secrets a version before sealing stored in clear (at start); returns how many. */
   sealSecretsInClear(): Promise<number> {
     return inTransaction(this.db, async (trx) => {
-      await confirmSealingKey(trx, this.capabilities, this.secrets);
+      await this.confirmSealingKey(trx);
       return repository.sealSecretsInClear(trx, this.secrets);
     });
   }
@@ -197,6 +197,15 @@ export class WebhooksService {
   /** Deleting a webhook deletes its deliveries (foreign key cascade). */
   async delete(id: string): Promise<void> {
     if (!(await repository.deleteWebhook(this.db, id))) throw AppError.notFound('Webhook');
+  }
+
+  /**
+   * First in a transaction that may seal (sealing-keys.ts), before any row lock: a reseal's last
+   * transaction holds the keys' lock and then updates webhook rows, so a change that locked its
+   * row first and then waited for that lock would deadlock with it.
+   */
+  private confirmSealingKey(trx: Db): Promise<void> {
+    return confirmSealingKey(trx, this.capabilities, this.secrets);
   }
 
   private async find(db: Db, id: string): Promise<WebhookRecord> {

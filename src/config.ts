@@ -29,10 +29,32 @@ export function decodeSecretKey(text: string): Buffer | null {
   return null;
 }
 
-/** Where the key that seals signing secrets at rest comes from. */
+/**
+ * Keys, comma-separated (white space around each is ignored): the first seals, every one opens,
+ * so that a new key can be put first while the values sealed under the old one are resealed
+ * (docs/configuration.md, "Rotating the secret key"). A mistake names the key by its position,
+ * never by its text. `source` names where the list came from, for the message.
+ */
+export function decodeSecretKeyList(text: string, source: string): Buffer[] {
+  const items = text.split(',');
+  const keys: Buffer[] = [];
+  items.forEach((item, index) => {
+    const position = items.length === 1 ? 'its key' : `key ${index + 1} of ${items.length}`;
+    if (item.trim() === '') throw AppError.config(`${source}: ${position} is empty (keys are separated by single commas)`);
+    const key = decodeSecretKey(item);
+    if (!key) throw AppError.config(`${source}: ${position} must be 32 bytes as standard base64 (44 characters) or hex (64), e.g. from "openssl rand -base64 32"`);
+    const same = keys.findIndex((earlier) => earlier.equals(key));
+    if (same >= 0) throw AppError.config(`${source}: key ${index + 1} of ${items.length} is key ${same + 1} again`);
+    keys.push(key);
+  });
+  return keys;
+}
+
+/** Where the keys that seal signing secrets at rest come from. */
 export type SecretKeySource =
-  | { readonly kind: 'value'; readonly key: Buffer }
-  /** Read from the file, or generated into it on a database that has no sealed secret yet. */
+  /** The first seals; every one opens. */
+  | { readonly kind: 'value'; readonly keys: readonly Buffer[] }
+  /** Read from the file (which may list several keys like the variable), or generated into it on a database that has no sealed secret yet. */
   | { readonly kind: 'file'; readonly path: string; /** Chosen by HELPDESK_SECRET_KEY_FILE rather than defaulted. */ readonly chosen: boolean };
 
 export interface Config {
@@ -205,9 +227,7 @@ function parseRateLimit(rate: string, burst: string | undefined): RateLimitPolic
 function parseSecretKey(value: string | undefined, file: string | undefined, database: DatabaseConfig): SecretKeySource {
   if (value !== undefined) {
     if (file !== undefined) fail('HELPDESK_SECRET_KEY_FILE', 'cannot be set together with HELPDESK_SECRET_KEY');
-    const key = decodeSecretKey(value);
-    if (!key) fail('HELPDESK_SECRET_KEY', 'must be 32 bytes as standard base64 (44 characters) or hex (64), e.g. from "openssl rand -base64 32"');
-    return Object.freeze({ kind: 'value', key });
+    return Object.freeze({ kind: 'value', keys: Object.freeze(decodeSecretKeyList(value, 'HELPDESK_SECRET_KEY')) });
   }
   if (file !== undefined && file.trim() === '') fail('HELPDESK_SECRET_KEY_FILE', 'must be a path');
   const directory = database.kind === 'sqlite' ? dirname(database.path) : './data';

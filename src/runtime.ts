@@ -94,7 +94,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   let secrets: SecretBox;
   let webhooksService: WebhooksService;
   try {
-    secrets = await openSecretBox(database.db, config.secretKey, options.logger);
+    secrets = await openSecretBox(database.db, database.capabilities, config.secretKey, options.logger);
     webhooksService = new WebhooksService(database.db, database.capabilities, clock, new TargetAddressPolicy(config.allowPrivateTargets, config.allowedTargetCidrs), secrets);
     const sealed = await webhooksService.sealSecretsInClear();
     if (sealed > 0) options.logger.info({ sealed }, 'signing secrets stored in clear were sealed');
@@ -113,7 +113,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
         () => (worker.running ? worker.lastClaimAt : null),
       )
     : null;
-  const idempotency = new IdempotencyService(database.db, clock, secrets);
+  const idempotency = new IdempotencyService(database.db, database.capabilities, clock, secrets);
   // The delivery engine sees webhooks through this port only.
   const webhooks = webhookDirectory(database.capabilities, secrets);
   const outbox = new Outbox(database.capabilities, webhooks, metrics ?? undefined);

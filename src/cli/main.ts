@@ -1,19 +1,22 @@
 /**
- * `helpdesk serve | worker | migrate | listen | trigger`. serve runs the API and the delivery
- * worker in one process; worker runs delivery alone (several may share one PostgreSQL database);
- * migrate applies the migrations and exits; listen and trigger are API clients of a running
+ * `helpdesk serve | worker | migrate | reseal | listen | trigger`. serve runs the API and the
+ * delivery worker in one process; worker runs delivery alone (several may share one PostgreSQL
+ * database); migrate applies the migrations and exits; reseal moves every sealed value to the
+ * first secret key (a rotation); listen and trigger are API clients of a running
  * server, for trying a receiver on a developer's machine. Every command answers --help and
  * --version without reading the configuration or touching the database (docs/configuration.md,
  * "How configuration is read").
  */
-import { Command, type CommanderError } from 'commander';
+import { Command, InvalidArgumentError, Option, type CommanderError } from 'commander';
 import { DEFAULT_SERVER_URL, HELPDESK_VERSION, loadConfig, unknownSettingWarnings, type Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { TICKET_EVENT_TYPES } from '../events/event-types.js';
 import { createLogger, type Logger } from '../logger.js';
-import { createRuntime, migrateDatabase, type Runtime } from '../runtime.js';
+import { createRuntime, migrateDatabase, openMigratedDatabase, type Runtime } from '../runtime.js';
+import { openSecretBox } from '../secrets/secret-box.js';
 import { ClientFailure, EXIT_FAILED, EXIT_USAGE, UsageError, type ServerFlags } from './api-client-settings.js';
 import { listen, listenOptions, type ListenFlags } from './listen.js';
+import { DEFAULT_RESEAL_BATCH_SIZE, describeResealed, progressPrinter, resealDatabase } from './reseal.js';
 import { describeStartupFailure } from './startup-failure.js';
 import { trigger, triggerOptions } from './trigger.js';
 
@@ -22,7 +25,7 @@ Configuration comes from HELPDESK_* environment variables, read once at start;
 docs/configuration.md lists them all. The ones most often set:
   HELPDESK_PORT, HELPDESK_HOST        where the API listens (default 127.0.0.1:8080)
   HELPDESK_DATABASE_URL               sqlite:<path> (default sqlite:./data/helpdesk.db) or postgres://...
-  HELPDESK_SECRET_KEY                 the key that seals signing secrets; the same in every process
+  HELPDESK_SECRET_KEY                 the keys that seal signing secrets, the sealing one first; the same in every process
   HELPDESK_LOG_LEVEL, HELPDESK_LOG_FORMAT   info by default; pretty on a terminal, json elsewhere`;
 
 function onTermination(logger: Logger, stop: () => Promise<void>): void {
@@ -89,6 +92,27 @@ async function migrate(config: Config, logger: Logger): Promise<void> {
   const { applied, current } = await migrateDatabase(config, logger);
   if (applied.length === 0) process.stdout.write(`No migrations were pending: the database is at ${current}.\n`);
   else process.stdout.write(`Applied ${applied.length} migration${applied.length === 1 ? '' : 's'}: ${applied.join(', ')}. The database is at ${current}.\n`);
+}
+
+/**
+ * Progress on stdout (a bar on a terminal, a line per batch elsewhere), the answer last. A
+ * failure part-way leaves every value openable by the keys given: running it again resumes.
+ */
+async function reseal(config: Config, logger: Logger, batchSize: number): Promise<void> {
+  const database = await openMigratedDatabase(config, logger);
+  try {
+    const box = await openSecretBox(database.db, database.capabilities, config.secretKey, logger);
+    const progress = progressPrinter(process.stdout, process.stdout.isTTY === true, box.keyId);
+    const resealed = await resealDatabase(database.db, database.capabilities, box, { batchSize, onProgress: (update) => progress.update(update) });
+    progress.finish(describeResealed(resealed, box.keyId));
+  } finally {
+    await database.close();
+  }
+}
+
+function parseBatchSize(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > 10_000) throw new InvalidArgumentError('must be a whole number of rows from 1 to 10000');
+  return Number(value);
 }
 
 /**
@@ -254,6 +278,23 @@ function buildProgram(env?: NodeJS.ProcessEnv): Command {
       .addHelpText('after', CONFIGURATION_HELP)
       .action(() => run(name, body, env));
   }
+  program
+    .command('reseal')
+    .summary('move every sealed value to the first key of HELPDESK_SECRET_KEY, so that the others can be dropped')
+    .description(
+      'Move every sealed value to the first key of HELPDESK_SECRET_KEY, so that the others can be dropped.\n\n' +
+        'Signing secrets (current and previous), custom header values and stored idempotent responses are opened with ' +
+        'whichever listed key sealed them and sealed again under the first, in batches. Safe while servers run, and to run ' +
+        'again after an interruption. Prints the counts as it goes (a progress bar on a terminal); exits 0 once every value ' +
+        'is under the first key, 1 with the reason otherwise. docs/configuration.md, "Rotating the secret key", has the procedure.',
+    )
+    // Small batches let the tests stop it part-way; the default suits every database.
+    .addOption(new Option('--batch-size <rows>', 'rows per transaction').argParser(parseBatchSize).default(DEFAULT_RESEAL_BATCH_SIZE).hideHelp())
+    .version(HELPDESK_VERSION, '-V, --version', 'print the version and exit')
+    .helpOption('-h, --help', 'print this help and exit')
+    .addHelpText('after', CONFIGURATION_HELP)
+    .exitOverride(exitOnUsageError)
+    .action((flags: { batchSize: number }) => run('reseal', (config, logger) => reseal(config, logger, flags.batchSize), env));
   addClientCommands(program, env);
   return program;
 }

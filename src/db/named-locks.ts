@@ -14,12 +14,22 @@ export const LOCK_NAMESPACES = {
   ticketDeliveries: 0x746b_6474,
   /** The event feed's sequencer: one process at a time numbers committed events. */
   eventFeed: 0x6576_6664,
+  /**
+   * The ids of the secret keys values may be sealed under (secrets/sealing-keys.ts): held shared
+   * by every transaction that seals, exclusively by whatever changes the ids.
+   */
+  secretKeys: 0x7365_6b79,
 } as const;
 
-export async function lockNames(trx: Db, capabilities: Capabilities, namespace: number, names: readonly string[]): Promise<void> {
+/**
+ * `shared`: many holders at once, none while an exclusive holder of the name has it, for a
+ * check that many writers make against what one rarely changes.
+ */
+export async function lockNames(trx: Db, capabilities: Capabilities, namespace: number, names: readonly string[], mode: 'exclusive' | 'shared' = 'exclusive'): Promise<void> {
   if (!capabilities.namedLocks || names.length === 0) return;
+  const lock = mode === 'shared' ? sql`pg_advisory_xact_lock_shared` : sql`pg_advisory_xact_lock`;
   await sql`
-    select pg_advisory_xact_lock(${namespace}::int4, key)
+    select ${lock}(${namespace}::int4, key)
     from (select distinct hashtext(name) as key from unnest(${[...names]}::text[]) as name) as keys
     order by key`.execute(trx);
 }

@@ -153,7 +153,10 @@ export interface IdempotencyKeysTable {
   /** The API key the requests came with: keys of different callers never meet. */
   scope: string;
   key: string;
-  /** SHA-256 of the method, path and body: the same key with another request is refused. */
+  /**
+   * SHA-256 of the method, path and body, sealed (a keyed digest in rows from before): the same
+   * key with another request is refused.
+   */
   fingerprint: string;
   /** While set (and no response is stored), a request with the key is under way. */
   locked_until: string | null;

@@ -9,10 +9,14 @@
  * between the commit and the answer still replays. Elsewhere a process killed in that moment
  * leaves the key locked for LOCK_MS, after which a retry runs the request again.
  */
+import { createHash } from 'node:crypto';
+import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
+import { inTransaction } from '../db/transaction.js';
 import { AppError } from '../errors.js';
 import { type Clock, toIso } from '../shared/time.js';
-import type { SecretBox } from '../secrets/secret-box.js';
+import { SecretBox } from '../secrets/secret-box.js';
+import { confirmSealingKey } from '../secrets/sealing-keys.js';
 import * as repository from './idempotency.repository.js';
 
 /** How long a key is kept after its first request. */
@@ -40,13 +44,25 @@ function canonicalJson(value: unknown): string {
 }
 
 /**
- * What tells one request from another under the same key: a keyed digest of the method, the path
- * and the body, since the body may carry what is sealed elsewhere (a webhook's header values),
- * and a plain hash of a body whose other fields are known would let a short value be guessed.
+ * What tells one request from another under the same key: a hash of the method, the path and
+ * the body. It is stored sealed, since the body may carry what is sealed elsewhere (a webhook's
+ * header values), and a plain hash of a body whose other fields are known would let a short
+ * value be guessed; sealed rather than a keyed digest, so that `helpdesk reseal` can move it to
+ * a new key like any sealed value and a retry after a rotation still matches.
  */
-export function requestFingerprint(secrets: SecretBox, method: string, path: string, body: unknown): string {
-  return secrets.digest(`${method} ${path}\n${canonicalJson(body ?? null)}`, 'idempotency fingerprint');
+export interface RequestFingerprint {
+  readonly sha256: string;
+  /** The canonical text, for a fingerprint stored before they were sealed (a keyed digest of it). */
+  readonly canonical: string;
 }
+
+export function requestFingerprint(method: string, path: string, body: unknown): RequestFingerprint {
+  const canonical = `${method} ${path}\n${canonicalJson(body ?? null)}`;
+  return { sha256: createHash('sha256').update(canonical).digest('hex'), canonical };
+}
+
+/** The purpose of the keyed digests that versions before sealed fingerprints stored. */
+const LEGACY_FINGERPRINT_PURPOSE = 'idempotency fingerprint';
 
 /** Printable ASCII without spaces, 1 to 255 characters (a UUID is the usual choice). */
 export function idempotencyKeyProblem(key: string): string | null {
@@ -58,37 +74,46 @@ export function idempotencyKeyProblem(key: string): string | null {
 export class IdempotencyService {
   constructor(
     private readonly db: Db,
+    private readonly capabilities: Capabilities,
     private readonly clock: Clock,
     private readonly secrets: SecretBox,
   ) {}
 
   /** The fingerprint of a request, to hand to start(). */
-  fingerprint(method: string, path: string, body: unknown): string {
-    return requestFingerprint(this.secrets, method, path, body);
+  fingerprint(method: string, path: string, body: unknown): RequestFingerprint {
+    return requestFingerprint(method, path, body);
+  }
+
+  /** In a transaction that stores sealed responses (sealing-keys.ts). */
+  confirmSealingKey(trx: Db): Promise<void> {
+    return confirmSealingKey(trx, this.capabilities, this.secrets);
   }
 
   /** Claims the key for this request, or answers with the stored response, or refuses. */
-  async start(scope: string, key: string, fingerprint: string): Promise<IdempotencyStart> {
+  async start(scope: string, key: string, fingerprint: RequestFingerprint): Promise<IdempotencyStart> {
     const nowMs = this.clock.now();
     const now = toIso(nowMs);
     const lockedUntil = toIso(nowMs + LOCK_MS);
     await repository.deleteIfExpired(this.db, scope, key, now);
     const claim = { scope, key };
-    const inserted = await repository.insertKey(this.db, {
-      scope,
-      key,
-      fingerprint,
-      locked_until: lockedUntil,
-      response_status: null,
-      response_body: null,
-      created_at: now,
-      expires_at: toIso(nowMs + KEY_LIFETIME_MS),
+    const inserted = await inTransaction(this.db, async (trx) => {
+      await this.confirmSealingKey(trx);
+      return repository.insertKey(trx, {
+        scope,
+        key,
+        fingerprint: this.secrets.seal(fingerprint.sha256, this.#fingerprintContext(claim)),
+        locked_until: lockedUntil,
+        response_status: null,
+        response_body: null,
+        created_at: now,
+        expires_at: toIso(nowMs + KEY_LIFETIME_MS),
+      });
     });
     if (inserted) return { kind: 'run', claim };
     const existing = await repository.findKey(this.db, scope, key);
     // Released between the insert and the read: the retry may try again at once.
     if (!existing) throw this.inUse();
-    if (existing.fingerprint !== fingerprint) {
+    if (!this.#sameRequest(existing.fingerprint, fingerprint, claim)) {
       throw new AppError('idempotency_key_reused', 'This Idempotency-Key was used with another request (method, path or body); use a new key for a new request.');
     }
     if (existing.response_status !== null && existing.response_body !== null) {
@@ -107,11 +132,30 @@ export class IdempotencyService {
   async finish(claim: IdempotencyClaim, status: number, body: string): Promise<void> {
     // A failure of the server or the database is not an answer: the retry runs the request.
     if (status >= 500 || status === 429) await repository.releaseKey(this.db, claim.scope, claim.key);
-    else await repository.storeResponses(this.db, [this.sealedResponse(claim, status, body)]);
+    else {
+      await inTransaction(this.db, async (trx) => {
+        await this.confirmSealingKey(trx);
+        await repository.storeResponses(trx, [this.sealedResponse(claim, status, body)]);
+      });
+    }
+  }
+
+  /**
+   * Under every key this process holds: a fingerprint sealed (or, before they were sealed,
+   * digested) under the old key of a rotation still matches.
+   */
+  #sameRequest(stored: string, fingerprint: RequestFingerprint, claim: IdempotencyClaim): boolean {
+    if (!SecretBox.isSealed(stored)) return this.secrets.digests(fingerprint.canonical, LEGACY_FINGERPRINT_PURPOSE).includes(stored);
+    return this.secrets.open(stored, this.#fingerprintContext(claim)) === fingerprint.sha256;
   }
 
   #context(claim: IdempotencyClaim): string {
     return `idempotency:${claim.scope}:${claim.key}`;
+  }
+
+  /** Apart from the response's, so that neither sealed value opens in the other's place. */
+  #fingerprintContext(claim: IdempotencyClaim): string {
+    return `idempotency fingerprint:${claim.scope}:${claim.key}`;
   }
 
   private inUse(): AppError {

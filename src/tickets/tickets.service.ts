@@ -77,10 +77,13 @@ export class TicketsService {
       gatherMs: 0,
       write: async (trx, creations) => {
         const tickets = creations.map((creation) => creation.ticket);
+        const responses = creations.flatMap((creation) => (creation.idempotentResponse ? [creation.idempotentResponse] : []));
+        // Before any lock is taken, as every transaction that seals does (secrets/sealing-keys.ts).
+        if (responses.length > 0) await idempotency.confirmSealingKey(trx);
         await repository.insertTickets(trx, capabilities, tickets);
         // In the ticket's own transaction: a retry after a crash right after the commit replays
         // the creation instead of making a second ticket (and a second round of events).
-        await storeResponses(trx, creations.flatMap((creation) => (creation.idempotentResponse ? [creation.idempotentResponse] : [])));
+        await storeResponses(trx, responses);
         const events = tickets.map((ticket) => ({ type: 'ticket.created' as const, ticketId: ticket.id, ticketVersion: ticket.version, data: { ticket }, at: ticket.createdAt, subject: { ticket, changes: {} } }));
         const queued = await outbox.record(trx, events);
         // Per ticket, whether deliveries were queued (the same subscriptions for every one):

@@ -5,7 +5,7 @@ import type { Db } from '../db/connection.js';
 import type { WebhookSecretsTable, WebhooksTable } from '../db/schema.js';
 import { pageNewestFirst } from '../db/keyset.js';
 import type { Cursor } from '../shared/pagination.js';
-import { SecretBox } from '../secrets/secret-box.js';
+import { SEALED_PREFIX, SecretBox } from '../secrets/secret-box.js';
 import type { DisabledReason, WebhookRecord } from './webhook.js';
 import { openHeaders, type HeaderSet } from './webhook-headers.js';
 
@@ -204,5 +204,83 @@ export async function disableWebhook(db: Db, id: string, reason: DisabledReason,
     .where('active', '=', 1);
   if (failingSinceAtMost !== undefined) update = update.where('failing_since', 'is not', null).where('failing_since', '<=', failingSinceAtMost);
   const result = await update.executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** What a webhook holds sealed: its current signing secret and its header values (JSON). */
+export interface SealedWebhookValues {
+  id: string;
+  signing_secret: string;
+  headers: string;
+}
+
+/**
+ * The webhooks with a signing secret or a header value not sealed under the key whose values
+ * begin with `sealingPrefix` (a reseal's work; a secret still in clear counts). A header value is
+ * stored as `"hdsec1:<key id>:...`: once every one under that key is taken out, none may be left.
+ */
+function sealedOtherwise(db: Db, sealingPrefix: string) {
+  return db
+    .selectFrom('webhooks')
+    .where((eb) =>
+      eb.or([eb('signing_secret', 'not like', `${sealingPrefix}%`), eb(eb.fn('replace', [eb.ref('headers'), eb.val(`"${sealingPrefix}`), eb.val('')]), 'like', `%"${SEALED_PREFIX}:%`)]),
+    );
+}
+
+export async function findWebhooksSealedOtherwise(db: Db, sealingPrefix: string, limit: number): Promise<SealedWebhookValues[]> {
+  return sealedOtherwise(db, sealingPrefix).select(['id', 'signing_secret', 'headers']).orderBy('id').limit(limit).execute();
+}
+
+export async function countWebhooksSealedOtherwise(db: Db, sealingPrefix: string): Promise<number> {
+  const row = await sealedOtherwise(db, sealingPrefix).select((eb) => eb.fn.countAll<number | string>().as('count')).executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
+/** Compare-and-set: false when the webhook changed (or went) since `before` was read. */
+export async function replaceSealedWebhookValues(db: Db, before: SealedWebhookValues, after: Omit<SealedWebhookValues, 'id'>): Promise<boolean> {
+  const result = await db
+    .updateTable('webhooks')
+    .set({ signing_secret: after.signing_secret, headers: after.headers })
+    .where('id', '=', before.id)
+    .where('signing_secret', '=', before.signing_secret)
+    .where('headers', '=', before.headers)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
+}
+
+/** A previous signing secret, still signing until it expires. */
+export interface SealedPreviousSecret {
+  webhook_id: string;
+  secret: string;
+}
+
+export async function findPreviousSecretsSealedOtherwise(db: Db, sealingPrefix: string, limit: number): Promise<SealedPreviousSecret[]> {
+  return db
+    .selectFrom('webhook_secrets')
+    .select(['webhook_id', 'secret'])
+    .where('secret', 'not like', `${sealingPrefix}%`)
+    .orderBy('webhook_id')
+    .orderBy('expires_at')
+    .limit(limit)
+    .execute();
+}
+
+export async function countPreviousSecretsSealedOtherwise(db: Db, sealingPrefix: string): Promise<number> {
+  const row = await db
+    .selectFrom('webhook_secrets')
+    .select((eb) => eb.fn.countAll<number | string>().as('count'))
+    .where('secret', 'not like', `${sealingPrefix}%`)
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
+/** Compare-and-set: false when the secret was pruned or replaced since it was read. */
+export async function replacePreviousSecret(db: Db, before: SealedPreviousSecret, secret: string): Promise<boolean> {
+  const result = await db
+    .updateTable('webhook_secrets')
+    .set({ secret })
+    .where('webhook_id', '=', before.webhook_id)
+    .where('secret', '=', before.secret)
+    .executeTakeFirst();
   return Number(result.numUpdatedRows) > 0;
 }

@@ -18,6 +18,7 @@ import {
   type WebhookRecord,
 } from './webhook.js';
 import type { SecretBox } from '../secrets/secret-box.js';
+import { confirmSealingKey } from '../secrets/sealing-keys.js';
 import { compileFilter, filterProblems, type WebhookFilter } from './webhook-filter.js';
 import { headerProblems, openHeaders, resolveMaskedValues, sealHeaders, type HeaderSet } from './webhook-headers.js';
 import * as repository from './webhooks.repository.js';
@@ -81,7 +82,10 @@ export class WebhooksService {
       createdAt: now,
       updatedAt: now,
     };
-    await repository.insertWebhook(this.db, record);
+    await inTransaction(this.db, async (trx) => {
+      await this.confirmSealingKey(trx);
+      await repository.insertWebhook(trx, record);
+    });
     // The creation response carries the secret, this once.
     return { ...presentWebhook(record), signingSecret };
   }
@@ -97,6 +101,7 @@ export class WebhooksService {
   /** Partial update. Deactivating fails the pending deliveries so that none is attempted again. */
   async update(id: string, input: WebhookInput): Promise<Webhook> {
     return inTransaction(this.db, async (trx) => {
+      await this.confirmSealingKey(trx);
       const before = await repository.findWebhookForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Webhook');
       const storedHeaders = openHeaders(this.secrets, id, before.sealedHeaders);
@@ -137,6 +142,7 @@ export class WebhooksService {
    */
   async rotateSecret(id: string, expireCurrentInSeconds = 86_400): Promise<Webhook & { signingSecret: string }> {
     return inTransaction(this.db, async (trx) => {
+      await this.confirmSealingKey(trx);
       const before = await repository.findWebhookForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Webhook');
       const nowMs = this.clock.now();
@@ -182,12 +188,24 @@ export class WebhooksService {
 
   /** Seals the secrets a version before sealing stored in clear (at start); returns how many. */
   sealSecretsInClear(): Promise<number> {
-    return repository.sealSecretsInClear(this.db, this.secrets);
+    return inTransaction(this.db, async (trx) => {
+      await this.confirmSealingKey(trx);
+      return repository.sealSecretsInClear(trx, this.secrets);
+    });
   }
 
   /** Deleting a webhook deletes its deliveries (foreign key cascade). */
   async delete(id: string): Promise<void> {
     if (!(await repository.deleteWebhook(this.db, id))) throw AppError.notFound('Webhook');
+  }
+
+  /**
+   * First in a transaction that may seal (sealing-keys.ts), before any row lock: a reseal's last
+   * transaction holds the keys' lock and then updates webhook rows, so a change that locked its
+   * row first and then waited for that lock would deadlock with it.
+   */
+  private confirmSealingKey(trx: Db): Promise<void> {
+    return confirmSealingKey(trx, this.capabilities, this.secrets);
   }
 
   private async find(db: Db, id: string): Promise<WebhookRecord> {

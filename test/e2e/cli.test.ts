@@ -210,11 +210,11 @@ describe('helpdesk --help and --version', () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toBe('');
     expect(result.stdout).toMatch(/^Usage: helpdesk \[options\] \[command\]/);
-    for (const command of ['serve', 'worker', 'migrate']) expect(result.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
+    for (const command of ['serve', 'worker', 'migrate', 'reseal']) expect(result.stdout).toMatch(new RegExp(`^  ${command} `, 'm'));
     expect(result.stdout).toContain('docs/configuration.md');
   });
 
-  it.each([['serve'], ['worker'], ['migrate']])('`helpdesk %s` with --help, -h, --version, -V (and `help` before it) answers without reading the configuration or starting anything', async (command) => {
+  it.each([['serve'], ['worker'], ['migrate'], ['reseal']])('`helpdesk %s` with --help, -h, --version, -V (and `help` before it) answers without reading the configuration or starting anything', async (command) => {
     const settings = await sideEffectSettings();
     for (const args of [[command, '--help'], [command, '-h'], ['help', command]]) {
       const result = await runHelpdesk(args, settings);

@@ -87,14 +87,30 @@ describeEachDialect('Idempotency-Key', (dialect) => {
     expect(await ticketCount('ordered')).toBe(1);
   });
 
-  it('stores a keyed fingerprint, which a reader of the database cannot test guesses of the body against', async () => {
+  it('stores the fingerprint sealed, so a reader of the database cannot test guesses of the body against it', async () => {
     const key = newKey();
     expect((await createTicket(key, 'fingerprinted')).status).toBe(201);
     const row = await server.runtime.database.db.selectFrom('idempotency_keys').select('fingerprint').where('key', '=', key).executeTakeFirstOrThrow();
     const canonical = `POST ${API}/tickets\n{"ticket":{"subject":"fingerprinted"}}`;
-    expect(row.fingerprint).toBe(requestFingerprint(new SecretBox(Buffer.from(SECRET_KEY, 'base64')), 'POST', `${API}/tickets`, { ticket: { subject: 'fingerprinted' } }));
-    expect(row.fingerprint).not.toBe(createHash('sha256').update(canonical).digest('hex'));
-    expect(row.fingerprint).not.toBe(requestFingerprint(new SecretBox(Buffer.alloc(32, 9)), 'POST', `${API}/tickets`, { ticket: { subject: 'fingerprinted' } }));
+    const hash = createHash('sha256').update(canonical).digest('hex');
+    expect(requestFingerprint('POST', `${API}/tickets`, { ticket: { subject: 'fingerprinted' } })).toEqual({ sha256: hash, canonical });
+    expect(SecretBox.isSealed(row.fingerprint)).toBe(true);
+    expect(row.fingerprint).not.toContain(hash);
+    expect(new SecretBox(Buffer.from(SECRET_KEY, 'base64')).open(row.fingerprint, `idempotency fingerprint:bootstrap:${key}`)).toBe(hash);
+  });
+
+  it('still recognises a fingerprint stored before they were sealed (a keyed digest)', async () => {
+    const key = newKey();
+    const body = { ticket: { subject: 'digested before' } };
+    const first = await server.request('POST', '/tickets', { body, headers: { 'idempotency-key': key } });
+    expect(first.status).toBe(201);
+    const { canonical } = requestFingerprint('POST', `${API}/tickets`, body);
+    const [digest] = new SecretBox(Buffer.from(SECRET_KEY, 'base64')).digests(canonical, 'idempotency fingerprint');
+    await server.runtime.database.db.updateTable('idempotency_keys').set({ fingerprint: digest! }).where('key', '=', key).execute();
+    const replayed = await server.request('POST', '/tickets', { body, headers: { 'idempotency-key': key } });
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+    expect(replayed.body).toEqual(first.body);
+    expect((await server.request('POST', '/tickets', { body: { ticket: { subject: 'another' } }, headers: { 'idempotency-key': key } })).status).toBe(422);
   });
 
   it('refuses the key with another body or on another route (422), changing nothing', async () => {
@@ -131,7 +147,7 @@ describeEachDialect('Idempotency-Key', (dialect) => {
       .values({
         scope: 'bootstrap',
         key,
-        fingerprint: requestFingerprint(new SecretBox(Buffer.from(SECRET_KEY, 'base64')), 'POST', `${API}/tickets`, body),
+        fingerprint: new SecretBox(Buffer.from(SECRET_KEY, 'base64')).seal(requestFingerprint('POST', `${API}/tickets`, body).sha256, `idempotency fingerprint:bootstrap:${key}`),
         locked_until: new Date(now + LOCK_MS).toISOString(),
         response_status: null,
         response_body: null,
@@ -156,7 +172,7 @@ describeEachDialect('Idempotency-Key', (dialect) => {
     const { db, capabilities } = server.runtime.database;
     const clock = { now: () => now };
     const box = new SecretBox(Buffer.from(SECRET_KEY, 'base64'));
-    const idempotency = new IdempotencyService(db, clock, box);
+    const idempotency = new IdempotencyService(db, capabilities, clock, box);
     const outbox = new Outbox(capabilities, webhookDirectory(capabilities, box));
     const tickets = new TicketsService(db, capabilities, clock, outbox, new DeliveryWakeup(), idempotency, createLogger('silent'));
     const key = newKey();

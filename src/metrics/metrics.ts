@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics (prom-client), one registry per server: deliveries by outcome and event,
- * attempt durations, event-to-delivery latency, queue depth and circuit breaker state.
+ * attempt durations, event-to-delivery latency, queue depth, circuit breaker state and the
+ * operational events made.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/connection.js';
@@ -8,6 +9,7 @@ import { BREAKER_STATES, type BreakerState } from '../delivery/circuit-breaker.j
 import { countHeld, countQueued } from '../delivery/deliveries.repository.js';
 import type { AttemptReport, DeliveryObserver } from '../delivery/observer.js';
 import type { EventStreamObserver, StreamCloseReason } from '../events/event-stream.js';
+import { OPERATIONAL_EVENT_TYPES, type OperationalEventType } from '../events/event-types.js';
 
 
 export class Metrics implements DeliveryObserver, EventStreamObserver {
@@ -19,6 +21,7 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
   readonly #requests: Counter<'method' | 'route' | 'status'>;
   readonly #filteredOut: Counter;
   readonly #rateLimited: Counter<'webhook'>;
+  readonly #operationalEvents: Counter<'event'>;
   readonly #requestDuration: Histogram<'method' | 'route'>;
   readonly #streamsOpen: Gauge;
   readonly #streamsClosed: Counter<'reason'>;
@@ -66,6 +69,14 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
       labelNames: ['webhook'],
       registers,
     });
+    this.#operationalEvents = new Counter({
+      name: 'helpdesk_operational_events_total',
+      help: 'Operational events committed (webhook.disabled, delivery.failed), by type, counted by the process whose attempt made them; each makes one delivery per subscribed webhook.',
+      labelNames: ['event'],
+      registers,
+    });
+    // Every type from the start, so that an alert on a rate sees 0 before the first one.
+    for (const event of OPERATIONAL_EVENT_TYPES) this.#operationalEvents.inc({ event }, 0);
     this.#requests = new Counter({
       name: 'helpdesk_http_requests_total',
       help: 'API requests answered, by method, route template (unmatched for unknown paths) and status code.',
@@ -140,6 +151,10 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
 
   rateLimited(webhookId: string, count: number): void {
     this.#rateLimited.inc({ webhook: webhookId }, count);
+  }
+
+  operationalEvent(type: OperationalEventType): void {
+    this.#operationalEvents.inc({ event: type });
   }
 
   streamOpened(): void {

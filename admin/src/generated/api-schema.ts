@@ -726,7 +726,7 @@ export interface components {
         Delivery: {
             id: string;
             webhookId: string;
-            /** @description The event type, or `webhook.test`. */
+            /** @description The event type: a ticket event, an operational event, or `webhook.test`. */
             event: string;
             /** @enum {string} */
             status: "pending" | "succeeded" | "failed";
@@ -736,9 +736,9 @@ export interface components {
             nextAttemptAt: string | null;
             lastStatusCode: number | null;
             createdAt: string;
-            /** @description Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test` and for events written before tickets had versions. */
+            /** @description Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test`, operational events and events written before tickets had versions. */
             ticketVersion?: number | null;
-            /** @description Only with `include=ticketId` on a list: the ticket its event is about; null for `webhook.test`. The ticket may have been deleted since. */
+            /** @description Only with `include=ticketId` on a list: the ticket its event is about; null for `webhook.test` and operational events. The ticket may have been deleted since. */
             ticketId?: string | null;
             /**
              * @description Only with `include=lastError` on a list: the error kind of the last attempt (as an attempt's `error`), null when it succeeded or none was made. It tells a connection or TLS failure, which has no `lastStatusCode`, from a delivery not yet attempted.
@@ -768,7 +768,7 @@ export interface components {
         DeliveryDetail: {
             id: string;
             webhookId: string;
-            /** @description The event type, or `webhook.test`. */
+            /** @description The event type: a ticket event, an operational event, or `webhook.test`. */
             event: string;
             /** @enum {string} */
             status: "pending" | "succeeded" | "failed";

@@ -54,7 +54,7 @@ export interface RecordOutcome {
 
 export interface AttemptRecorderOptions {
   /** Hears of the operational events once committed. */
-  observer?: Pick<DeliveryObserver, 'operationalEvent' | 'filteredOut'>;
+  observer?: Pick<DeliveryObserver, 'operationalEvent'>;
   /** Told when operational events queued deliveries. */
   wakeup?: DeliveryWakeup;
 }
@@ -76,7 +76,8 @@ export class AttemptRecorder {
     this.#logger = logger;
     this.#observer = options.observer ?? NO_OBSERVER;
     this.#wakeup = options.wakeup ?? null;
-    const outbox = new Outbox(capabilities, webhooks, options.observer ?? NO_OBSERVER);
+    // Operational events pass no filter (Outbox.record), so nothing is filtered out to report.
+    const outbox = new Outbox(capabilities, webhooks);
     this.#write = async (trx, results, handOver) => {
       const first = results[0]!.record;
       const lease = handOver ? { workerId: first.workerId, leaseExpiresAt: toIso(Date.parse(first.now) + leaseMs) } : null;

@@ -94,6 +94,26 @@ describeEachDialect('operational events', (dialect) => {
     expect(await operationalEventsTotal(server)).toEqual({ ...before, 'webhook.disabled': before['webhook.disabled']! + 1 });
   });
 
+  it('sends webhook.disabled with reason failing after five days of failures, and no delivery.failed for the deliveries the deactivation fails', async () => {
+    const alerts = await receiver(200);
+    const down = await receiver(500);
+    await subscribe(server, 'alerts', alerts, ['webhook.disabled', 'delivery.failed']);
+    const failing = await subscribe(server, 'failing for days', down, ['ticket.created']);
+    const db = server.runtime.database.db;
+    await db.updateTable('webhooks').set({ failing_since: new Date(Date.now() - 6 * 24 * 3600 * 1000).toISOString() }).where('id', '=', failing.id).execute();
+
+    await createTicket(server, 'the last straw');
+    const [request] = await alerts.waitForRequests(1);
+    const webhook = (await server.request('GET', `/webhooks/${failing.id}`)).body.webhook;
+    expect(JSON.parse(request!.body)).toEqual({
+      event: 'webhook.disabled',
+      timestamp: webhook.disabledAt,
+      data: { webhook: { id: failing.id, name: 'failing for days', targetUrl: down.url(), disabledReason: 'failing', disabledAt: webhook.disabledAt } },
+    });
+    expect((await deliveriesOf(server, failing.id)).map((d) => d.status)).toEqual(['failed']);
+    expect(await eventsAbout(server, 'delivery.failed', failing.id)).toEqual([]);
+  });
+
   it('sends delivery.failed, signed, when a ticket event spends its retry schedule, with the delivery as the log shows it', async () => {
     const alerts = await receiver(200);
     const down = await receiver(500);

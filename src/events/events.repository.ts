@@ -15,8 +15,8 @@
  * any position it has seen, nothing missed, nothing repeated.
  *
  * Only ticket events have a position: the events of no ticket (the test event, operational
- * events) are in no feed, and neither the insert nor the sequencer numbers them (migration 0012),
- * so that the engine's events never queue behind, or ahead of, the feed's.
+ * events) are in no feed, and neither the insert nor the sequencer numbers them (migration 0012):
+ * unnumbered for good, they stay out of the sequencer's index as well as the stream's.
  */
 import { sql } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';

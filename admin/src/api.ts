@@ -74,7 +74,8 @@ export async function roleOf(key: string): Promise<Role> {
 // The resources, as the server's OpenAPI document describes them (see Schemas above).
 
 // The event types, from the server's own list (src/events/event-types.ts, which imports nothing).
-export { TICKET_EVENT_TYPES as EVENT_TYPES, TEST_EVENT_TYPE } from '../../src/events/event-types.js';
+// What a webhook subscribes to, what the feed lists, and the rest a delivery log may hold.
+export { FEED_EVENT_TYPES, OPERATIONAL_EVENT_TYPES, SUBSCRIBABLE_EVENT_TYPES, TEST_EVENT_TYPE, TICKET_EVENT_TYPES, isOperationalEventType } from '../../src/events/event-types.js';
 
 /** A webhook; with its signing secret in the answers that show it once (create, rotate-secret). */
 export type Webhook = Schemas['Webhook'] & Partial<Pick<Schemas['WebhookWithSecret'], 'signingSecret'>>;

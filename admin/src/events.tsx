@@ -5,7 +5,7 @@
  * they commit, the stream resumed after the last one received when its connection drops.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { EVENT_TYPES, type FeedEvent } from './api.js';
+import { FEED_EVENT_TYPES as EVENT_TYPES, type FeedEvent } from './api.js';
 import { followEvents, type FollowState } from './live-events.js';
 import { ColumnHeads, FieldError, FormError, formatTime, hashQuery, LoadState, localInputToIso, relativeTime, useSession } from './ui.js';
 

@@ -6,7 +6,7 @@
  */
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import { EVENT_TYPES, TEST_EVENT_TYPE, type Attempt, type Delivery, type DeliveryDetail, type Webhook } from './api.js';
+import { isOperationalEventType, SUBSCRIBABLE_EVENT_TYPES, TEST_EVENT_TYPE, type Attempt, type Delivery, type DeliveryDetail, type Webhook } from './api.js';
 import {
   breakerText,
   ColumnHeads,
@@ -373,7 +373,7 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
               <label for="filter-event">Event</label>
               <select id="filter-event" value={filter.event} onChange={(e) => setFilter({ ...filter, event: e.currentTarget.value })}>
                 <option value="">any</option>
-                {[...EVENT_TYPES, TEST_EVENT_TYPE].map((type) => (
+                {[...SUBSCRIBABLE_EVENT_TYPES, TEST_EVENT_TYPE].map((type) => (
                   <option key={type} value={type}>
                     {type}
                   </option>
@@ -536,6 +536,28 @@ function AttemptOutcome({ attempt }: { attempt: Attempt }) {
   );
 }
 
+/** What an operational event reports, one click away: the webhook deactivated, or the delivery that failed in its webhook's log. */
+function OperationalSubject({ event, payload }: { event: string; payload: unknown }) {
+  if (!isOperationalEventType(event)) return null;
+  const data = (payload as { data?: { webhook?: { id: string; name: string }; delivery?: { id: string; webhookId: string; event: string } } }).data;
+  if (event === 'webhook.disabled' && data?.webhook) {
+    return (
+      <p class="operational-subject">
+        Webhook <a href={`#/webhooks/${data.webhook.id}`}>{data.webhook.name}</a> was deactivated; its pending deliveries failed with it and can be recovered once it is active again.
+      </p>
+    );
+  }
+  if (event === 'delivery.failed' && data?.delivery) {
+    return (
+      <p class="operational-subject">
+        A <code>{data.delivery.event}</code> delivery spent its retry schedule:{' '}
+        <a href={`#/webhooks/${data.delivery.webhookId}?delivery=${data.delivery.id}`}>{data.delivery.id}</a>.
+      </p>
+    );
+  }
+  return null;
+}
+
 function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Delivery }) {
   const { api } = useSession();
   const version = useServerVersion();
@@ -548,6 +570,7 @@ function DeliveryPanel({ webhook, delivery }: { webhook: Webhook; delivery: Deli
   return (
     <div class="delivery-panel">
       <FormError message={error} />
+      <OperationalSubject event={delivery.event} payload={detail.payload} />
       {/* The list asks for each delivery's ticket version; none for a test event. */}
       {delivery.ticketVersion != null && (
         <p>

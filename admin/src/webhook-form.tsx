@@ -6,7 +6,7 @@
  * refused filter operator, a reserved header name). After creation the signing secret is shown once.
  */
 import { useEffect, useState } from 'preact/hooks';
-import { ApiError, EVENT_TYPES, MAX_RATE_LIMIT, type ErrorDetail, type Webhook } from './api.js';
+import { ApiError, MAX_RATE_LIMIT, OPERATIONAL_EVENT_TYPES, SUBSCRIBABLE_EVENT_TYPES, TICKET_EVENT_TYPES, type ErrorDetail, type Webhook } from './api.js';
 import { FilterEditor, filterText, isFilterPath, parseFilter } from './filter-editor.js';
 import { headerDetails, headerProblemsFrom, headerRowProblems, HeadersEditor, headersToSend, isHeadersPath, rowsFromWebhook, type HeaderRow } from './headers-editor.js';
 import { errorsFrom, FieldError, FormError, navigate, noErrors, SecretDialog, useSession, type FormErrors } from './ui.js';
@@ -146,7 +146,12 @@ export function WebhookForm({ webhookId }: { webhookId: string | null }) {
   };
 
   const toggleEvent = (type: string, on: boolean) =>
-    setDraft({ ...draft, events: on ? EVENT_TYPES.filter((t) => t === type || draft.events.includes(t)) : draft.events.filter((t) => t !== type) });
+    setDraft({ ...draft, events: on ? SUBSCRIBABLE_EVENT_TYPES.filter((t) => t === type || draft.events.includes(t)) : draft.events.filter((t) => t !== type) });
+  const eventChoice = (type: string) => (
+    <label class="check" key={type}>
+      <input type="checkbox" checked={draft.events.includes(type)} onChange={(e) => toggleEvent(type, e.currentTarget.checked)} /> {type}
+    </label>
+  );
   const invalid = (field: string) => (errors.fields[field] ? { 'aria-invalid': 'true' as const, 'aria-describedby': `${field}-error` } : {});
 
   return (
@@ -170,11 +175,12 @@ export function WebhookForm({ webhookId }: { webhookId: string | null }) {
           </div>
           <fieldset class="field" {...invalid('events')}>
             <legend>Events</legend>
-            {EVENT_TYPES.map((type) => (
-              <label class="check" key={type}>
-                <input type="checkbox" checked={draft.events.includes(type)} onChange={(e) => toggleEvent(type, e.currentTarget.checked)} /> {type}
-              </label>
-            ))}
+            <p class="hint">Ticket events</p>
+            {TICKET_EVENT_TYPES.map(eventChoice)}
+            <p class="hint" id="operational-events-hint">
+              Operational events: another webhook deactivated automatically, a ticket event's delivery failed for good. The filter below does not apply to them.
+            </p>
+            {OPERATIONAL_EVENT_TYPES.map(eventChoice)}
             <FieldError id="events-error" message={errors.fields.events} />
           </fieldset>
           <FilterEditor text={draft.filter} onText={onFilterText} events={draft.events} problems={filterProblems} />

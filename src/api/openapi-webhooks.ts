@@ -7,7 +7,7 @@
 import { DEFAULT_RETRY_SCHEDULE_SECONDS } from '../config.js';
 import { DELIVERY_HEADERS } from '../delivery/delivery-headers.js';
 import { JITTER, RETRY_AFTER_CAP_SECONDS } from '../delivery/retry-policy.js';
-import { EVENT_TYPES, TEST_EVENT_TYPE, type EventType } from '../events/event-types.js';
+import { EVENT_TYPES, TEST_EVENT_TYPE, TICKET_EVENT_TYPES, type EventType } from '../events/event-types.js';
 import { idOf, isoTime, ref } from '../http/schemas.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TOTAL_TIMEOUT_MS } from '../outbound/http-client.js';
 import { EDITABLE_FIELDS } from '../tickets/ticket.js';
@@ -21,16 +21,23 @@ const fieldChange = {
   description: 'The value before and after. For `customFields`, only the keys that changed, a removed one shown as null.',
 } as const;
 
-function envelope(id: string, events: readonly string[], data: object, description: string): object {
+const CHANGE_TIME = 'When the change was committed; the same for every event of one request.';
+
+function envelope(id: string, events: readonly string[], data: object, description: string, timestamp = CHANGE_TIME): object {
   return {
     $id: id,
     description,
     type: 'object',
     additionalProperties: false,
     required: ['event', 'timestamp', 'data'],
-    properties: { event: { type: 'string', enum: events }, timestamp: { ...isoTime, description: 'When the change was committed; the same for every event of one request.' }, data },
+    properties: { event: { type: 'string', enum: events }, timestamp: { ...isoTime, description: timestamp }, data },
   };
 }
+
+/** An object of exactly these properties. */
+const exactly = (properties: Record<string, object>) => ({ type: 'object', additionalProperties: false, required: Object.keys(properties), properties });
+
+const NO_FURTHER_EVENT = 'A failed delivery of an operational event makes no further event: no `delivery.failed`, and no `webhook.disabled` for a deactivation it causes.';
 
 const withTicket = (extra: Record<string, object> = {}) => ({
   type: 'object',
@@ -89,6 +96,37 @@ export const eventPayloadSchemas = [
     },
     'Sent by `POST /webhooks/:id/test`, to an inactive webhook too.',
   ),
+  envelope(
+    'WebhookDisabledEvent',
+    ['webhook.disabled'],
+    exactly({
+      webhook: exactly({
+        id: idOf('whk'),
+        name: { type: 'string' },
+        targetUrl: { type: 'string' },
+        disabledReason: { type: 'string', enum: ['gone', 'failing'], description: 'A 410 answer, or five days of failures.' },
+        disabledAt: isoTime,
+      }),
+    }),
+    `Operational: another webhook was deactivated automatically (never by a PUT), its pending deliveries failed. The deactivated webhook itself does not get it. ${NO_FURTHER_EVENT}`,
+    'When the webhook was deactivated: its `disabledAt`.',
+  ),
+  envelope(
+    'DeliveryFailedEvent',
+    ['delivery.failed'],
+    exactly({
+      delivery: exactly({
+        id: idOf('msg'),
+        webhookId: idOf('whk'),
+        event: { type: 'string', enum: TICKET_EVENT_TYPES, description: 'The ticket event whose delivery failed.' },
+        attemptCount: { type: 'integer', minimum: 1, description: 'Every attempt made, redeliveries included.' },
+        lastStatusCode: { type: ['integer', 'null'], description: 'The last attempt\'s status; null when it got no answer.' },
+        createdAt: isoTime,
+      }),
+    }),
+    `Operational: a ticket event's delivery spent its retry schedule and failed for good (not one failed because its webhook was deactivated: \`webhook.disabled\` covers those). ${NO_FURTHER_EVENT}`,
+    'When the last attempt was recorded.',
+  ),
 ] as const;
 
 /** The payload schema of each event type: an event type added without one fails the typecheck. */
@@ -99,6 +137,8 @@ const PAYLOAD_OF: Record<EventType, string> = {
   'ticket.updated': 'TicketUpdatedEvent',
   'ticket.assignment.changed': 'TicketAssignmentChangedEvent',
   [TEST_EVENT_TYPE]: 'WebhookTestEvent',
+  'webhook.disabled': 'WebhookDisabledEvent',
+  'delivery.failed': 'DeliveryFailedEvent',
 };
 
 const HEADER_PARAMETERS = Object.values(DELIVERY_HEADERS).map(({ name, description }) => ({ name, in: 'header', required: true, description, schema: { type: 'string' } }));

@@ -11,6 +11,7 @@ import { heldInTicketPendingIndex } from './migrations/0008-held-in-ticket-pendi
 import { attemptErrorMessages } from './migrations/0009-attempt-error-messages.js';
 import { webhookFiltersHeadersRateLimits } from './migrations/0010-webhook-filters-headers-rate-limits.js';
 import { eventFeed } from './migrations/0011-event-feed.js';
+import { feedPositionsForTicketEvents } from './migrations/0012-feed-positions-for-ticket-events.js';
 import { jobLeases } from './migrations/0013-job-leases.js';
 import { webhookAttemptedIndex } from './migrations/0015-webhook-attempted-index.js';
 
@@ -28,6 +29,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0009-attempt-error-messages': attemptErrorMessages,
     '0010-webhook-filters-headers-rate-limits': webhookFiltersHeadersRateLimits,
     '0011-event-feed': eventFeed(capabilities),
+    '0012-feed-positions-for-ticket-events': feedPositionsForTicketEvents(capabilities),
     '0013-job-leases': jobLeases,
     '0015-webhook-attempted-index': webhookAttemptedIndex,
   };

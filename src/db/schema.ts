@@ -83,7 +83,8 @@ export interface EventsTable {
   filter_context: string | null;
   /**
    * The event's place in commit order, which the event stream follows (migration 0011); null on
-   * PostgreSQL until the feed's sequencer numbers it after its commit.
+   * PostgreSQL until the feed's sequencer numbers it after its commit. Only ticket events have
+   * one: an event of no ticket is in no feed, and stays null (migration 0012).
    */
   feed_position: number | null;
   created_at: string;

@@ -11,6 +11,10 @@
  * "while it is under way": the first result of a batch waits GATHER_MS for the ones right
  * behind it instead; without that wait nearly every attempt took a transaction of its own
  * (docs/benchmarks.md).
+ *
+ * The operational events a batch makes (a webhook deactivated, a ticket event's delivery failed
+ * for good: operational-events.ts) go through the outbox in the same transaction, so that such
+ * an event exists if and only if what it reports committed.
  */
 import type { Logger } from 'pino';
 import type { Capabilities } from '../db/capabilities.js';
@@ -19,11 +23,17 @@ import { GroupCommit } from '../db/group-commit.js';
 import { toIso } from '../shared/time.js';
 import { recordAttempts, type AttemptRecord } from './attempts.repository.js';
 import type { ClaimedDelivery } from './deliveries.repository.js';
+import { NO_OBSERVER, type DeliveryObserver } from './observer.js';
+import { operationalEvents, type OperationalEvent } from './operational-events.js';
+import { Outbox } from './outbox.js';
+import type { DeliveryWakeup } from './wakeup.js';
 import type { AttemptVerdict, DeactivationReason, WebhookDirectory } from './webhook-directory.js';
 
 export interface RecordedResult {
   record: AttemptRecord;
   webhookId: string;
+  /** The event type of the delivery. */
+  eventType: string;
   /** What the attempt says about the webhook's health; null when no attempt was made. */
   verdict: AttemptVerdict | null;
 }
@@ -38,6 +48,15 @@ export interface RecordOutcome {
    * it without a claim, or gives its lease back.
    */
   next: ClaimedDelivery | null;
+  /** The operational events this result made (committed with it). */
+  operationalEvents: OperationalEvent[];
+}
+
+export interface AttemptRecorderOptions {
+  /** Hears of the operational events once committed. */
+  observer?: Pick<DeliveryObserver, 'operationalEvent'>;
+  /** Told when operational events queued deliveries. */
+  wakeup?: DeliveryWakeup;
 }
 
 const MAX_BATCH = 256;
@@ -47,29 +66,57 @@ export class AttemptRecorder {
   readonly #group: GroupCommit<RecordedResult, RecordOutcome>;
   readonly #db: Db;
   readonly #write: (trx: Db, results: readonly RecordedResult[], handOver: boolean) => Promise<RecordOutcome[]>;
+  readonly #logger: Logger;
+  readonly #observer: Pick<DeliveryObserver, 'operationalEvent'>;
+  readonly #wakeup: DeliveryWakeup | null;
 
   /** `leaseMs`: the lease of a delivery handed over to this worker, as a claim would take it. */
-  constructor(db: Db, capabilities: Capabilities, webhooks: WebhookDirectory, logger: Logger, leaseMs: number) {
+  constructor(db: Db, capabilities: Capabilities, webhooks: WebhookDirectory, logger: Logger, leaseMs: number, options: AttemptRecorderOptions = {}) {
     this.#db = db;
+    this.#logger = logger;
+    this.#observer = options.observer ?? NO_OBSERVER;
+    this.#wakeup = options.wakeup ?? null;
+    // Operational events pass no filter (Outbox.record), so nothing is filtered out to report.
+    const outbox = new Outbox(capabilities, webhooks);
     this.#write = async (trx, results, handOver) => {
       const first = results[0]!.record;
       const lease = handOver ? { workerId: first.workerId, leaseExpiresAt: toIso(Date.parse(first.now) + leaseMs) } : null;
-      const next = await recordAttempts(
+      const { next, failed } = await recordAttempts(
         trx,
         capabilities,
         results.map((r) => r.record),
         lease,
       );
-      const verdicts = results.flatMap((r) => (r.verdict ? [{ webhookId: r.webhookId, verdict: r.verdict, at: r.record.now }] : []));
+      const verdicts = results.flatMap((r) => (r.verdict ? [{ webhookId: r.webhookId, verdict: r.verdict, at: r.record.now, eventType: r.eventType }] : []));
       const disabled = await webhooks.applyVerdicts(trx, verdicts);
-      return results.map((r) => ({ deactivated: disabled.get(r.webhookId) ?? null, next: next.get(r.record.deliveryId) ?? null }));
+      const events = operationalEvents(failed, disabled);
+      // Key-share locks: this transaction has updated webhooks already (SubscriptionLock).
+      if (events.length > 0) await outbox.record(trx, events, 'key-share');
+      // Each event is told with the result that made it: the failed delivery's, or the last of the deactivated webhook's.
+      const madeBy = new Map<RecordedResult, OperationalEvent[]>();
+      for (const event of events) {
+        const result = event.deliveryId !== null ? results.find((r) => r.record.deliveryId === event.deliveryId) : results.findLast((r) => r.webhookId === event.webhookId);
+        if (result) madeBy.set(result, [...(madeBy.get(result) ?? []), event]);
+      }
+      return results.map((r) => ({ deactivated: disabled.get(r.webhookId)?.reason ?? null, next: next.get(r.record.deliveryId) ?? null, operationalEvents: madeBy.get(r) ?? [] }));
     };
     this.#group = new GroupCommit({ name: 'attempt', db, logger, maxBatch: MAX_BATCH, gatherMs: GATHER_MS, write: (trx, results) => this.#write(trx, results, true) });
   }
 
   /** Resolves once the result is committed. Every record of a batch is one worker's. */
-  record(result: RecordedResult): Promise<RecordOutcome> {
-    return this.#group.submit(result);
+  async record(result: RecordedResult): Promise<RecordOutcome> {
+    const outcome = await this.#group.submit(result);
+    this.#committed(outcome.operationalEvents);
+    return outcome;
+  }
+
+  #committed(events: readonly OperationalEvent[]): void {
+    if (events.length === 0) return;
+    for (const event of events) {
+      this.#observer.operationalEvent(event.type);
+      this.#logger.info({ event: event.type, webhookId: event.webhookId, ...(event.deliveryId ? { deliveryId: event.deliveryId } : {}) }, 'operational event');
+    }
+    this.#wakeup?.notify();
   }
 
   /**
@@ -80,7 +127,8 @@ export class AttemptRecorder {
    */
   async recordWithoutAttempt(result: RecordedResult & { record: { attempt: null } }): Promise<void> {
     // What it releases is left to any worker's claim: this path is the worker's error handling.
-    await this.#db.transaction().execute((trx) => this.#write(trx, [result], false));
+    const [outcome] = await this.#db.transaction().execute((trx) => this.#write(trx, [result], false));
+    this.#committed(outcome!.operationalEvents);
   }
 
   /** Writes what is gathered now and waits for the writes under way (shutdown). */

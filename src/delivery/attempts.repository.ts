@@ -2,7 +2,8 @@
  * Recording attempts: the attempt rows of a batch, and each delivery's move after its attempt
  * (succeeded, the next retry, or failed), in two statements whatever the batch size, and the
  * release of the deliveries held behind the ones that finished, in one more. The
- * attempt recorder (attempt-recorder.ts) runs it in the transaction it group-commits.
+ * attempt recorder (attempt-recorder.ts) runs it in the transaction it group-commits, and makes
+ * the `delivery.failed` events of the deliveries it reports failed for good in the same one.
  */
 import { sql } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';
@@ -55,6 +56,26 @@ export interface AttemptRecord {
   claimed: ClaimedState;
 }
 
+/** A delivery whose attempt spent its retry schedule: what `delivery.failed` says of it. */
+export interface FailedDelivery {
+  id: string;
+  webhookId: string;
+  eventType: string;
+  /** Every attempt made, this one and redeliveries included. */
+  attemptCount: number;
+  lastStatusCode: number | null;
+  createdAt: string;
+  /** When the attempt that spent the schedule was recorded: the event's time. */
+  failedAt: string;
+}
+
+export interface RecordedAttempts {
+  /** The deliveries released and handed over, keyed by the delivery whose finish released each. */
+  next: Map<string, ClaimedDelivery>;
+  /** Deliveries this batch moved from pending to failed: their schedule is spent. */
+  failed: FailedDelivery[];
+}
+
 /** The new state of one delivery after its attempt. */
 interface DeliveryMove {
   id: string;
@@ -86,14 +107,15 @@ function moveAfterAttempt(record: AttemptRecord, current: { status: ClaimedState
  * their rows (in id order, so that two batches never wait on each other crosswise), inserts the
  * attempts in one statement and moves every delivery in one more, whatever the batch size.
  * With `handOver`, the deliveries it releases are leased to that worker: it returns each, keyed
- * by the delivery whose finish released it, for the worker to send without claiming.
+ * by the delivery whose finish released it, for the worker to send without claiming. It also
+ * returns the deliveries whose schedule this batch spent.
  */
-export async function recordAttempts(trx: Db, capabilities: Capabilities, records: readonly AttemptRecord[], handOver: HandOver | null): Promise<Map<string, ClaimedDelivery>> {
+export async function recordAttempts(trx: Db, capabilities: Capabilities, records: readonly AttemptRecord[], handOver: HandOver | null): Promise<RecordedAttempts> {
   const next = new Map<string, ClaimedDelivery>();
-  if (records.length === 0) return next;
+  if (records.length === 0) return { next, failed: [] };
   let read = trx
     .selectFrom('deliveries')
-    .select(['id', 'status', 'leased_by', 'next_attempt_at', 'expedited', 'webhook_id', 'ticket_id'])
+    .select(['id', 'status', 'leased_by', 'next_attempt_at', 'expedited', 'webhook_id', 'ticket_id', 'event_type', 'attempt_count', 'created_at'])
     .where(inList(capabilities, 'id', records.map((r) => r.deliveryId)))
     .orderBy('id');
   if (capabilities.rowLocks) read = read.forUpdate();
@@ -102,7 +124,7 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
   const attempts = present.flatMap((r) => (r.attempt ? [{ id: newId('att'), delivery_id: r.deliveryId, ...r.attempt }] : []));
   await insertRows(trx, capabilities, 'attempts', ATTEMPT_COLUMNS, attempts);
   const moves = present.filter((r) => current.get(r.deliveryId)!.leased_by === r.workerId).map((r) => moveAfterAttempt(r, current.get(r.deliveryId)!));
-  if (moves.length === 0) return next;
+  if (moves.length === 0) return { next, failed: [] };
   await sql`
     update deliveries set
       status = moved.status,
@@ -123,6 +145,25 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
     )}
     where deliveries.id = moved.id`.execute(trx);
 
+  // Only an attempt that found the delivery as claimed moves it to failed (moveAfterAttempt):
+  // one failed meanwhile by its webhook's deactivation was pending no more.
+  const recordedAt = new Map(present.map((r) => [r.deliveryId, r.now]));
+  const failed = moves.flatMap((m): FailedDelivery[] => {
+    const row = current.get(m.id)!;
+    if (row.status !== 'pending' || m.status !== 'failed') return [];
+    return [
+      {
+        id: m.id,
+        webhookId: row.webhook_id,
+        eventType: row.event_type,
+        attemptCount: Number(row.attempt_count) + 1,
+        lastStatusCode: m.lastStatusCode,
+        createdAt: row.created_at,
+        failedAt: recordedAt.get(m.id)!,
+      },
+    ];
+  });
+
   // A delivery that was pending and is no longer releases the next of its ticket to its webhook.
   const finishedBy = new Map<string, string>();
   const finished = moves.flatMap((m) => {
@@ -134,7 +175,7 @@ export async function recordAttempts(trx: Db, capabilities: Capabilities, record
   await lockTicketDeliveries(trx, capabilities, finished.map((stream) => stream.ticket_id));
   const released = await releaseNextOfStreams(trx, capabilities, finished, records[0]!.now, handOver);
   for (const delivery of released) next.set(finishedBy.get(ticketStream(delivery.stream.webhook_id, delivery.stream.ticket_id))!, delivery);
-  return next;
+  return { next, failed };
 }
 
 /** The new states, as the derived table `moved` of the UPDATE ... FROM. */

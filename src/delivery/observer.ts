@@ -2,6 +2,8 @@
  * What the worker reports as it goes, for metrics. The worker knows nothing of Prometheus; the
  * metrics module implements this.
  */
+import type { OperationalEventType } from '../events/event-types.js';
+
 export interface AttemptReport {
   eventType: string;
   target: string;
@@ -20,6 +22,8 @@ export interface DeliveryObserver {
   filteredOut(count: number): void;
   /** Deliveries of a rate-limited webhook put back to wait for its next free slots. */
   rateLimited(webhookId: string, count: number): void;
+  /** An operational event was committed (docs/api.md, "Operational events"). */
+  operationalEvent(type: OperationalEventType): void;
 }
 
-export const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined, filteredOut: () => undefined, rateLimited: () => undefined };
+export const NO_OBSERVER: DeliveryObserver = { attempted: () => undefined, filteredOut: () => undefined, rateLimited: () => undefined, operationalEvent: () => undefined };

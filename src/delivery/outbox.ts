@@ -1,28 +1,30 @@
 /**
  * The transactional outbox: a ticket change writes its events, and one delivery per subscribed
  * active webhook, inside the transaction of the change itself. Committed together or not at all.
+ * The attempt recorder writes operational events through it too, in the transaction of the
+ * deactivation or final failure that makes them (attempt-recorder.ts).
  */
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { eventPayload } from '../events/event-payload.js';
-import type { EventType } from '../events/event-types.js';
+import { isOperationalEventType, type EventType } from '../events/event-types.js';
 import { filterDocument, storedFilterContext, type FilterDocument, type FilterSubject } from '../events/filter-document.js';
 import { newId } from '../shared/ids.js';
 import { insertEvents, type NewEventRow } from '../events/events.repository.js';
 import { insertDeliveries, lockTicketDeliveries, pendingTicketStreams, ticketStream, type NewDelivery } from './deliveries.repository.js';
 import { NO_OBSERVER, type DeliveryObserver } from './observer.js';
-import type { WebhookDirectory } from './webhook-directory.js';
+import type { SubscriptionLock, WebhookDirectory } from './webhook-directory.js';
 
 /** An event to record, and the time of the change: its `timestamp`, and when its deliveries fall due. */
 export interface TimedEvent {
   type: EventType;
-  /** Null for the test event, which belongs to no ticket. */
+  /** Null for the test event and operational events, which belong to no ticket. */
   ticketId: string | null;
   /** The ticket's version that the event carries in its data, null with `ticketId`. */
   ticketVersion: number | null;
   data: unknown;
   at: string;
-  /** What webhooks' filters see of the change beside the event's type; null for the test event. */
+  /** What webhooks' filters see of the change beside the event's type; null without a ticket. */
   subject: FilterSubject | null;
 }
 
@@ -78,12 +80,15 @@ export class Outbox {
    * ticket has no earlier delivery to wait for, so creations (the busiest path) skip the lock
    * and the read. The lock comes before the subscriptions' share locks: the attempt recorder
    * takes the same lock before it locks webhooks, so neither can wait for the other crosswise.
+   *
+   * Filters choose among ticket events (docs/api.md, "Filters"): an operational event of a
+   * subscribed type makes a delivery whatever the webhook's filter, which describes tickets.
    */
-  async record(trx: Db, events: readonly TimedEvent[]): Promise<number> {
+  async record(trx: Db, events: readonly TimedEvent[], lock: SubscriptionLock = 'share'): Promise<number> {
     if (events.length === 0) return 0;
     const changedTickets = [...new Set(events.flatMap((e) => (e.ticketId !== null && e.type !== 'ticket.created' ? [e.ticketId] : [])))];
     await lockTicketDeliveries(trx, this.capabilities, changedTickets);
-    const subscriptions = await this.webhooks.activeSubscriptions(trx);
+    const subscriptions = await this.webhooks.activeSubscriptions(trx, lock);
     const rows = newEventRows(events);
     const deliveries: NewDelivery[] = [];
     const pending = changedTickets.length > 0 && subscriptions.length > 0 ? await pendingTicketStreams(trx, this.capabilities, changedTickets) : new Set<string>();
@@ -94,7 +99,7 @@ export class Outbox {
       let document: FilterDocument | null = null;
       for (const subscription of subscriptions) {
         if (!subscription.events.includes(row.type)) continue;
-        if (subscription.matches !== null) {
+        if (subscription.matches !== null && !isOperationalEventType(row.type)) {
           document ??= filterDocument(row.type, subject);
           if (!subscription.matches(document)) {
             filteredOut += 1;

@@ -126,7 +126,7 @@ export class DeliveryWorker {
     this.#claimer = new DeliveryClaimer({ db, capabilities, webhooks, workerId: this.id, leaseMs, pollIntervalMs });
     this.#lanes = new HostLanes({ perHost: perHostConcurrency, global: globalConcurrency, maxWaitMs: MAX_LANE_WAIT_MS }, this.breakers, clock);
     this.#sender = new AttemptSender({ http, clock, userAgent, retrySchedule, random });
-    this.#recorder = new AttemptRecorder(db, capabilities, webhooks, logger, leaseMs);
+    this.#recorder = new AttemptRecorder(db, capabilities, webhooks, logger, leaseMs, { observer: this.#options.observer, wakeup: this.#options.wakeup });
     this.#pacer = new RatePacer(db, capabilities, () => clock.now());
   }
 
@@ -471,6 +471,7 @@ export class DeliveryWorker {
       const recordedAt = clock.now();
       const { deactivated: disabled, next } = await this.#recorder.record({
         webhookId: delivery.webhookId,
+        eventType: delivery.eventType,
         verdict,
         record: {
           workerId: this.id,
@@ -510,6 +511,7 @@ export class DeliveryWorker {
       await this.#recorder
         .recordWithoutAttempt({
           webhookId: delivery.webhookId,
+          eventType: delivery.eventType,
           verdict: null,
           record: {
             workerId: this.id,

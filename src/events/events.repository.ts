@@ -13,6 +13,10 @@
  * transactions numbers above the last one's, and commits before the next begins, so a reader
  * that sees position P will never later find a committed position below P: it may resume from
  * any position it has seen, nothing missed, nothing repeated.
+ *
+ * Only ticket events have a position: the events of no ticket (the test event, operational
+ * events) are in no feed, and neither the insert nor the sequencer numbers them (migration 0012):
+ * unnumbered for good, they stay out of the sequencer's index as well as the stream's.
  */
 import { sql } from 'kysely';
 import type { Capabilities } from '../db/capabilities.js';
@@ -41,9 +45,14 @@ const EVENT_COLUMNS = {
 /** Inserts events in the order given, which is the order of the change's events. */
 export async function insertEvents(db: Db, capabilities: Capabilities, rows: readonly NewEventRow[]): Promise<void> {
   if (rows.length === 0) return;
-  let first: number | null = null;
-  if (capabilities.writesInCommitOrder) first = (await latestPosition(db)) + 1;
-  await insertRows(db, capabilities, 'events', EVENT_COLUMNS, rows.map((row, i) => ({ ...row, feed_position: first === null ? null : first + i })));
+  let next: number | null = null;
+  if (capabilities.writesInCommitOrder && rows.some(inFeed)) next = (await latestPosition(db)) + 1;
+  await insertRows(db, capabilities, 'events', EVENT_COLUMNS, rows.map((row) => ({ ...row, feed_position: next !== null && inFeed(row) ? next++ : null })));
+}
+
+/** Whether an event takes a place in the feed's commit order: a ticket's events do. */
+function inFeed(row: NewEventRow): boolean {
+  return row.ticket_id !== null;
 }
 
 /** The highest position given, 0 when none is: the stream starts after it. */
@@ -72,7 +81,7 @@ export async function sequenceEvents(db: Db, capabilities: Capabilities): Promis
         update events set feed_position = base.top + next.n
         from (select coalesce(max(feed_position), 0) as top from events where feed_position is not null) as base,
              (select id, row_number() over (order by id) as n
-                from (select id from events where feed_position is null order by id limit ${SEQUENCER_BATCH}) as unnumbered) as next
+                from (select id from events where feed_position is null and ticket_id is not null order by id limit ${SEQUENCER_BATCH}) as unnumbered) as next
         where events.id = next.id`.execute(trx);
       return Number(result.numAffectedRows ?? 0);
     });

@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics (prom-client), one registry per process (`serve` on its port, `worker` on
  * HELPDESK_WORKER_PORT): deliveries by outcome and event, attempt durations, event-to-delivery
- * latency, queue depth, circuit breaker state, the worker's last claim and the retention lease.
+ * latency, queue depth, circuit breaker state, the worker's last claim, the retention lease and
+ * the operational events made.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Db } from '../db/connection.js';
@@ -9,6 +10,7 @@ import { BREAKER_STATES, type BreakerState } from '../delivery/circuit-breaker.j
 import { countHeld, countQueued } from '../delivery/deliveries.repository.js';
 import type { AttemptReport, DeliveryObserver } from '../delivery/observer.js';
 import type { EventStreamObserver, StreamCloseReason } from '../events/event-stream.js';
+import { OPERATIONAL_EVENT_TYPES, type OperationalEventType } from '../events/event-types.js';
 
 
 export class Metrics implements DeliveryObserver, EventStreamObserver {
@@ -20,6 +22,7 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
   readonly #requests: Counter<'method' | 'route' | 'status'>;
   readonly #filteredOut: Counter;
   readonly #rateLimited: Counter<'webhook'>;
+  readonly #operationalEvents: Counter<'event'>;
   readonly #requestDuration: Histogram<'method' | 'route'>;
   readonly #streamsOpen: Gauge;
   readonly #streamsClosed: Counter<'reason'>;
@@ -70,6 +73,14 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
       labelNames: ['webhook'],
       registers,
     });
+    this.#operationalEvents = new Counter({
+      name: 'helpdesk_operational_events_total',
+      help: 'Operational events committed (webhook.disabled, delivery.failed), by type, counted by the process whose attempt made them; each makes one delivery per subscribed webhook.',
+      labelNames: ['event'],
+      registers,
+    });
+    // Every type from the start, so that an alert on a rate sees 0 before the first one.
+    for (const event of OPERATIONAL_EVENT_TYPES) this.#operationalEvents.inc({ event }, 0);
     this.#requests = new Counter({
       name: 'helpdesk_http_requests_total',
       help: 'API requests answered, by method, route template (unmatched for unknown paths) and status code.',
@@ -160,6 +171,10 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
 
   rateLimited(webhookId: string, count: number): void {
     this.#rateLimited.inc({ webhook: webhookId }, count);
+  }
+
+  operationalEvent(type: OperationalEventType): void {
+    this.#operationalEvents.inc({ event: type });
   }
 
   streamOpened(): void {

@@ -16,7 +16,7 @@ function parseIncludes(include: string | undefined): DeliveryListInclude[] {
 const deliveryProperties = {
   id: idOf('msg'),
   webhookId: idOf('whk'),
-  event: { type: 'string', description: 'The event type, or `webhook.test`.' },
+  event: { type: 'string', description: 'The event type: a ticket event, an operational event, or `webhook.test`.' },
   status: { type: 'string', enum: ['pending', 'succeeded', 'failed'] },
   attemptCount: { type: 'integer', minimum: 0 },
   lastAttemptAt: isoTimeOrNull,
@@ -27,8 +27,8 @@ const deliveryProperties = {
 
 /** Fields a delivery list adds only when asked (`include`), so that the default shape stays as documented. */
 const includedProperties = {
-  ticketVersion: { type: ['integer', 'null'], minimum: 1, description: 'Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test` and for events written before tickets had versions.' },
-  ticketId: { type: ['string', 'null'], pattern: '^tkt_', description: 'Only with `include=ticketId` on a list: the ticket its event is about; null for `webhook.test`. The ticket may have been deleted since.' },
+  ticketVersion: { type: ['integer', 'null'], minimum: 1, description: 'Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test`, operational events and events written before tickets had versions.' },
+  ticketId: { type: ['string', 'null'], pattern: '^tkt_', description: 'Only with `include=ticketId` on a list: the ticket its event is about; null for `webhook.test` and operational events. The ticket may have been deleted since.' },
   lastError: { type: ['string', 'null'], enum: [...ATTEMPT_ERRORS, null], description: "Only with `include=lastError` on a list: the error kind of the last attempt (as an attempt's `error`), null when it succeeded or none was made. It tells a connection or TLS failure, which has no `lastStatusCode`, from a delivery not yet attempted." },
 } as const;
 

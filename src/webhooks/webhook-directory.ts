@@ -13,8 +13,8 @@ import { findDeliveryTargets, listActiveSubscriptions } from './webhooks.reposit
 export function webhookDirectory(capabilities: Capabilities, secrets: SecretBox): WebhookDirectory {
   const matcherOf = filterMatcherCache();
   return {
-    activeSubscriptions: async (trx) =>
-      (await listActiveSubscriptions(trx, capabilities)).map(({ id, events, filter }) => ({ id, events, matches: filter === null ? null : matcherOf(filter) })),
+    activeSubscriptions: async (trx, lock) =>
+      (await listActiveSubscriptions(trx, capabilities, lock)).map(({ id, events, filter }) => ({ id, events, matches: filter === null ? null : matcherOf(filter) })),
     deliveryTargets: (db, webhookIds, now) => findDeliveryTargets(db, capabilities, secrets, webhookIds, now),
     applyVerdicts: (trx, verdicts) => applyAttemptsToWebhooks(trx, verdicts),
   };

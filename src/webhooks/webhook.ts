@@ -1,7 +1,7 @@
 /** The webhook resource of the published reference, and the rules for its target URL. */
 import { randomBytes } from 'node:crypto';
 import type { DeactivationReason } from '../delivery/webhook-directory.js';
-import type { TicketEventType } from '../events/event-types.js';
+import type { SubscribableEventType } from '../events/event-types.js';
 import { literalAddress, type TargetAddressPolicy } from '../outbound/address-policy.js';
 import { maskHeaders, type HeaderSet } from './webhook-headers.js';
 import type { WebhookFilter } from './webhook-filter.js';
@@ -17,7 +17,7 @@ export interface Webhook {
   id: string;
   name: string;
   targetUrl: string;
-  events: TicketEventType[];
+  events: SubscribableEventType[];
   active: boolean;
   /** Which events of the subscribed types it gets (docs/api.md, "Filters"); null for all. */
   filter: WebhookFilter | null;

@@ -1,5 +1,5 @@
 import type { Capabilities } from '../db/capabilities.js';
-import type { DeliveryTarget } from '../delivery/webhook-directory.js';
+import type { DeliveryTarget, SubscriptionLock } from '../delivery/webhook-directory.js';
 import { inList } from '../db/bound-rows.js';
 import type { Db } from '../db/connection.js';
 import type { WebhookSecretsTable, WebhooksTable } from '../db/schema.js';
@@ -91,11 +91,12 @@ export async function listWebhooks(db: Db, cursor: Cursor | null, limit: number)
  * webhook or breaking the change with a foreign-key error. The rows are locked in id order, the
  * order the attempt recorder updates them in (webhook-health.ts): in any other order a change
  * and a batch of results on two webhooks could each wait for the other (a deadlock, found as a
- * 500 on PUT /tickets under load).
+ * 500 on PUT /tickets under load). The attempt recorder's operational events take key-share
+ * locks instead (delivery/webhook-directory.ts, SubscriptionLock).
  */
-export async function listActiveSubscriptions(db: Db, capabilities: Capabilities): Promise<{ id: string; events: string[]; filter: string | null }[]> {
+export async function listActiveSubscriptions(db: Db, capabilities: Capabilities, lock: SubscriptionLock): Promise<{ id: string; events: string[]; filter: string | null }[]> {
   let query = db.selectFrom('webhooks').select(['id', 'events', 'filter']).where('active', '=', 1).orderBy('id');
-  if (capabilities.rowLocks) query = query.forShare();
+  if (capabilities.rowLocks) query = lock === 'share' ? query.forShare() : query.forKeyShare();
   const rows = await query.execute();
   return rows.map((row) => ({ id: row.id, events: JSON.parse(row.events) as string[], filter: row.filter }));
 }
@@ -192,19 +193,20 @@ export async function markFailing(db: Db, id: string, at: string): Promise<void>
 }
 
 /**
- * Automatic deactivation; false if it did not happen. For `failing`, the condition is checked in
- * the update itself (still failing since at least `failingSince`), so a success or a
- * reactivation committed a moment earlier is never overruled by a stale read.
+ * Automatic deactivation; the webhook's name and target (for `webhook.disabled`), or undefined
+ * if it did not happen. For `failing`, the condition is checked in the update itself (still
+ * failing since at least `failingSince`), so a success or a reactivation committed a moment
+ * earlier is never overruled by a stale read.
  */
-export async function disableWebhook(db: Db, id: string, reason: DisabledReason, at: string, failingSinceAtMost?: string): Promise<boolean> {
+export async function disableWebhook(db: Db, id: string, reason: DisabledReason, at: string, failingSinceAtMost?: string): Promise<{ name: string; targetUrl: string } | undefined> {
   let update = db
     .updateTable('webhooks')
     .set({ active: 0, disabled_reason: reason, disabled_at: at, updated_at: at })
     .where('id', '=', id)
     .where('active', '=', 1);
   if (failingSinceAtMost !== undefined) update = update.where('failing_since', 'is not', null).where('failing_since', '<=', failingSinceAtMost);
-  const result = await update.executeTakeFirst();
-  return Number(result.numUpdatedRows) > 0;
+  const row = await update.returning(['name', 'target_url']).executeTakeFirst();
+  return row === undefined ? undefined : { name: row.name, targetUrl: row.target_url };
 }
 
 /** What a webhook holds sealed: its current signing secret and its header values (JSON). */

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { idOf, idParamsSchema, isoTime, isoTimeOrNull, noContent, pageOf, pageQuerySchema, ref, wrapped } from '../http/schemas.js';
 import { ADMIN } from '../http/route-config.js';
 import { parsePageRequest } from '../shared/pagination.js';
-import { TICKET_EVENT_TYPES, type TicketEventType } from '../events/event-types.js';
+import { SUBSCRIBABLE_EVENT_TYPES, TICKET_EVENT_TYPES, type SubscribableEventType } from '../events/event-types.js';
 import { MAX_SECRET_OVERLAP_SECONDS, MAX_TARGET_URL_LENGTH } from './webhook.js';
 import { FILTER_OPERATORS, MAX_FILTER_BYTES, MAX_FILTER_DEPTH } from './webhook-filter.js';
 import { MASKED_HEADER_VALUE, MAX_HEADERS, MAX_HEADER_VALUE_LENGTH, MAX_RATE_LIMIT } from './webhook-limits.js';
@@ -12,12 +12,12 @@ import type { WebhookFilter } from './webhook-filter.js';
 const webhookFields = {
   name: { type: 'string', minLength: 1, maxLength: 200 },
   targetUrl: { type: 'string', minLength: 1, maxLength: MAX_TARGET_URL_LENGTH },
-  events: { type: 'array', minItems: 1, items: { type: 'string', enum: TICKET_EVENT_TYPES } },
+  events: { type: 'array', minItems: 1, items: { type: 'string', enum: SUBSCRIBABLE_EVENT_TYPES } },
   active: { type: 'boolean' },
   filter: {
     type: ['object', 'null'],
     additionalProperties: true,
-    description: `Which events of the subscribed types make a delivery: a MongoDB query over \`{event, ticket, changes}\` using ${FILTER_OPERATORS.join(' ')}, at most ${MAX_FILTER_BYTES} bytes as JSON and ${MAX_FILTER_DEPTH} levels deep. Null (the default) for every event.`,
+    description: `Which ticket events of the subscribed types make a delivery (operational events are not filtered): a MongoDB query over \`{event, ticket, changes}\` using ${FILTER_OPERATORS.join(' ')}, at most ${MAX_FILTER_BYTES} bytes as JSON and ${MAX_FILTER_DEPTH} levels deep. Null (the default) for every event.`,
   },
   headers: {
     type: 'object',
@@ -141,7 +141,7 @@ export function registerWebhookRoutes(api: FastifyInstance, webhooks: WebhooksSe
     async (request, reply) => reply.status(201).send({ webhook: await webhooks.create(request.body.webhook) }),
   );
 
-  api.post<{ Body: { filter: WebhookFilter | null; events?: TicketEventType[] } }>(
+  api.post<{ Body: { filter: WebhookFilter | null; events?: SubscribableEventType[] } }>(
     '/webhooks/filter-preview',
     {
       config,

@@ -4,7 +4,7 @@ import { inTransaction } from '../db/transaction.js';
 import { failPendingDeliveries, listRecentTicketEvents } from '../delivery/deliveries.repository.js';
 import { recordedFilterDocument, type FilterDocument } from '../events/filter-document.js';
 import { AppError, type ErrorDetail } from '../errors.js';
-import { TICKET_EVENT_TYPES, type TicketEventType } from '../events/event-types.js';
+import { TICKET_EVENT_TYPES, type SubscribableEventType, type TicketEventType } from '../events/event-types.js';
 import type { TargetAddressPolicy } from '../outbound/address-policy.js';
 import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
@@ -40,7 +40,7 @@ export interface FilterPreview {
 export interface WebhookInput {
   name?: string;
   targetUrl?: string;
-  events?: TicketEventType[];
+  events?: SubscribableEventType[];
   active?: boolean;
   filter?: WebhookFilter | null;
   /** Clear values, or the mask to keep a stored one (on update). */
@@ -167,7 +167,7 @@ export class WebhooksService {
    * Tries a filter (and, if given, a set of event types) on the latest ticket events still
    * kept, without saving anything: which of them would have made a delivery.
    */
-  async previewFilter(filter: WebhookFilter | null, events: readonly TicketEventType[] | undefined): Promise<FilterPreview[]> {
+  async previewFilter(filter: WebhookFilter | null, events: readonly SubscribableEventType[] | undefined): Promise<FilterPreview[]> {
     if (filter !== null) {
       const problems = filterProblems(filter, 'filter');
       if (problems.length > 0) throw AppError.validation(problems);
@@ -181,7 +181,7 @@ export class WebhooksService {
     );
     return rows.map((row) => {
       const document = recordedFilterDocument(row.type, row.payload, row.filter_context);
-      const subscribed = events === undefined || events.includes(row.type as TicketEventType);
+      const subscribed = events === undefined || events.includes(row.type as SubscribableEventType);
       return { id: row.id, type: row.type, ticketId: row.ticket_id!, ticketVersion: row.ticket_version, createdAt: row.created_at, document, matched: subscribed && matches(document) };
     });
   }

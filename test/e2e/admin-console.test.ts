@@ -361,6 +361,50 @@ describe.skipIf(!available)(`admin console in Chromium${available ? '' : `: SKIP
     expect((await server.request('GET', `/webhooks/${id}`)).status).toBe(404);
   }, 60_000);
 
+  it('offers operational events in the event picker, and shows what a webhook.disabled delivery reports, one click from the webhook', async () => {
+    const gone = await startReceiver({ responder: () => ({ status: 410 }) });
+    try {
+      await signIn();
+      await page.getByRole('link', { name: 'New webhook' }).click();
+      await page.getByLabel('Name').fill('Alerts');
+      await page.getByLabel('Target URL').fill(receiver.url('/alerts'));
+      await page.getByLabel('ticket.created').uncheck();
+      await page.getByLabel('webhook.disabled').check();
+      // Listed apart from ticket events, with the word that filters do not choose among them.
+      await expect.poll(() => page.locator('#operational-events-hint').textContent()).toMatch(/filter below does not apply/);
+      expect(await page.getByLabel('delivery.failed').isChecked()).toBe(false);
+      await page.getByRole('button', { name: 'Create webhook' }).click();
+      await page.getByRole('dialog', { name: 'Webhook created' }).getByRole('button', { name: 'I have copied it' }).click();
+      await page.getByRole('heading', { name: 'Alerts' }).waitFor();
+      const alertsId = page.url().split('/').pop()!;
+      expect((await server.request('GET', `/webhooks/${alertsId}`)).body.webhook.events).toEqual(['webhook.disabled']);
+
+      // Another webhook's receiver answers 410: it is deactivated, and the alert is in this log.
+      const dying = await server.request('POST', '/webhooks', { body: { webhook: { name: 'Dying', targetUrl: gone.url(), events: ['ticket.created'] } } });
+      expect((await server.request('POST', '/tickets', { body: { ticket: { subject: 'to a gone receiver' } } })).status).toBe(201);
+      const row = page.locator('tr[data-delivery-id]', { hasText: 'webhook.disabled' });
+      await expect.poll(() => row.textContent(), { timeout: SHOWS_WITHIN_MS }).toMatch(/succeeded/);
+      // No ticket: the column says so rather than linking anywhere.
+      expect(await row.locator('td[data-label="Ticket"]').textContent()).toBe('—');
+      await row.getByRole('button', { name: 'Details' }).click();
+      const subject = page.locator('.operational-subject');
+      await expect.poll(() => subject.textContent()).toMatch(/^Webhook Dying was deactivated/);
+      await subject.getByRole('link', { name: 'Dying' }).click();
+      await page.getByRole('heading', { name: 'Dying' }).waitFor();
+      await expect.poll(() => page.locator('body').textContent()).toMatch(/gone/);
+
+      // The event feed lists ticket changes only: its type filter offers no operational event.
+      await nav('Events').click();
+      await page.getByRole('heading', { name: 'Events', exact: true }).waitFor();
+      await unfold('Filters');
+      await page.getByLabel('ticket.deleted').waitFor();
+      expect(await page.getByLabel('webhook.disabled').count()).toBe(0);
+      for (const id of [alertsId, dying.body.webhook.id]) expect((await server.request('DELETE', `/webhooks/${id}`)).status).toBe(204);
+    } finally {
+      await gone.close();
+    }
+  }, 60_000);
+
   it('labels every control, keeps text readable (contrast 4.5:1), and can be worked with the keyboard alone', async () => {
     await page.goto(`${origin}/admin/`);
     // Tab to the key field, type, Enter: signed in.

@@ -611,6 +611,40 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "webhook.disabled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** webhook.disabled, as your endpoint receives it */
+        post: operations["receiveWebhookDisabled"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "delivery.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** delivery.failed, as your endpoint receives it */
+        post: operations["receiveDeliveryFailed"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "webhook.test": {
         parameters: {
             query?: never;
@@ -658,7 +692,7 @@ export interface components {
             id: string;
             name: string;
             targetUrl: string;
-            events: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
+            events: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved" | "webhook.disabled" | "delivery.failed")[];
             active: boolean;
             /** @description The filter as given, or null: every event of the subscribed types. */
             filter: {
@@ -683,7 +717,7 @@ export interface components {
             id: string;
             name: string;
             targetUrl: string;
-            events: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
+            events: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved" | "webhook.disabled" | "delivery.failed")[];
             active: boolean;
             /** @description The filter as given, or null: every event of the subscribed types. */
             filter: {
@@ -732,7 +766,7 @@ export interface components {
         Delivery: {
             id: string;
             webhookId: string;
-            /** @description The event type, or `webhook.test`. */
+            /** @description The event type: a ticket event, an operational event, or `webhook.test`. */
             event: string;
             /** @enum {string} */
             status: "pending" | "succeeded" | "failed";
@@ -742,9 +776,9 @@ export interface components {
             nextAttemptAt: string | null;
             lastStatusCode: number | null;
             createdAt: string;
-            /** @description Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test` and for events written before tickets had versions. */
+            /** @description Only with `include=ticketVersion` on a list: the ticket version its event carries (docs/api.md, "Versions"); null for `webhook.test`, operational events and events written before tickets had versions. */
             ticketVersion?: number | null;
-            /** @description Only with `include=ticketId` on a list: the ticket its event is about; null for `webhook.test`. The ticket may have been deleted since. */
+            /** @description Only with `include=ticketId` on a list: the ticket its event is about; null for `webhook.test` and operational events. The ticket may have been deleted since. */
             ticketId?: string | null;
             /**
              * @description Only with `include=lastError` on a list: the error kind of the last attempt (as an attempt's `error`), null when it succeeded or none was made. It tells a connection or TLS failure, which has no `lastStatusCode`, from a delivery not yet attempted.
@@ -774,7 +808,7 @@ export interface components {
         DeliveryDetail: {
             id: string;
             webhookId: string;
-            /** @description The event type, or `webhook.test`. */
+            /** @description The event type: a ticket event, an operational event, or `webhook.test`. */
             event: string;
             /** @enum {string} */
             status: "pending" | "succeeded" | "failed";
@@ -871,6 +905,49 @@ export interface components {
                 webhook: {
                     id: string;
                     name: string;
+                };
+            };
+        };
+        /** @description Operational: another webhook was deactivated automatically (never by a PUT), its pending deliveries failed. The deactivated webhook itself does not get it. A failed delivery of an operational event makes no further event: no `delivery.failed`, and no `webhook.disabled` for a deactivation it causes. */
+        WebhookDisabledEvent: {
+            /** @enum {string} */
+            event: "webhook.disabled";
+            /** @description When the webhook was deactivated: its `disabledAt`. */
+            timestamp: string;
+            data: {
+                webhook: {
+                    id: string;
+                    name: string;
+                    targetUrl: string;
+                    /**
+                     * @description A 410 answer, or five days of failures.
+                     * @enum {string}
+                     */
+                    disabledReason: "gone" | "failing";
+                    disabledAt: string;
+                };
+            };
+        };
+        /** @description Operational: a ticket event's delivery spent its retry schedule and failed for good (not one failed because its webhook was deactivated: `webhook.disabled` covers those). A failed delivery of an operational event makes no further event: no `delivery.failed`, and no `webhook.disabled` for a deactivation it causes. */
+        DeliveryFailedEvent: {
+            /** @enum {string} */
+            event: "delivery.failed";
+            /** @description When the last attempt was recorded. */
+            timestamp: string;
+            data: {
+                delivery: {
+                    id: string;
+                    webhookId: string;
+                    /**
+                     * @description The ticket event whose delivery failed.
+                     * @enum {string}
+                     */
+                    event: "ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved";
+                    /** @description Every attempt made, redeliveries included. */
+                    attemptCount: number;
+                    /** @description The last attempt's status; null when it got no answer. */
+                    lastStatusCode: number | null;
+                    createdAt: string;
                 };
             };
         };
@@ -3329,9 +3406,9 @@ export interface operations {
                     webhook: {
                         name: string;
                         targetUrl: string;
-                        events: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
+                        events: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved" | "webhook.disabled" | "delivery.failed")[];
                         active?: boolean;
-                        /** @description Which events of the subscribed types make a delivery: a MongoDB query over `{event, ticket, changes}` using $eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not, at most 4096 bytes as JSON and 6 levels deep. Null (the default) for every event. */
+                        /** @description Which ticket events of the subscribed types make a delivery (operational events are not filtered): a MongoDB query over `{event, ticket, changes}` using $eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not, at most 4096 bytes as JSON and 6 levels deep. Null (the default) for every event. */
                         filter?: {
                             [key: string]: unknown;
                         } | null;
@@ -3735,9 +3812,9 @@ export interface operations {
                     webhook: {
                         name?: string;
                         targetUrl?: string;
-                        events?: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
+                        events?: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved" | "webhook.disabled" | "delivery.failed")[];
                         active?: boolean;
-                        /** @description Which events of the subscribed types make a delivery: a MongoDB query over `{event, ticket, changes}` using $eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not, at most 4096 bytes as JSON and 6 levels deep. Null (the default) for every event. */
+                        /** @description Which ticket events of the subscribed types make a delivery (operational events are not filtered): a MongoDB query over `{event, ticket, changes}` using $eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not, at most 4096 bytes as JSON and 6 levels deep. Null (the default) for every event. */
                         filter?: {
                             [key: string]: unknown;
                         } | null;
@@ -4116,12 +4193,12 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description Which events of the subscribed types make a delivery: a MongoDB query over `{event, ticket, changes}` using $eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not, at most 4096 bytes as JSON and 6 levels deep. Null (the default) for every event. */
+                    /** @description Which ticket events of the subscribed types make a delivery (operational events are not filtered): a MongoDB query over `{event, ticket, changes}` using $eq $ne $in $nin $gt $gte $lt $lte $exists $all $size $and $or $nor $not, at most 4096 bytes as JSON and 6 levels deep. Null (the default) for every event. */
                     filter: {
                         [key: string]: unknown;
                     } | null;
                     /** @description If given, an event of another type is shown as not matched, as the webhook would not get it. */
-                    events?: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved")[];
+                    events?: ("ticket.created" | "ticket.updated" | "ticket.deleted" | "ticket.assignment.changed" | "ticket.resolved" | "webhook.disabled" | "delivery.failed")[];
                 };
             };
         };
@@ -6948,6 +7025,104 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["TicketEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the webhook is deactivated at once and its pending deliveries failed. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Received: the delivery succeeded. The status line decides; at most 20 KiB of the body are kept. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Anything else, a redirect, or no answer within 5 s to connect and 15 s in all, is a failed attempt, retried with ±20% jitter after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h; `Retry-After` on a 429 or 503 is a floor on the next delay (at most 10 h). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    receiveWebhookDisabled: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id (`msg_`): the same on every attempt of one delivery, to de-duplicate on. */
+                "webhook-id": string;
+                /** @description Unix seconds of this attempt; refuse ones too far from your clock. */
+                "webhook-timestamp": string;
+                /** @description `v1,` + base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64-decoded part of the signing secret after `whsec_`; several, space-separated, while a rotated secret is still honoured. */
+                "webhook-signature": string;
+                /** @description The event type. */
+                "x-helpdesk-event": string;
+                /** @description The webhook (`whk_`) the delivery is for. */
+                "x-helpdesk-webhook-id": string;
+                /** @description `Helpdesk-Webhooks/<version>`. */
+                "user-agent": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookDisabledEvent"];
+            };
+        };
+        responses: {
+            /** @description Gone: the webhook is deactivated at once and its pending deliveries failed. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Received: the delivery succeeded. The status line decides; at most 20 KiB of the body are kept. */
+            "2XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Anything else, a redirect, or no answer within 5 s to connect and 15 s in all, is a failed attempt, retried with ±20% jitter after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h; `Retry-After` on a 429 or 503 is a floor on the next delay (at most 10 h). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    receiveDeliveryFailed: {
+        parameters: {
+            query?: never;
+            header: {
+                /** @description The delivery id (`msg_`): the same on every attempt of one delivery, to de-duplicate on. */
+                "webhook-id": string;
+                /** @description Unix seconds of this attempt; refuse ones too far from your clock. */
+                "webhook-timestamp": string;
+                /** @description `v1,` + base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, keyed with the base64-decoded part of the signing secret after `whsec_`; several, space-separated, while a rotated secret is still honoured. */
+                "webhook-signature": string;
+                /** @description The event type. */
+                "x-helpdesk-event": string;
+                /** @description The webhook (`whk_`) the delivery is for. */
+                "x-helpdesk-webhook-id": string;
+                /** @description `Helpdesk-Webhooks/<version>`. */
+                "user-agent": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DeliveryFailedEvent"];
             };
         };
         responses: {

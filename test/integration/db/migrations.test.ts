@@ -8,7 +8,7 @@ import { parseDatabaseUrl } from '../../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../../src/db/connection.js';
 import { migrateToLatest, migrateUpTo } from '../../../src/db/migrate.js';
 import { attemptActivity } from '../../../src/delivery/delivery-log.repository.js';
-import { insertEvents, positionOf, sequenceEvents } from '../../../src/events/events.repository.js';
+import { insertEvents, latestPosition, positionOf, sequenceEvents } from '../../../src/events/events.repository.js';
 import { takeJobLease } from '../../../src/retention/job-leases.repository.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/databases.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
@@ -79,6 +79,38 @@ describeEachDialect('migrations', (dialect) => {
     await insertEvents(handle.db, handle.capabilities, [{ id: 'evt_new', type: 'ticket.updated', ticket_id: 'tkt_1', ticket_version: 4, payload: '{}', filter_context: null, created_at: '2026-12-01T10:00:03.000Z' }]);
     await sequenceEvents(handle.db, handle.capabilities);
     expect(await positionOf(handle.db, 'evt_new')).toBe(6);
+  });
+
+  it('0012 takes back the positions of events of no ticket, and neither the insert nor the sequencer gives them one', async () => {
+    await migrateUpTo(handle.db, handle.capabilities, '0011-event-feed');
+    const at = '2026-12-01T10:00:00.000Z';
+    // As 0011 left them: every event numbered, the test event too.
+    await sql`insert into events (id, type, ticket_id, ticket_version, payload, feed_position, created_at) values ('evt_1', 'ticket.created', 'tkt_1', 1, '{}', 1, ${at})`.execute(handle.db);
+    await sql`insert into events (id, type, ticket_id, ticket_version, payload, feed_position, created_at) values ('evt_2', 'webhook.test', null, null, '{}', 2, ${at})`.execute(handle.db);
+
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toContain('0012-feed-positions-for-ticket-events');
+    const positions = async () =>
+      Object.fromEntries((await handle.db.selectFrom('events').select(['id', 'feed_position']).execute()).map((r) => [r.id, r.feed_position === null ? null : Number(r.feed_position)]));
+    expect(await positions()).toEqual({ evt_1: 1, evt_2: null });
+
+    // More operational events than the sequencer numbers in one pass, made before a ticket event:
+    // they take no position, and the ticket event is numbered behind none of them.
+    const operational = Array.from({ length: 2_001 }, (_, i) => ({
+      id: `evt_3_${String(i).padStart(5, '0')}`,
+      type: 'delivery.failed',
+      ticket_id: null,
+      ticket_version: null,
+      payload: '{}',
+      filter_context: null,
+      created_at: at,
+    }));
+    await insertEvents(handle.db, handle.capabilities, operational);
+    await insertEvents(handle.db, handle.capabilities, [{ id: 'evt_4', type: 'ticket.updated', ticket_id: 'tkt_1', ticket_version: 2, payload: '{}', filter_context: null, created_at: at }]);
+    await sequenceEvents(handle.db, handle.capabilities);
+    const after = await positions();
+    expect(after.evt_4).toBe(2);
+    expect(Object.entries(after).filter(([id, position]) => id.startsWith('evt_3_') && position !== null)).toEqual([]);
+    expect(await latestPosition(handle.db)).toBe(2);
   });
 
   it('0013 adds the job leases on a database of the previous release, its rows kept', async () => {

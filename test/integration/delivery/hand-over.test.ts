@@ -61,7 +61,7 @@ describeEachDialect('hand-over of the next delivery of a ticket', (dialect) => {
     expect(first.id).toBe(v1!.id);
     const leaseExpiresAt = new Date(Date.now() + 60_000).toISOString();
     const { db, capabilities } = server.runtime.database;
-    const next = await db.transaction().execute((trx) => recordAttempts(trx, capabilities, [succeeded(first)], { workerId: WORKER, leaseExpiresAt }));
+    const { next } = await db.transaction().execute((trx) => recordAttempts(trx, capabilities, [succeeded(first)], { workerId: WORKER, leaseExpiresAt }));
 
     expect([...next.keys()]).toEqual([v1!.id]);
     const handed = next.get(v1!.id)!;
@@ -77,9 +77,9 @@ describeEachDialect('hand-over of the next delivery of a ticket', (dialect) => {
     expect(await claimDueDeliveries(db, capabilities, { workerId: 'wrk_other', now, leaseExpiresAt, limit: 10, skipWebhookIds: [] })).toEqual([]);
 
     // Its own record hands over the third in turn; the last hands over nothing.
-    const third = await db.transaction().execute((trx) => recordAttempts(trx, capabilities, [succeeded(handed)], { workerId: WORKER, leaseExpiresAt }));
+    const { next: third } = await db.transaction().execute((trx) => recordAttempts(trx, capabilities, [succeeded(handed)], { workerId: WORKER, leaseExpiresAt }));
     expect(third.get(v2!.id)?.id).toBe(v3!.id);
-    const none = await db.transaction().execute((trx) => recordAttempts(trx, capabilities, [succeeded(third.get(v2!.id)!)], { workerId: WORKER, leaseExpiresAt }));
+    const { next: none } = await db.transaction().execute((trx) => recordAttempts(trx, capabilities, [succeeded(third.get(v2!.id)!)], { workerId: WORKER, leaseExpiresAt }));
     expect(none.size).toBe(0);
     expect((await rows(webhookId)).map((row) => row.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     // Gone, so that the next test's tickets make no deliveries to it.
@@ -92,7 +92,7 @@ describeEachDialect('hand-over of the next delivery of a ticket', (dialect) => {
     const first = await claimFirst();
     expect(first.id).toBe(v1!.id);
     const { db, capabilities } = server.runtime.database;
-    const next = await db.transaction().execute((trx) => recordAttempts(trx, capabilities, [succeeded(first)], null));
+    const { next } = await db.transaction().execute((trx) => recordAttempts(trx, capabilities, [succeeded(first)], null));
     expect(next.size).toBe(0);
     expect(await rows(webhookId)).toEqual([{ ...v1, status: 'succeeded', leased_by: null, lease_expires_at: null }, { ...v2, held: 0 }, v3]);
     expect((await claimFirst()).id).toBe(v2!.id);

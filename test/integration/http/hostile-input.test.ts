@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ERROR_CATALOGUE } from '../../../src/errors.js';
-import { TICKET_EVENT_TYPES } from '../../../src/events/event-types.js';
+import { SUBSCRIBABLE_EVENT_TYPES } from '../../../src/events/event-types.js';
 import type { RouteEntry } from '../../../src/api/app.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
 import { type ApiResponse, startTestServer, type TestServer } from '../../helpers/server.js';
@@ -64,7 +64,7 @@ const NEAR_VALID: Record<string, fc.Arbitrary<Record<string, unknown>>> = {
         fc.webUrl({ validSchemes: ['https'] }),
         fc.constantFrom('https://2130706433/', 'https://0x7f.1/', 'https://017700000001/', 'https://[::1]/', 'https://[::ffff:127.0.0.1]/', 'https://169.254.169.254/latest', 'http://example.com/hook', 'https://localhost/hook', 'https://user:pass@example.com/'),
       ),
-      events: fc.subarray([...TICKET_EVENT_TYPES, 'ticket.exploded', '*']),
+      events: fc.subarray([...SUBSCRIBABLE_EVENT_TYPES, 'ticket.exploded', '*']),
       active: fc.oneof(fc.boolean(), edgyValue),
     },
     { requiredKeys: ['name', 'targetUrl', 'events'] },

@@ -11,6 +11,7 @@ import { heldInTicketPendingIndex } from './migrations/0008-held-in-ticket-pendi
 import { attemptErrorMessages } from './migrations/0009-attempt-error-messages.js';
 import { webhookFiltersHeadersRateLimits } from './migrations/0010-webhook-filters-headers-rate-limits.js';
 import { eventFeed } from './migrations/0011-event-feed.js';
+import { eventTraceContext } from './migrations/0014-event-trace-context.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
@@ -26,6 +27,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0009-attempt-error-messages': attemptErrorMessages,
     '0010-webhook-filters-headers-rate-limits': webhookFiltersHeadersRateLimits,
     '0011-event-feed': eventFeed(capabilities),
+    '0014-event-trace-context': eventTraceContext,
   };
 }
 

@@ -86,6 +86,11 @@ export interface EventsTable {
    * PostgreSQL until the feed's sequencer numbers it after its commit.
    */
   feed_position: number | null;
+  /**
+   * The W3C traceparent of the span that made the event (migration 0014), which its delivery
+   * attempts continue; null when tracing was off.
+   */
+  traceparent: string | null;
   created_at: string;
 }
 

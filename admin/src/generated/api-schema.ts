@@ -6333,6 +6333,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -6382,6 +6384,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -6431,6 +6435,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -6480,6 +6486,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -6529,6 +6537,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -6578,6 +6588,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;

@@ -106,7 +106,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const wakeup = new DeliveryWakeup(notifications);
   const auth = new AuthService(database.db, clock, config.adminToken);
   // The worker reports to the metrics; the metrics read the worker's breakers when scraped.
-  const metrics: Metrics | null = config.metricsEnabled ? new Metrics(database.db, (): Map<string, BreakerState> => worker.breakers.states()) : null;
+  const metrics: Metrics | null = config.metricsEnabled ? new Metrics(database.db, (): Map<string, BreakerState> => worker.breakers.states(), () => tracing.spanExports()) : null;
   const idempotency = new IdempotencyService(database.db, clock, secrets);
   // The delivery engine sees webhooks through this port only.
   const webhooks = webhookDirectory(database.capabilities, secrets);

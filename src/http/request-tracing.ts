@@ -1,11 +1,13 @@
 /**
- * The request span of every HTTP request (docs/deployment.md, "Tracing"): it continues the
+ * The request span of every API request (docs/deployment.md, "Tracing"): it continues the
  * caller's `traceparent`, covers the whole request (authentication included) and ends with its
- * answer. Its traceparent is handed to the services on `request.traceparent`, so that the
+ * answer. Health checks, scrapes, the console's files and the docs make none: they would bury
+ * the changes' traces under probes. Its traceparent is handed to the services on `request.traceparent`, so that the
  * change's transaction, and the delivery attempts of its events, join its trace. Nothing is
  * registered when tracing is off.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { API_BASE } from '../shared/api-base.js';
 import type { RequestSpan, Traceparent, Tracing } from '../tracing/tracing.js';
 
 declare module 'fastify' {
@@ -21,6 +23,7 @@ export function registerRequestTracing(app: FastifyInstance, tracing: Tracing): 
   app.decorateRequest('traceparent', null);
   if (!tracing.enabled) return;
   app.addHook('onRequest', async (request) => {
+    if (!request.url.startsWith(API_BASE)) return;
     const header = request.headers.traceparent;
     const span = tracing.startRequest({
       method: request.method,

@@ -3,6 +3,7 @@
  * attempt durations, event-to-delivery latency, queue depth and circuit breaker state.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SpanExportCounts } from '../tracing/tracing.js';
 import type { Db } from '../db/connection.js';
 import { BREAKER_STATES, type BreakerState } from '../delivery/circuit-breaker.js';
 import { countHeld, countQueued } from '../delivery/deliveries.repository.js';
@@ -27,7 +28,7 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
   readonly #requestsByRouteAndStatus = new Map<string, { inc(): void }>();
   readonly #requestDurationByRoute = new Map<string, { observe(value: number): void }>();
 
-  constructor(db: Db, breakerStates: () => Map<string, BreakerState>) {
+  constructor(db: Db, breakerStates: () => Map<string, BreakerState>, spanExports: () => SpanExportCounts = () => ({ exported: 0, failed: 0 })) {
     collectDefaultMetrics({ register: this.registry, prefix: 'helpdesk_' });
     const registers = [this.registry];
     this.#attempts = new Counter({
@@ -102,6 +103,18 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
       registers,
       async collect() {
         this.set(await countHeld(db));
+      },
+    });
+    new Counter({
+      name: 'helpdesk_tracing_spans_total',
+      help: 'Spans this process handed to the OpenTelemetry collector, by outcome: exported, or failed (refused, timed out, unreachable: lost). 0 while tracing is off.',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        const { exported, failed } = spanExports();
+        this.reset();
+        this.inc({ outcome: 'exported' }, exported);
+        this.inc({ outcome: 'failed' }, failed);
       },
     });
     new Gauge({

@@ -9,11 +9,11 @@
  * starts.
  */
 import { diag, DiagLogLevel, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Attributes, type Context, type Span, type SpanContext, type Tracer } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { ExportResultCode, W3CTraceContextPropagator, type ExportResult } from '@opentelemetry/core';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOffSampler, AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type Sampler } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOffSampler, AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type ReadableSpan, type Sampler, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_DB_NAMESPACE,
@@ -36,7 +36,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import type { Logger } from 'pino';
 import type { DatabaseConfig, TracingConfig } from '../config.js';
-import type { AttemptSpan, AttemptSpanStart, RequestSpan, RequestSpanStart, Traceparent, Tracing, TransactionSpans } from './tracing.js';
+import type { AttemptSpan, AttemptSpanStart, RequestSpan, RequestSpanStart, SpanExportCounts, Traceparent, Tracing, TransactionSpans } from './tracing.js';
 
 /** Helpdesk's own attributes. */
 export const HELPDESK_ATTRIBUTES = {
@@ -113,11 +113,36 @@ export function redactedUrl(targetUrl: string): string {
   return url.href;
 }
 
+/** The OTLP exporter, with its outcomes counted for `/metrics`. */
+class CountingExporter implements SpanExporter {
+  exported = 0;
+  failed = 0;
+
+  constructor(private readonly inner: SpanExporter) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.inner.export(spans, (result) => {
+      if (result.code === ExportResultCode.SUCCESS) this.exported += spans.length;
+      else this.failed += spans.length;
+      done(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
 export class OpenTelemetryTracing implements Tracing {
   readonly enabled = true;
   readonly #provider: BasicTracerProvider;
   readonly #tracer: Tracer;
   readonly #database: Attributes;
+  readonly #exporter: CountingExporter;
 
   constructor(config: TracingConfig, database: DatabaseConfig, logger: Logger) {
     // The SDK reports failed exports here: logged, never thrown at a request or an attempt.
@@ -132,7 +157,8 @@ export class OpenTelemetryTracing implements Tracing {
       { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true },
     );
     const exporterOptions = { url: config.endpoint, headers: { ...config.headers }, timeoutMillis: config.exportTimeoutMs };
-    const exporter = config.protocol === 'http/json' ? new JsonTraceExporter(exporterOptions) : new ProtobufTraceExporter(exporterOptions);
+    const exporter = new CountingExporter(config.protocol === 'http/json' ? new JsonTraceExporter(exporterOptions) : new ProtobufTraceExporter(exporterOptions));
+    this.#exporter = exporter;
     this.#provider = new BasicTracerProvider({
       resource: defaultResource().merge(resourceFromAttributes({ ...config.resourceAttributes, [ATTR_SERVICE_NAME]: config.serviceName })),
       sampler: samplerOf(config),
@@ -142,6 +168,10 @@ export class OpenTelemetryTracing implements Tracing {
     });
     this.#tracer = this.#provider.getTracer('helpdesk', config.resourceAttributes['service.version']);
     this.#database = databaseAttributes(database);
+  }
+
+  spanExports(): SpanExportCounts {
+    return { exported: this.#exporter.exported, failed: this.#exporter.failed };
   }
 
   startRequest(start: RequestSpanStart): RequestSpan {

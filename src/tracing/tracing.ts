@@ -59,9 +59,17 @@ export interface AttemptSpan {
   end(statusCode: number | null, error: string | null): void;
 }
 
+/** Spans handed to the collector so far, by how the export went (`/metrics`). */
+export interface SpanExportCounts {
+  readonly exported: number;
+  /** Refused, timed out or unreachable: those spans are lost. */
+  readonly failed: number;
+}
+
 export interface Tracing {
   /** False: nothing is traced, and nothing needs to be asked. */
   readonly enabled: boolean;
+  spanExports(): SpanExportCounts;
   startRequest(start: RequestSpanStart): RequestSpan;
   /** `change` names the work (`ticket.create`); `parents` are the spans of the requests it serves. */
   startTransaction(change: string, parents: readonly (Traceparent | null)[]): TransactionSpans;
@@ -78,8 +86,11 @@ const NO_TRANSACTION_SPANS: TransactionSpans = Object.freeze({ traceparents: UNT
 const NO_ATTEMPT_SPAN: AttemptSpan = Object.freeze({ traceparent: '', end: () => undefined });
 
 /** Tracing off: callers test `enabled` first; the methods answer without doing anything. */
+const NO_EXPORTS: SpanExportCounts = Object.freeze({ exported: 0, failed: 0 });
+
 export const TRACING_OFF: Tracing = Object.freeze({
   enabled: false,
+  spanExports: () => NO_EXPORTS,
   startRequest: () => NO_REQUEST_SPAN,
   startTransaction: () => NO_TRANSACTION_SPANS,
   startAttempt: () => NO_ATTEMPT_SPAN,

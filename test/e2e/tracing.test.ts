@@ -7,7 +7,8 @@
  *   and the attempt's span;
  * - a retry made by the process started after a SIGKILL joins the same trace;
  * - off (OTEL_SDK_DISABLED wins over an endpoint): no traceparent, nothing exported;
- * - a collector that never answers costs the deliveries nothing, and the process still exits.
+ * - a collector that never answers costs the deliveries nothing (its lost spans are counted on
+ *   /metrics), and the process still exits.
  */
 import { afterAll, expect, inject, it } from 'vitest';
 import type { DialectName } from '../../src/db/capabilities.js';
@@ -80,7 +81,8 @@ describeEachDialect('tracing', (dialect: DialectName) => {
       // Exported within 100 ms, so that the spans of a process about to be killed are out.
       OTEL_BSP_SCHEDULE_DELAY: '100',
     });
-    return { database, receiver, collector, start, call, subscribe, createTicket, tracingEnv };
+    const scrape = async () => (await fetch(`${base}/metrics`)).text();
+    return { database, receiver, collector, start, call, subscribe, createTicket, tracingEnv, scrape };
   }
 
   /** The trace of the ticket's creation: its request span, its transaction's span, its attempt spans. */
@@ -94,7 +96,7 @@ describeEachDialect('tracing', (dialect: DialectName) => {
 
   for (const protocol of ['http/json', 'http/protobuf'] as const) {
     it(`puts a ticket's request, its transaction and every delivery attempt in one trace, exported as ${protocol}`, { timeout: 60_000 }, async () => {
-      const { receiver, collector, start, subscribe, createTicket, tracingEnv } = await setUp();
+      const { receiver, collector, start, subscribe, createTicket, tracingEnv, scrape } = await setUp();
       const server = await start(tracingEnv(protocol));
       // The first attempt fails: the retry is a second attempt span of the same trace.
       receiver.respondWith((_request, index) => ({ status: index === 0 ? 500 : 200 }));
@@ -140,6 +142,12 @@ describeEachDialect('tracing', (dialect: DialectName) => {
       expect(received.map((r) => r.headers.traceparent)).toEqual(attempts.map((a) => `00-${CLIENT_TRACE_ID}-${a.spanId}-01`));
       // Every export spoke the protocol asked for.
       expect(new Set(collector.exports)).toEqual(new Set([protocol === 'http/json' ? 'application/json' : 'application/x-protobuf']));
+      // Counted once the collector's answer is back, a moment after it kept the spans.
+      const metrics = await waitFor('the exported spans to be counted', async () => {
+        const text = await scrape();
+        return Number(/helpdesk_tracing_spans_total\{outcome="exported"\} (\d+)/.exec(text)?.[1]) >= 4 && text;
+      });
+      expect(metrics).toContain('helpdesk_tracing_spans_total{outcome="failed"} 0');
 
       server.child.kill('SIGTERM');
       expect((await server.exited).code).toBe(0);
@@ -197,7 +205,7 @@ describeEachDialect('tracing', (dialect: DialectName) => {
   });
 
   it('delivers as usual while the collector never answers, and still stops', { timeout: 60_000 }, async () => {
-    const { receiver, collector, start, subscribe, call, tracingEnv } = await setUp({ hang: true });
+    const { receiver, collector, start, subscribe, call, tracingEnv, scrape } = await setUp({ hang: true });
     const server = await start({ ...tracingEnv('http/protobuf'), OTEL_BSP_SCHEDULE_DELAY: '20' });
     await subscribe(receiver.url('/hook'));
     const tickets = 20;
@@ -205,6 +213,8 @@ describeEachDialect('tracing', (dialect: DialectName) => {
     const received = await receiver.waitForRequests(tickets);
     expect(received.every((r) => TRACEPARENT.test(r.headers.traceparent ?? ''))).toBe(true);
     await waitFor('the collector to be sent an export', () => collector.exports.length > 0);
+    // The spans of an export that timed out (after the exporter's 10 s) are counted as lost.
+    await waitFor('failed spans to be counted', async () => Number(/helpdesk_tracing_spans_total\{outcome="failed"\} (\d+)/.exec(await scrape())?.[1]) > 0, 30_000);
     const stopping = Date.now();
     server.child.kill('SIGTERM');
     expect((await server.exited).code).toBe(0);

@@ -154,6 +154,37 @@ describeEachDialect('tracing', (dialect: DialectName) => {
     });
   }
 
+  it('gives each ticket created together, in one group-committed transaction, a trace of its own', { timeout: 60_000 }, async () => {
+    const { receiver, collector, start, call, subscribe, tracingEnv } = await setUp();
+    const server = await start(tracingEnv('http/json'));
+    await subscribe(receiver.url('/hook'));
+    const clients = Array.from({ length: 8 }, (_, i) => ({ traceId: `${'ab'.repeat(15)}${String(i).padStart(2, '0')}`, spanId: `${'cd'.repeat(7)}${String(i).padStart(2, '0')}` }));
+    const created = await Promise.all(clients.map(({ traceId, spanId }, i) => call('POST', '/tickets', { ticket: { subject: `together ${i}` } }, { traceparent: `00-${traceId}-${spanId}-01` })));
+    expect(created.map((c) => c.status)).toEqual(clients.map(() => 201));
+    const received = await receiver.waitForRequests(clients.length);
+
+    const traceOf = (all: readonly CollectedSpan[], traceId: string) => {
+      const request = all.find((s) => s.traceId === traceId && s.kind === SPAN_KIND.server);
+      const transaction = request && all.find((s) => s.parentSpanId === request.spanId && s.name === 'TRANSACTION ticket.create');
+      const attempt = transaction && all.find((s) => s.parentSpanId === transaction.spanId && s.name === 'POST');
+      return attempt ? { request, transaction, attempt } : null;
+    };
+    const spans = await collector.waitForSpans('a full trace per ticket', (all) => clients.every(({ traceId }) => traceOf(all, traceId) !== null));
+    const traces = clients.map(({ traceId, spanId }) => {
+      const trace = traceOf(spans, traceId)!;
+      expect(trace.request.parentSpanId).toBe(spanId);
+      expect([trace.transaction.traceId, trace.attempt.traceId]).toEqual([traceId, traceId]);
+      return trace;
+    });
+    // Each receiver request names its own ticket's trace and attempt span.
+    expect(new Set(received.map((r) => r.headers.traceparent))).toEqual(new Set(traces.map((t) => `00-${t.attempt.traceId}-${t.attempt.spanId}-01`)));
+    // Creations that arrive together may share one transaction; each trace still has a span of its own.
+    expect(new Set(traces.map((t) => t.transaction.spanId)).size).toBe(clients.length);
+
+    server.child.kill('SIGTERM');
+    expect((await server.exited).code).toBe(0);
+  });
+
   it('joins the trace with a retry made by the process started after a SIGKILL', { timeout: 60_000 }, async () => {
     const { receiver, collector, start, call, subscribe, createTicket, tracingEnv } = await setUp();
     let killed = false;

@@ -28,7 +28,7 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
   readonly #requestsByRouteAndStatus = new Map<string, { inc(): void }>();
   readonly #requestDurationByRoute = new Map<string, { observe(value: number): void }>();
 
-  constructor(db: Db, breakerStates: () => Map<string, BreakerState>, spanExports: () => SpanExportCounts = () => ({ exported: 0, failed: 0 })) {
+  constructor(db: Db, breakerStates: () => Map<string, BreakerState>, spanExports: () => SpanExportCounts = () => ({ exported: 0, failed: 0, dropped: 0 })) {
     collectDefaultMetrics({ register: this.registry, prefix: 'helpdesk_' });
     const registers = [this.registry];
     this.#attempts = new Counter({
@@ -107,14 +107,15 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
     });
     new Counter({
       name: 'helpdesk_tracing_spans_total',
-      help: 'Spans this process handed to the OpenTelemetry collector, by outcome: exported, or failed (refused, timed out, unreachable: lost). 0 while tracing is off.',
+      help: 'Spans this process made for the OpenTelemetry collector, by outcome: exported; failed (refused, timed out, unreachable: lost); dropped (its queue was full: never sent). 0 while tracing is off.',
       labelNames: ['outcome'],
       registers,
       collect() {
-        const { exported, failed } = spanExports();
+        const { exported, failed, dropped } = spanExports();
         this.reset();
         this.inc({ outcome: 'exported' }, exported);
         this.inc({ outcome: 'failed' }, failed);
+        this.inc({ outcome: 'dropped' }, dropped);
       },
     });
     new Gauge({

@@ -113,6 +113,9 @@ export function redactedUrl(targetUrl: string): string {
   return url.href;
 }
 
+/** How BatchSpanProcessor says that its queue was full (it has no counter to read). */
+const DROPPED_SPANS = /^Dropped (\d+) spans because maxQueueSize reached/;
+
 /** The OTLP exporter, with its outcomes counted for `/metrics`. */
 class CountingExporter implements SpanExporter {
   exported = 0;
@@ -143,13 +146,19 @@ export class OpenTelemetryTracing implements Tracing {
   readonly #tracer: Tracer;
   readonly #database: Attributes;
   readonly #exporter: CountingExporter;
+  #dropped = 0;
 
   constructor(config: TracingConfig, database: DatabaseConfig, logger: Logger) {
-    // The SDK reports failed exports here: logged, never thrown at a request or an attempt.
+    // The SDK reports failed exports here: logged, never thrown at a request or an attempt. Spans
+    // dropped from a full queue are only ever told here, so they are counted from the message.
     diag.setLogger(
       {
         error: (message, ...args) => logger.warn({ detail: args.map(String) }, `tracing: ${message}`),
-        warn: (message, ...args) => logger.warn({ detail: args.map(String) }, `tracing: ${message}`),
+        warn: (message, ...args) => {
+          const dropped = DROPPED_SPANS.exec(message);
+          if (dropped) this.#dropped += Number(dropped[1]);
+          logger.warn({ detail: args.map(String) }, `tracing: ${message}`);
+        },
         info: () => undefined,
         debug: () => undefined,
         verbose: () => undefined,
@@ -171,7 +180,7 @@ export class OpenTelemetryTracing implements Tracing {
   }
 
   spanExports(): SpanExportCounts {
-    return { exported: this.#exporter.exported, failed: this.#exporter.failed };
+    return { exported: this.#exporter.exported, failed: this.#exporter.failed, dropped: this.#dropped };
   }
 
   startRequest(start: RequestSpanStart): RequestSpan {

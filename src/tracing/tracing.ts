@@ -64,6 +64,8 @@ export interface SpanExportCounts {
   readonly exported: number;
   /** Refused, timed out or unreachable: those spans are lost. */
   readonly failed: number;
+  /** Never sent: the queue was full (the collector was slower than the spans came). */
+  readonly dropped: number;
 }
 
 export interface Tracing {
@@ -86,7 +88,7 @@ const NO_TRANSACTION_SPANS: TransactionSpans = Object.freeze({ traceparents: UNT
 const NO_ATTEMPT_SPAN: AttemptSpan = Object.freeze({ traceparent: '', end: () => undefined });
 
 /** Tracing off: callers test `enabled` first; the methods answer without doing anything. */
-const NO_EXPORTS: SpanExportCounts = Object.freeze({ exported: 0, failed: 0 });
+const NO_EXPORTS: SpanExportCounts = Object.freeze({ exported: 0, failed: 0, dropped: 0 });
 
 export const TRACING_OFF: Tracing = Object.freeze({
   enabled: false,

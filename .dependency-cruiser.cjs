@@ -18,6 +18,7 @@ const LAYERS = [
   'shared',
   'outbound',
   'config',
+  'tracing',
   'db',
   'secrets',
   'http',

@@ -6,10 +6,13 @@
 // BENCH_EVENTS     events queued for the throughput scenarios (default 50000)
 // BENCH_SECONDS    length of each timed scenario (default 10)
 // BENCH_BACKLOG    pending rows of the large backlog scenario (default 1000000)
-// BENCH_ONLY       comma list of scenarios: raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed
+// BENCH_ONLY       comma list of scenarios: raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed,tracing
 // BENCH_FILTER_ROUNDS  unfiltered/filtered pairs of the filters scenario (default 2)
 // BENCH_FEED_BASELINE  a checkout built before the event feed, for the feed scenario's before/after
 // BENCH_FEED_ROUNDS    before/after pairs of the feed scenario (default 2)
+// BENCH_TRACING_BASELINE  a checkout built before tracing (83c36df), for the tracing scenario's off/baseline
+// BENCH_TRACING_ROUNDS    rounds of the tracing scenario (default 2)
+// BENCH_TRACING_EVENTS    tickets drained per run of the tracing scenario (default 10000)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificates, postgresReachable, startReceiver } from './lib.mjs';
@@ -20,7 +23,7 @@ const ctx = {
   seconds: Number(process.env.BENCH_SECONDS ?? 10),
   backlog: Number(process.env.BENCH_BACKLOG ?? 1_000_000),
 };
-const only = new Set((process.env.BENCH_ONLY ?? 'raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed,tracing').split(','));
 const results = { date: new Date().toISOString(), settings: { ...ctx }, scenarios: {}, targets: [] };
 const log = (line) => process.stdout.write(`${line}\n`);
 
@@ -86,6 +89,10 @@ try {
     const feed = await import('./scenarios/feed.mjs');
     for (const d of dialects) await scenario(`feed_${d}`, () => feed.run(ctx, d));
   }
+  if (only.has('tracing')) {
+    const tracing = await import('./scenarios/tracing.mjs');
+    for (const d of dialects) await scenario(`tracing_${d}`, () => tracing.run(ctx, d));
+  }
   if (only.has('backlog')) {
     const backlog = await import('./scenarios/backlog.mjs');
     for (const d of dialects) await scenario(`backlog_${d}`, () => backlog.run(ctx, d));
@@ -140,6 +147,16 @@ for (const [d, limit] of [['sqlite', 50], ['postgres', 100]]) {
   // Issue 17: keeping every event listable and streamable must not slow ticket writes (within noise: 5%).
   if (feed?.feedCostRatio !== undefined)
     target(`${d} event feed cost on POST /tickets, no webhook <= 5%`, feed.feedCostRatio >= 0.95, `${fmt(feed.feedCostRatio, 3)} x before (before runs spread ${fmt(feed.beforeSpread * 100, 1)}%)`);
+  const tracing = s[`tracing_${d}`];
+  // Issue 18: tracing on, exporting every span, may cost at most 10%; off, nothing beyond noise (5%).
+  if (tracing?.onTicketsRatio !== undefined) {
+    target(`${d} tracing on, POST /tickets >= 0.9 x off`, tracing.onTicketsRatio >= 0.9, `${fmt(tracing.onTicketsRatio, 3)} x (off runs spread ${fmt(tracing.offRpsSpread * 100, 1)}%)`);
+    target(`${d} tracing on, delivery throughput >= 0.9 x off`, tracing.onDeliveryRatio >= 0.9, `${fmt(tracing.onDeliveryRatio, 3)} x`);
+  }
+  if (tracing?.offTicketsRatio !== undefined) {
+    target(`${d} tracing off, POST /tickets >= 0.95 x before tracing`, tracing.offTicketsRatio >= 0.95, `${fmt(tracing.offTicketsRatio, 3)} x`);
+    target(`${d} tracing off, delivery throughput >= 0.95 x before tracing`, tracing.offDeliveryRatio >= 0.95, `${fmt(tracing.offDeliveryRatio, 3)} x`);
+  }
   const b = s[`backlog_${d}`];
   // Within 20% or faster: the target guards against a cost that grows with the queue.
   if (b?.ratio !== undefined) target(`${d} 1M pending within 20% of 10k (or faster)`, b.ratio >= 0.8, `${fmt(b.ratio)} x`);

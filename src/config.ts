@@ -90,7 +90,36 @@ export interface Config {
   /** Event streams (`GET /events/stream`) open at once in one process; one more is a 429. */
   readonly maxEventStreams: number;
   readonly secretKey: SecretKeySource;
+  /** OpenTelemetry tracing (docs/deployment.md, "Tracing"); null when off. */
+  readonly tracing: TracingConfig | null;
   readonly version: string;
+}
+
+/** The OTLP protocols spoken: OTLP/HTTP with a protobuf or a JSON body (gRPC is not). */
+export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
+/** OTEL_TRACES_SAMPLER's values (the OpenTelemetry specification's built-in samplers). */
+export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
+
+/** Tracing as the standard OTEL_* variables set it, read here so that nothing else reads them. */
+export interface TracingConfig {
+  readonly protocol: OtlpProtocol;
+  /** Where spans are POSTed: the traces endpoint itself (…/v1/traces). */
+  readonly endpoint: string;
+  /** Sent with every export, e.g. a collector's API key. */
+  readonly headers: Readonly<Record<string, string>>;
+  readonly serviceName: string;
+  /** OTEL_RESOURCE_ATTRIBUTES; service.name and service.version are set apart. */
+  readonly resourceAttributes: Readonly<Record<string, string>>;
+  readonly sampler: TraceSampler;
+  /** The ratio of the *traceidratio samplers, from 0 to 1. */
+  readonly samplerRatio: number;
+  /** How long finished spans wait to be exported with the next ones (the batch's delay). */
+  readonly batchDelayMs: number;
+  /** One export gives up after this; spans are dropped, never retried into a backlog that blocks. */
+  readonly exportTimeoutMs: number;
 }
 
 /** Stripe/Svix-like: 10 attempts over about three days. */
@@ -234,6 +263,98 @@ function parseSecretKey(value: string | undefined, file: string | undefined, dat
   return Object.freeze({ kind: 'file', path: file ?? join(directory, 'secret.key'), chosen: file !== undefined });
 }
 
+/**
+ * `k=v,k2=v2` with percent-encoded values (OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES,
+ * W3C Baggage's format as the OpenTelemetry specification uses it).
+ */
+export function parseKeyValueList(variable: string, value: string): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (const entry of value.split(',')) {
+    if (entry.trim() === '') continue;
+    const equals = entry.indexOf('=');
+    const key = equals < 0 ? '' : entry.slice(0, equals).trim();
+    if (key === '') fail(variable, `must be a comma-separated list of key=value, not "${entry.trim()}"`);
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(entry.slice(equals + 1).trim());
+    } catch {
+      return fail(variable, `has a badly percent-encoded value for "${key}"`);
+    }
+    pairs[key] = decoded;
+  }
+  return pairs;
+}
+
+/** OTLP/HTTP's path for traces, added to OTEL_EXPORTER_OTLP_ENDPOINT (not to the traces endpoint). */
+const OTLP_TRACES_PATH = 'v1/traces';
+const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318/';
+
+function parseOtlpUrl(variable: string, value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    return fail(variable, `must be an http:// or https:// URL, not "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail(variable, `must be an http:// or https:// URL, not "${value}"`);
+  return url;
+}
+
+function parseMilliseconds(variable: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value.trim() === '') return fallback;
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) fail(variable, 'must be a whole number of milliseconds, at least 1');
+  return Number(value);
+}
+
+/**
+ * Tracing is on when OTEL_TRACES_EXPORTER (`otlp`) or OTEL_EXPORTER_OTLP_ENDPOINT is set, and
+ * OTEL_SDK_DISABLED is not true; off otherwise, whatever else is set (docs/configuration.md).
+ */
+function parseTracing(read: (name: Setting) => string | undefined, version: string): TracingConfig | null {
+  if (parseBoolean('OTEL_SDK_DISABLED', read('OTEL_SDK_DISABLED'), false)) return null;
+  const exporter = read('OTEL_TRACES_EXPORTER')?.trim();
+  if (exporter !== undefined && exporter !== '' && exporter !== 'otlp' && exporter !== 'none') {
+    fail('OTEL_TRACES_EXPORTER', `must be "otlp" or "none" (Helpdesk exports over OTLP/HTTP only), not "${exporter}"`);
+  }
+  const baseEndpoint = read('OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (exporter === 'none' || ((exporter === undefined || exporter === '') && (baseEndpoint === undefined || baseEndpoint.trim() === ''))) return null;
+  const protocol = read('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') ?? read('OTEL_EXPORTER_OTLP_PROTOCOL') ?? 'http/protobuf';
+  if (!(OTLP_PROTOCOLS as readonly string[]).includes(protocol)) {
+    fail(read('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL') === undefined ? 'OTEL_EXPORTER_OTLP_PROTOCOL' : 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', `must be ${OTLP_PROTOCOLS.join(' or ')} (gRPC is not supported), not "${protocol}"`);
+  }
+  const tracesEndpoint = read('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  let endpoint: string;
+  if (tracesEndpoint !== undefined && tracesEndpoint.trim() !== '') {
+    endpoint = parseOtlpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', tracesEndpoint).href;
+  } else {
+    const base = baseEndpoint !== undefined && baseEndpoint.trim() !== '' ? parseOtlpUrl('OTEL_EXPORTER_OTLP_ENDPOINT', baseEndpoint) : new URL(DEFAULT_OTLP_ENDPOINT);
+    if (!base.pathname.endsWith('/')) base.pathname += '/';
+    endpoint = new URL(OTLP_TRACES_PATH, base).href;
+  }
+  const sampler = read('OTEL_TRACES_SAMPLER')?.trim() || 'parentbased_always_on';
+  if (!(TRACE_SAMPLERS as readonly string[]).includes(sampler)) fail('OTEL_TRACES_SAMPLER', `must be one of ${TRACE_SAMPLERS.join(', ')}, not "${sampler}"`);
+  const ratioText = read('OTEL_TRACES_SAMPLER_ARG')?.trim();
+  const samplerRatio = ratioText === undefined || ratioText === '' ? 1 : Number(ratioText);
+  if (!/^\d+(\.\d+)?$/.test(ratioText ?? '1') || samplerRatio > 1) fail('OTEL_TRACES_SAMPLER_ARG', 'must be a ratio from 0 to 1, e.g. 0.25');
+  const resourceAttributes = parseKeyValueList('OTEL_RESOURCE_ATTRIBUTES', read('OTEL_RESOURCE_ATTRIBUTES') ?? '');
+  const serviceName = read('OTEL_SERVICE_NAME')?.trim() || resourceAttributes['service.name'] || 'helpdesk';
+  return Object.freeze({
+    protocol: protocol as OtlpProtocol,
+    endpoint,
+    headers: Object.freeze({ ...parseKeyValueList('OTEL_EXPORTER_OTLP_HEADERS', read('OTEL_EXPORTER_OTLP_HEADERS') ?? ''), ...parseKeyValueList('OTEL_EXPORTER_OTLP_TRACES_HEADERS', read('OTEL_EXPORTER_OTLP_TRACES_HEADERS') ?? '') }),
+    serviceName,
+    resourceAttributes: Object.freeze({ ...resourceAttributes, 'service.version': version }),
+    sampler: sampler as TraceSampler,
+    samplerRatio,
+    batchDelayMs: parseMilliseconds('OTEL_BSP_SCHEDULE_DELAY', read('OTEL_BSP_SCHEDULE_DELAY'), 5_000),
+    exportTimeoutMs: parseMilliseconds(
+      read('OTEL_EXPORTER_OTLP_TRACES_TIMEOUT') === undefined ? 'OTEL_EXPORTER_OTLP_TIMEOUT' : 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT',
+      read('OTEL_EXPORTER_OTLP_TRACES_TIMEOUT') ?? read('OTEL_EXPORTER_OTLP_TIMEOUT'),
+      10_000,
+    ),
+  });
+}
+
 /** Every variable loadConfig reads; HELPDESK_TEST_* belong to the test suite (README). */
 export const SETTINGS = [
   'HELPDESK_PORT',
@@ -257,6 +378,22 @@ export const SETTINGS = [
   'HELPDESK_LOG_FORMAT',
   'HELPDESK_DELIVERY_LEASE_SECONDS',
   'HELPDESK_EVENT_STREAMS',
+  // OpenTelemetry's own names, as every OpenTelemetry SDK reads them (docs/configuration.md, "Tracing").
+  'OTEL_SDK_DISABLED',
+  'OTEL_TRACES_EXPORTER',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+  'OTEL_EXPORTER_OTLP_TIMEOUT',
+  'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT',
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_BSP_SCHEDULE_DELAY',
 ] as const;
 
 type Setting = (typeof SETTINGS)[number];
@@ -329,6 +466,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTermina
     rateLimit: parseRateLimit(read('HELPDESK_RATE_LIMIT') ?? '100', read('HELPDESK_RATE_LIMIT_BURST')),
     maxEventStreams: parseEventStreams(read('HELPDESK_EVENT_STREAMS') ?? '100'),
     secretKey: parseSecretKey(read('HELPDESK_SECRET_KEY'), read('HELPDESK_SECRET_KEY_FILE'), database),
+    tracing: parseTracing(read, HELPDESK_VERSION),
     version: HELPDESK_VERSION,
   });
 }

@@ -27,6 +27,8 @@ import { RetentionPruner } from './retention/retention.js';
 import { openSecretBox, type SecretBox } from './secrets/secret-box.js';
 import { systemClock, type Clock } from './shared/time.js';
 import { TicketsService } from './tickets/tickets.service.js';
+import { startTracing } from './tracing/start-tracing.js';
+import type { Tracing } from './tracing/tracing.js';
 import { DeliveryLogService } from './webhooks/delivery-log.service.js';
 import { WebhookActivityService } from './webhooks/webhook-activity.service.js';
 import { EventFeedService } from './events/event-feed.service.js';
@@ -57,7 +59,9 @@ export interface Runtime {
    */
   listenWorkerEndpoints(port: number, host: string): Promise<string>;
   readonly auth: AuthService;
-  /** Stops the worker (bounded wait), closes HTTP, the outbound pool and the database. */
+  /** TRACING_OFF unless the OTEL_* variables turn tracing on. */
+  readonly tracing: Tracing;
+  /** Stops the worker (bounded wait), closes HTTP, the outbound pool and the database; exports the last spans. */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -88,9 +92,13 @@ async function openAndMigrate(config: Config, logger?: Logger): Promise<{ databa
   }
 }
 
+/** The longest a close waits for the last spans to reach the collector. */
+const TRACE_FLUSH_MS = 5_000;
+
 export async function createRuntime(config: Config, options: RuntimeOptions): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const database = await openMigratedDatabase(config, options.logger);
+  const tracing = await startTracing(config.tracing, config.database, options.logger.child({ component: 'tracing' }));
   let secrets: SecretBox;
   let webhooksService: WebhooksService;
   try {
@@ -111,6 +119,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
         database.db,
         (): Map<string, BreakerState> => worker.breakers.states(),
         () => (worker.running ? worker.lastClaimAt : null),
+        () => tracing.spanExports(),
       )
     : null;
   const idempotency = new IdempotencyService(database.db, database.capabilities, clock, secrets);
@@ -141,16 +150,17 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     userAgent: deliveryUserAgent(config.version),
     leaseMs: config.deliveryLeaseSeconds * 1000,
     ...(metrics ? { observer: metrics } : {}),
+    tracing,
     ...options.worker,
   });
   const health = new WorkerHealth(database.db, worker, clock);
   const services = {
     auth,
     idempotency,
-    tickets: new TicketsService(database.db, database.capabilities, clock, outbox, wakeup, idempotency, options.logger.child({ component: 'tickets' }), eventStreams),
+    tickets: new TicketsService(database.db, database.capabilities, clock, outbox, wakeup, idempotency, options.logger.child({ component: 'tickets' }), eventStreams, tracing),
     webhooks: webhooksService,
     // The breakers live in this process's worker, when it runs one (docs/api.md, the stats).
-    deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup, (webhookId) => (worker.running ? worker.breakers.status(webhookId) : null)),
+    deliveries: new DeliveryLogService(database.db, database.capabilities, clock, wakeup, (webhookId) => (worker.running ? worker.breakers.status(webhookId) : null), tracing),
     activity: new WebhookActivityService(database.db, database.capabilities, clock),
     events: new EventFeedService(database.db),
     eventStreams,
@@ -168,7 +178,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     ...(metrics ? { observer: metrics } : {}),
   });
   let workerEndpoints: FastifyInstance | null = null;
-  const app = await buildApp(services, options.logger, { requestTimeoutMs: config.requestTimeoutSeconds * 1000, version: config.version });
+  const app = await buildApp(services, options.logger, { requestTimeoutMs: config.requestTimeoutSeconds * 1000, version: config.version, tracing });
   return {
     database,
     app,
@@ -179,6 +189,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
       workerEndpoints = await buildWorkerEndpoints(health, metrics, options.logger.child({ component: 'worker-endpoints' }));
       return workerEndpoints.listen({ port, host });
     },
+    tracing,
     async startWorker() {
       await notifications.listen(() => wakeup.wakeLocal());
       worker.start();
@@ -193,6 +204,8 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
       await worker.stop(graceMs);
       await http.close();
       await database.close();
+      // Last: the spans of the requests and attempts just finished go out too.
+      await tracing.shutdown(TRACE_FLUSH_MS);
     },
   };
 }

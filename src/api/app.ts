@@ -2,6 +2,8 @@
  * Assembles the HTTP API: a thin layer that authenticates, checks the role, validates against
  * the route's schema, calls a service and presents the result. No SQL here.
  */
+import { registerRequestTracing } from '../http/request-tracing.js';
+import { TRACING_OFF, type Tracing } from '../tracing/tracing.js';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -117,6 +119,8 @@ export interface AppOptions {
   requestTimeoutMs: number;
   /** The server's version, for the OpenAPI document. */
   version: string;
+  /** Request spans (docs/deployment.md, "Tracing"); off when absent. */
+  tracing?: Tracing;
 }
 
 /** The resources the API answers with, referred to by `$id` from the routes' response schemas. */
@@ -170,6 +174,8 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   });
 
   app.decorateRequest('principal', null);
+  // First, so that the request span covers the other hooks (authentication, rate limit).
+  registerRequestTracing(app, options.tracing ?? TRACING_OFF);
 
   // Response schemas describe (the OpenAPI document, and the tests check every answer against
   // them); answers are serialised as they are, never trimmed to a schema (src/http/schemas.ts).

@@ -5,7 +5,7 @@
  * `Ticket` they carry is the one the API answers with.
  */
 import { DEFAULT_RETRY_SCHEDULE_SECONDS } from '../config.js';
-import { DELIVERY_HEADERS } from '../delivery/delivery-headers.js';
+import { DELIVERY_HEADERS, TRACE_HEADER } from '../delivery/delivery-headers.js';
 import { JITTER, RETRY_AFTER_CAP_SECONDS } from '../delivery/retry-policy.js';
 import { EVENT_TYPES, TEST_EVENT_TYPE, TICKET_EVENT_TYPES, type EventType } from '../events/event-types.js';
 import { idOf, isoTime, ref } from '../http/schemas.js';
@@ -141,7 +141,10 @@ const PAYLOAD_OF: Record<EventType, string> = {
   'delivery.failed': 'DeliveryFailedEvent',
 };
 
-const HEADER_PARAMETERS = Object.values(DELIVERY_HEADERS).map(({ name, description }) => ({ name, in: 'header', required: true, description, schema: { type: 'string' } }));
+const HEADER_PARAMETERS = [
+  ...Object.values(DELIVERY_HEADERS).map(({ name, description }) => ({ name, in: 'header', required: true, description, schema: { type: 'string' } })),
+  { name: TRACE_HEADER.name, in: 'header', required: false, description: TRACE_HEADER.description, schema: { type: 'string' } },
+];
 
 /** `5 s`, `5 min`, `2 h`: a delay of the schedule as people read it. */
 function spoken(seconds: number): string {

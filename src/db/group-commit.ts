@@ -14,6 +14,7 @@
  * retried, since the whole transaction is safe to run again.
  */
 import type { Logger } from 'pino';
+import { inTransactionSpans, UNTRACED, type Traceparent, type Tracing } from '../tracing/tracing.js';
 import type { Db } from './connection.js';
 import { inTransaction } from './transaction.js';
 
@@ -22,8 +23,16 @@ export interface GroupCommitOptions<TItem, TResult> {
   readonly name: string;
   readonly db: Db;
   readonly logger: Logger;
-  /** Writes the items inside `trx` and returns one result per item, in order. */
-  readonly write: (trx: Db, items: readonly TItem[]) => Promise<TResult[]>;
+  /**
+   * Writes the items inside `trx` and returns one result per item, in order. `traceparents[i]`
+   * is the span of item i's transaction when it is traced (`traced`), undefined otherwise.
+   */
+  readonly write: (trx: Db, items: readonly TItem[], traceparents: readonly (Traceparent | null)[]) => Promise<TResult[]>;
+  /**
+   * Each item's trace gets a span of the transaction that writes it: one transaction, a span in
+   * every trace it serves. `parentOf` is the span of the item's request.
+   */
+  readonly traced?: { readonly tracing: Tracing; readonly change: string; readonly parentOf: (item: TItem) => Traceparent | null };
   /** Most items in one transaction. */
   readonly maxBatch: number;
   /**
@@ -118,11 +127,15 @@ export class GroupCommit<TItem, TResult> {
   }
 
   #write(items: readonly TItem[]): Promise<TResult[]> {
-    return inTransaction(
-      this.#options.db,
-      (trx) => this.#options.write(trx, items),
-      (error) => this.#options.logger.warn({ code: (error as { code?: string }).code, batch: items.length }, `${this.#options.name} batch conflicted with another transaction; writing it again`),
-    );
+    const write = (traceparents: readonly (Traceparent | null)[]) =>
+      inTransaction(
+        this.#options.db,
+        (trx) => this.#options.write(trx, items, traceparents),
+        (error) => this.#options.logger.warn({ code: (error as { code?: string }).code, batch: items.length }, `${this.#options.name} batch conflicted with another transaction; writing it again`),
+      );
+    const { traced } = this.#options;
+    if (!traced?.tracing.enabled) return write(UNTRACED);
+    return inTransactionSpans(traced.tracing, traced.change, items.map(traced.parentOf), write);
   }
 
   /** Writes what is gathered now and waits for the writes under way (shutdown). */

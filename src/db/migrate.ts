@@ -13,6 +13,7 @@ import { webhookFiltersHeadersRateLimits } from './migrations/0010-webhook-filte
 import { eventFeed } from './migrations/0011-event-feed.js';
 import { feedPositionsForTicketEvents } from './migrations/0012-feed-positions-for-ticket-events.js';
 import { jobLeases } from './migrations/0013-job-leases.js';
+import { eventTraceContext } from './migrations/0014-event-trace-context.js';
 import { webhookAttemptedIndex } from './migrations/0015-webhook-attempted-index.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
@@ -31,6 +32,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0011-event-feed': eventFeed(capabilities),
     '0012-feed-positions-for-ticket-events': feedPositionsForTicketEvents(capabilities),
     '0013-job-leases': jobLeases,
+    '0014-event-trace-context': eventTraceContext,
     '0015-webhook-attempted-index': webhookAttemptedIndex,
   };
 }

@@ -87,6 +87,11 @@ export interface EventsTable {
    * one: an event of no ticket is in no feed, and stays null (migration 0012).
    */
   feed_position: number | null;
+  /**
+   * The W3C traceparent of the span that made the event (migration 0014), which its delivery
+   * attempts continue; null when tracing was off.
+   */
+  traceparent: string | null;
   created_at: string;
 }
 

@@ -5,9 +5,10 @@
  */
 import type { OutboundHttp, OutboundResponse } from '../outbound/http-client.js';
 import { type Clock, toIso } from '../shared/time.js';
+import type { Tracing } from '../tracing/tracing.js';
 import type { AttemptOutcome } from './attempts.repository.js';
 import type { ClaimedDelivery } from './deliveries.repository.js';
-import { DELIVERY_HEADERS } from './delivery-headers.js';
+import { DELIVERY_HEADERS, TRACE_HEADER } from './delivery-headers.js';
 import type { Claim } from './host-lanes.js';
 import { nextRetryDelayMs, parseRetryAfter, RETRY_AFTER_STATUSES } from './retry-policy.js';
 import { signatureHeader } from './signing.js';
@@ -20,6 +21,8 @@ export interface AttemptSenderOptions {
   readonly retrySchedule: readonly number[];
   /** The jitter's source: Math.random, or a fixed one in tests. */
   readonly random: () => number;
+  /** A span per attempt, whose traceparent the attempt sends, when on. */
+  readonly tracing: Tracing;
 }
 
 /** An attempt that got an answer, or an expected network failure. */
@@ -38,9 +41,31 @@ export class AttemptSender {
    * failures are answers too (`response.error`); anything thrown is a bug or a refusal of ours.
    */
   async send(claim: Claim, startedAt: number, abandoned: AbortSignal): Promise<SentAttempt> {
-    const { http, clock } = this.options;
+    const { http, clock, tracing } = this.options;
     const { delivery, target } = claim;
-    const response = await http.post(target.targetUrl, this.#headers(claim, Math.floor(startedAt / 1000)), delivery.payload, abandoned);
+    const headers = this.#headers(claim, Math.floor(startedAt / 1000));
+    let response: OutboundResponse;
+    if (tracing.enabled) {
+      const span = tracing.startAttempt({
+        parent: delivery.traceparent,
+        targetUrl: target.targetUrl,
+        webhookId: delivery.webhookId,
+        deliveryId: delivery.id,
+        eventType: delivery.eventType,
+        previousAttempts: delivery.scheduleAttempts,
+        redelivery: delivery.status !== 'pending',
+      });
+      headers[TRACE_HEADER.name] = span.traceparent;
+      try {
+        response = await http.post(target.targetUrl, headers, delivery.payload, abandoned);
+      } catch (error) {
+        span.end(null, 'exception');
+        throw error;
+      }
+      span.end(response.statusCode, response.error);
+    } else {
+      response = await http.post(target.targetUrl, headers, delivery.payload, abandoned);
+    }
     const failed = response.error !== null;
     const retryAfter =
       response.statusCode !== null && RETRY_AFTER_STATUSES.has(response.statusCode) ? parseRetryAfter(response.headers?.['retry-after'], clock.now()) : null;

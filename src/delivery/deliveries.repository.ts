@@ -174,6 +174,8 @@ export interface ClaimedDelivery {
   /** When the event was queued: the start of its event-to-delivery latency. */
   createdAt: string;
   payload: string;
+  /** The event's trace, which the attempt continues; null when it was made untraced. */
+  traceparent: string | null;
 }
 
 export interface ClaimRequest {
@@ -242,10 +244,10 @@ async function withPayloads(db: Db, capabilities: Capabilities, rows: readonly C
   if (rows.length === 0) return [];
   const payloads = await db
     .selectFrom('events')
-    .select(['id', 'payload'])
+    .select(['id', 'payload', 'traceparent'])
     .where(inList(capabilities, 'id', [...new Set(rows.map((row) => row.event_id))]))
     .execute();
-  const payloadById = new Map(payloads.map((row) => [row.id, row.payload]));
+  const eventById = new Map(payloads.map((row) => [row.id, row]));
   return rows
     .map((row) => ({
       id: row.id,
@@ -257,7 +259,8 @@ async function withPayloads(db: Db, capabilities: Capabilities, rows: readonly C
       scheduleAttempts: row.schedule_attempts,
       nextAttemptAt: row.next_attempt_at ?? now,
       createdAt: row.created_at,
-      payload: payloadById.get(row.event_id) ?? '',
+      payload: eventById.get(row.event_id)?.payload ?? '',
+      traceparent: eventById.get(row.event_id)?.traceparent ?? null,
     }))
     .sort((a, b) => (a.nextAttemptAt < b.nextAttemptAt ? -1 : a.nextAttemptAt > b.nextAttemptAt ? 1 : a.seq - b.seq));
 }

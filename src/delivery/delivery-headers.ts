@@ -16,6 +16,16 @@ export const DELIVERY_HEADERS = {
   userAgent: { name: 'user-agent', description: '`Helpdesk-Webhooks/<version>`.' },
 } as const;
 
+/**
+ * Sent only while tracing is on (docs/delivery.md, "Tracing"): the W3C Trace Context of the
+ * attempt's span, in the trace of the change that made the event.
+ */
+export const TRACE_HEADER = {
+  name: 'traceparent',
+  description:
+    'W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry).',
+} as const;
+
 /** The `user-agent` of every attempt. */
 export function deliveryUserAgent(version: string): string {
   return `Helpdesk-Webhooks/${version}`;

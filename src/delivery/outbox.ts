@@ -26,6 +26,11 @@ export interface TimedEvent {
   at: string;
   /** What webhooks' filters see of the change beside the event's type; null without a ticket. */
   subject: FilterSubject | null;
+  /**
+   * The span of the transaction that makes the event, which its delivery attempts continue
+   * (docs/delivery.md, "Tracing"); null or absent when tracing is off.
+   */
+  traceparent?: string | null;
 }
 
 /**
@@ -42,6 +47,7 @@ export function newEventRow(event: TimedEvent, id: string = newId('evt', Date.pa
     ticket_version: event.ticketVersion,
     payload: eventPayload(event.type, event.at, event.data),
     filter_context: storedFilterContext(event.subject),
+    traceparent: event.traceparent ?? null,
     created_at: event.at,
   };
 }

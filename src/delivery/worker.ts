@@ -21,6 +21,7 @@ import type { Db } from '../db/connection.js';
 import { TEST_EVENT_TYPE } from '../events/event-types.js';
 import type { OutboundHttp } from '../outbound/http-client.js';
 import { type Clock, toIso } from '../shared/time.js';
+import { TRACING_OFF, type Tracing } from '../tracing/tracing.js';
 import { AttemptRecorder } from './attempt-recorder.js';
 import { reportAttempt } from './attempt-report.js';
 import { AttemptSender } from './attempt-sender.js';
@@ -53,6 +54,8 @@ export interface DeliveryWorkerOptions {
   random?: () => number;
   observer?: DeliveryObserver;
   breakerPolicy?: BreakerPolicy;
+  /** A span per attempt (docs/deployment.md, "Tracing"); off when absent. */
+  tracing?: Tracing;
 }
 
 /** An attempt started and not yet recorded. */
@@ -119,13 +122,14 @@ export class DeliveryWorker {
       pollIntervalMs: 1_000,
       random: Math.random,
       observer: NO_OBSERVER,
+      tracing: TRACING_OFF,
       ...options,
     };
-    const { db, capabilities, webhooks, logger, clock, http, userAgent, retrySchedule, random, globalConcurrency, perHostConcurrency, leaseMs, pollIntervalMs } = this.#options;
+    const { db, capabilities, webhooks, logger, clock, http, userAgent, retrySchedule, random, globalConcurrency, perHostConcurrency, leaseMs, pollIntervalMs, tracing } = this.#options;
     this.breakers = new CircuitBreakers(() => clock.now(), options.breakerPolicy);
     this.#claimer = new DeliveryClaimer({ db, capabilities, webhooks, workerId: this.id, leaseMs, pollIntervalMs });
     this.#lanes = new HostLanes({ perHost: perHostConcurrency, global: globalConcurrency, maxWaitMs: MAX_LANE_WAIT_MS }, this.breakers, clock);
-    this.#sender = new AttemptSender({ http, clock, userAgent, retrySchedule, random });
+    this.#sender = new AttemptSender({ http, clock, userAgent, retrySchedule, random, tracing });
     this.#recorder = new AttemptRecorder(db, capabilities, webhooks, logger, leaseMs, { observer: this.#options.observer, wakeup: this.#options.wakeup });
     this.#pacer = new RatePacer(db, capabilities, () => clock.now());
   }

@@ -39,6 +39,7 @@ const EVENT_COLUMNS = {
   payload: 'text',
   filter_context: 'text',
   feed_position: 'integer',
+  traceparent: 'text',
   created_at: 'text',
 } as const satisfies ColumnsOf<EventsTable>;
 

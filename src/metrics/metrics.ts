@@ -5,6 +5,7 @@
  * the operational events made.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { SpanExportCounts } from '../tracing/tracing.js';
 import type { Db } from '../db/connection.js';
 import { BREAKER_STATES, type BreakerState } from '../delivery/circuit-breaker.js';
 import { countHeld, countQueued } from '../delivery/deliveries.repository.js';
@@ -33,8 +34,16 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
   readonly #requestsByRouteAndStatus = new Map<string, { inc(): void }>();
   readonly #requestDurationByRoute = new Map<string, { observe(value: number): void }>();
 
-  /** `lastClaimAt`: when this process's worker last took a delivery; null when it runs none. */
-  constructor(db: Db, breakerStates: () => Map<string, BreakerState>, lastClaimAt: () => number | null = () => null) {
+  /**
+   * `lastClaimAt`: when this process's worker last took a delivery; null when it runs none.
+   * `spanExports`: what the tracing exporter sent, failed or dropped (zeros when tracing is off).
+   */
+  constructor(
+    db: Db,
+    breakerStates: () => Map<string, BreakerState>,
+    lastClaimAt: () => number | null = () => null,
+    spanExports: () => SpanExportCounts = () => ({ exported: 0, failed: 0, dropped: 0 }),
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'helpdesk_' });
     const registers = [this.registry];
     this.#attempts = new Counter({
@@ -133,6 +142,19 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
       registers,
       async collect() {
         this.set(await countHeld(db));
+      },
+    });
+    new Counter({
+      name: 'helpdesk_tracing_spans_total',
+      help: 'Spans this process made for the OpenTelemetry collector, by outcome: exported; failed (refused, timed out, unreachable: lost); dropped (its queue was full: never sent). 0 while tracing is off.',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        const { exported, failed, dropped } = spanExports();
+        this.reset();
+        this.inc({ outcome: 'exported' }, exported);
+        this.inc({ outcome: 'failed' }, failed);
+        this.inc({ outcome: 'dropped' }, dropped);
       },
     });
     new Gauge({

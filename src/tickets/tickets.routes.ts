@@ -77,7 +77,7 @@ export function registerTicketRoutes(api: FastifyInstance, tickets: TicketsServi
   const config = { roles: AGENT_OR_ADMIN };
 
   api.post<{ Body: { ticket: NewTicket } }>('/tickets', { config, schema: { summary: 'Create a ticket', tags: ['tickets'], body: createSchema, response: { 201: oneTicket } } }, async (request, reply) =>
-    reply.status(201).send({ ticket: await tickets.create(request.body.ticket, request.idempotency) }),
+    reply.status(201).send({ ticket: await tickets.create(request.body.ticket, request.idempotency, request.traceparent) }),
   );
 
   api.get<{ Querystring: { limit?: string; cursor?: string; status?: string; assigneeId?: string } }>(
@@ -101,11 +101,11 @@ export function registerTicketRoutes(api: FastifyInstance, tickets: TicketsServi
   api.put<{ Params: { id: string }; Body: { ticket: TicketPatch } }>(
     '/tickets/:id',
     { config: { ...config, errors: ['conflict'] }, schema: { summary: 'Update a ticket (only the fields given change)', tags: ['tickets'], params: idParamsSchema, body: updateSchema, response: { 200: oneTicket } } },
-    async (request) => ({ ticket: await tickets.update(request.params.id, request.body.ticket) }),
+    async (request) => ({ ticket: await tickets.update(request.params.id, request.body.ticket, request.traceparent) }),
   );
 
   api.delete<{ Params: { id: string } }>('/tickets/:id', { config, schema: { summary: 'Delete a ticket', tags: ['tickets'], params: idParamsSchema, response: { 204: noContent } } }, async (request, reply) => {
-    await tickets.delete(request.params.id);
+    await tickets.delete(request.params.id, request.traceparent);
     return reply.status(204).send();
   });
 }

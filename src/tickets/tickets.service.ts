@@ -14,6 +14,7 @@ import type { IdempotencyClaim, IdempotencyService } from '../idempotency/idempo
 import { newId } from '../shared/ids.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
 import { type Clock, nextChangeTime, toIso } from '../shared/time.js';
+import { inTransactionSpans, TRACING_OFF, type Traceparent, type Tracing } from '../tracing/tracing.js';
 import * as repository from './tickets.repository.js';
 import {
   applyPatch,
@@ -45,6 +46,8 @@ function withoutNulls(fields: Record<string, CustomFieldValue>): Record<string, 
 interface Creation {
   ticket: Ticket;
   idempotentResponse: StoredResponse | null;
+  /** The span of the request that creates it, when traced. */
+  traceparent: Traceparent | null;
 }
 
 /** Most tickets created in one transaction. */
@@ -68,6 +71,7 @@ export class TicketsService {
     private readonly idempotency: IdempotencyService,
     logger: Logger,
     private readonly committed: EventsCommittedListener = { eventsCommitted: () => undefined },
+    private readonly tracing: Tracing = TRACING_OFF,
   ) {
     this.#creations = new GroupCommit({
       name: 'ticket creation',
@@ -75,7 +79,8 @@ export class TicketsService {
       logger,
       maxBatch: MAX_CREATIONS_PER_COMMIT,
       gatherMs: 0,
-      write: async (trx, creations) => {
+      traced: { tracing, change: 'ticket.create', parentOf: (creation) => creation.traceparent },
+      write: async (trx, creations, traceparents) => {
         const tickets = creations.map((creation) => creation.ticket);
         const responses = creations.flatMap((creation) => (creation.idempotentResponse ? [creation.idempotentResponse] : []));
         // Before any lock is taken, as every transaction that seals does (secrets/sealing-keys.ts).
@@ -84,7 +89,15 @@ export class TicketsService {
         // In the ticket's own transaction: a retry after a crash right after the commit replays
         // the creation instead of making a second ticket (and a second round of events).
         await storeResponses(trx, responses);
-        const events = tickets.map((ticket) => ({ type: 'ticket.created' as const, ticketId: ticket.id, ticketVersion: ticket.version, data: { ticket }, at: ticket.createdAt, subject: { ticket, changes: {} } }));
+        const events = tickets.map((ticket, i) => ({
+          type: 'ticket.created' as const,
+          ticketId: ticket.id,
+          ticketVersion: ticket.version,
+          data: { ticket },
+          at: ticket.createdAt,
+          subject: { ticket, changes: {} },
+          traceparent: traceparents[i] ?? null,
+        }));
         const queued = await outbox.record(trx, events);
         // Per ticket, whether deliveries were queued (the same subscriptions for every one):
         // each caller then wakes the worker, and the wake-ups of one group coalesce.
@@ -93,7 +106,8 @@ export class TicketsService {
     });
   }
 
-  async create(input: NewTicket, idempotency: IdempotencyClaim | null = null): Promise<Ticket> {
+  /** `traceparent`: the span of the request that asks, which the change's trace continues. */
+  async create(input: NewTicket, idempotency: IdempotencyClaim | null = null, traceparent: Traceparent | null = null): Promise<Ticket> {
     await this.checkReferences(this.db, input);
     const now = toIso(this.clock.now());
     const ticket: Ticket = {
@@ -112,7 +126,7 @@ export class TicketsService {
     };
     // The response the route sends, stored for the key (the route adds nothing to it).
     const idempotentResponse = idempotency ? this.idempotency.sealedResponse(idempotency, 201, JSON.stringify({ ticket })) : null;
-    if (await this.#creations.submit({ ticket, idempotentResponse })) this.wakeup.notify();
+    if (await this.#creations.submit({ ticket, idempotentResponse, traceparent })) this.wakeup.notify();
     this.committed.eventsCommitted();
     return ticket;
   }
@@ -132,8 +146,8 @@ export class TicketsService {
     return toPage(await repository.listTickets(this.db, filter, page.cursor, page.limit), page.limit);
   }
 
-  async update(id: string, patch: TicketPatch): Promise<Ticket> {
-    const { ticket, queued, changed } = await inTransaction(this.db, async (trx) => {
+  async update(id: string, patch: TicketPatch, traceparent: Traceparent | null = null): Promise<Ticket> {
+    const { ticket, queued, changed } = await this.#traced('ticket.update', traceparent, (spans) => inTransaction(this.db, async (trx) => {
       const before = await repository.findTicketForChange(trx, this.capabilities, id);
       if (!before) throw AppError.notFound('Ticket');
       await this.checkReferences(trx, patch);
@@ -143,26 +157,34 @@ export class TicketsService {
       if (violation) throw AppError.conflict(`The ticket is closed: only its tags may change (not ${violation}).`);
       if (after === before) return { ticket: before, queued: 0, changed: false };
       await repository.updateTicket(trx, after);
-      return { ticket: after, queued: await this.outbox.record(trx, eventsForUpdate(before, after).map((event) => ({ ...event, at: now }))), changed: true };
-    });
+      const events = eventsForUpdate(before, after).map((event) => ({ ...event, at: now, traceparent: spans[0] ?? null }));
+      return { ticket: after, queued: await this.outbox.record(trx, events), changed: true };
+    }));
     if (queued > 0) this.wakeup.notify();
     if (changed) this.committed.eventsCommitted();
     return ticket;
   }
 
-  async delete(id: string): Promise<void> {
-    const queued = await inTransaction(this.db, async (trx) => {
+  async delete(id: string, traceparent: Traceparent | null = null): Promise<void> {
+    const queued = await this.#traced('ticket.delete', traceparent, (spans) => inTransaction(this.db, async (trx) => {
       const ticket = await repository.findTicketForChange(trx, this.capabilities, id);
       if (!ticket) throw AppError.notFound('Ticket');
       const now = nextChangeTime(this.clock, ticket.updatedAt);
       // The version the deletion would have made: a receiver sees it as the ticket's next change.
       const deleted = { ...ticket, version: ticket.version + 1 };
-      const count = await this.outbox.record(trx, [{ type: 'ticket.deleted', ticketId: id, ticketVersion: deleted.version, data: { ticket: deleted }, at: now, subject: { ticket: deleted, changes: {} } }]);
+      const count = await this.outbox.record(trx, [
+        { type: 'ticket.deleted', ticketId: id, ticketVersion: deleted.version, data: { ticket: deleted }, at: now, subject: { ticket: deleted, changes: {} }, traceparent: spans[0] ?? null },
+      ]);
       await repository.deleteTicket(trx, id);
       return count;
-    });
+    }));
     if (queued > 0) this.wakeup.notify();
     this.committed.eventsCommitted();
+  }
+
+  /** A change's transaction in its span, when traced: `spans[0]` is then the span its events continue. */
+  #traced<T>(change: string, traceparent: Traceparent | null, run: (spans: readonly (Traceparent | null)[]) => Promise<T>): Promise<T> {
+    return inTransactionSpans(this.tracing, change, [traceparent], run);
   }
 
   /** Rules the request schema cannot express: a known assignee, a real email address. */

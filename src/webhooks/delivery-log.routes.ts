@@ -208,6 +208,6 @@ export function registerDeliveryLogRoutes(api: FastifyInstance, deliveries: Deli
   api.post<{ Params: { id: string } }>(
     '/webhooks/:id/test',
     { config: { ...config, bodyOptional: true }, schema: { summary: 'Send a webhook.test event (to an inactive webhook too)', tags: ['deliveries'], params: webhookParams, body: emptyBody, response: { 202: oneDelivery } } },
-    async (request, reply) => reply.status(202).send({ delivery: await deliveries.sendTest(request.params.id) }),
+    async (request, reply) => reply.status(202).send({ delivery: await deliveries.sendTest(request.params.id, request.traceparent) }),
   );
 }

@@ -8,6 +8,7 @@ import { inTransaction } from '../db/transaction.js';
 import { AppError, type ErrorDetail } from '../errors.js';
 import { toPage, type Page, type PageRequest } from '../shared/pagination.js';
 import { type Clock, parseTimeWindow, toIso } from '../shared/time.js';
+import { inTransactionSpans, TRACING_OFF, type Traceparent, type Tracing } from '../tracing/tracing.js';
 import { TEST_EVENT_TYPE } from '../events/event-types.js';
 import { findWebhook } from './webhooks.repository.js';
 import { insertDeliveries } from '../delivery/deliveries.repository.js';
@@ -113,6 +114,7 @@ export class DeliveryLogService {
     private readonly clock: Clock,
     private readonly wakeup: DeliveryWakeup,
     private readonly breakerOf: BreakerLookup = () => null,
+    private readonly tracing: Tracing = TRACING_OFF,
   ) {}
 
   async list(webhookId: string, filter: log.DeliveryFilter, page: PageRequest, include: readonly DeliveryListInclude[] = []): Promise<Page<Delivery>> {
@@ -198,15 +200,17 @@ export class DeliveryLogService {
   }
 
   /** Queues `webhook.test`, signed and logged like any other event, to an inactive webhook too. */
-  async sendTest(webhookId: string): Promise<Delivery> {
+  async sendTest(webhookId: string, traceparent: Traceparent | null = null): Promise<Delivery> {
     const webhook = await this.webhook(webhookId);
     const now = toIso(this.clock.now());
-    const deliveryId = await inTransaction(this.db, async (trx) => {
-      const event = newEventRow({ type: TEST_EVENT_TYPE, ticketId: null, ticketVersion: null, data: { webhook: { id: webhook.id, name: webhook.name } }, at: now, subject: null });
+    // Traced like a ticket change: the test's attempt joins the trace of the request that asked.
+    const deliveryId = await inTransactionSpans(this.tracing, 'webhook.test', [traceparent], (spans) => inTransaction(this.db, async (trx) => {
+      const data = { webhook: { id: webhook.id, name: webhook.name } };
+      const event = newEventRow({ type: TEST_EVENT_TYPE, ticketId: null, ticketVersion: null, data, at: now, subject: null, traceparent: spans[0] ?? null });
       await insertEvents(trx, this.capabilities, [event]);
       const [id] = await insertDeliveries(trx, this.capabilities, [{ webhookId, eventId: event.id, eventType: event.type, ticketId: null, held: false, expedited: true, queuedAt: now }]);
       return id!;
-    });
+    }));
     this.wakeup.notify();
     const row = await log.findDelivery(this.db, webhookId, deliveryId);
     if (!row) throw AppError.notFound('Delivery');

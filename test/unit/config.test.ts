@@ -91,13 +91,16 @@ describe('configuration', () => {
     // Each name in SETTINGS, set to a bad value, is refused by name: nothing is listed that is not read.
     const refusedWhenBad = SETTINGS.filter((name) => {
       try {
-        loadConfig({ [name]: name === 'HELPDESK_HOST' ? '' : 'x', ...(name === 'HELPDESK_SECRET_KEY_FILE' ? { HELPDESK_SECRET_KEY: 'y' } : {}) });
+        // The OTEL_* variables are read only when tracing is on.
+        const tracingOn = name.startsWith('OTEL_') && name !== 'OTEL_EXPORTER_OTLP_ENDPOINT' ? { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' } : {};
+        loadConfig({ ...tracingOn, [name]: name === 'HELPDESK_HOST' ? '' : 'x', ...(name === 'HELPDESK_SECRET_KEY_FILE' ? { HELPDESK_SECRET_KEY: 'y' } : {}) });
         return false;
       } catch (error) {
         return (error as Error).message.includes(name) || (error as Error).message.includes('HELPDESK_SECRET_KEY');
       }
     });
-    expect(SETTINGS.filter((name) => !refusedWhenBad.includes(name))).toEqual(['HELPDESK_HOST']);
+    // A host and a service name are names: any text will do.
+    expect(SETTINGS.filter((name) => !refusedWhenBad.includes(name))).toEqual(['HELPDESK_HOST', 'OTEL_SERVICE_NAME']);
   });
 
   it.each([
@@ -123,5 +126,62 @@ describe('configuration', () => {
     [{ HELPDESK_RETENTION_INTERVAL_SECONDS: '10m' }, /HELPDESK_RETENTION_INTERVAL_SECONDS/],
   ])('rejects %o', (env, message) => {
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  describe('tracing (OTEL_*)', () => {
+    const endpoint = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
+
+    it('is off unless OTEL_TRACES_EXPORTER or OTEL_EXPORTER_OTLP_ENDPOINT turns it on, and OTEL_SDK_DISABLED wins', () => {
+      expect(loadConfig({}).tracing).toBeNull();
+      // The traces endpoint only says where: it does not turn tracing on (docs/configuration.md).
+      expect(loadConfig({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces', OTEL_SERVICE_NAME: 'x' }).tracing).toBeNull();
+      expect(loadConfig({ OTEL_TRACES_EXPORTER: 'otlp' }).tracing?.endpoint).toBe('http://localhost:4318/v1/traces');
+      expect(loadConfig(endpoint).tracing?.endpoint).toBe('http://collector:4318/v1/traces');
+      expect(loadConfig({ ...endpoint, OTEL_TRACES_EXPORTER: 'none' }).tracing).toBeNull();
+      expect(loadConfig({ ...endpoint, OTEL_SDK_DISABLED: 'true' }).tracing).toBeNull();
+      // Off, the other variables are not even read: a bad one does not stop the start.
+      expect(loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }).tracing).toBeNull();
+    });
+
+    it('reads the endpoint, protocol, headers, resource and sampler as the OpenTelemetry specification spells them', () => {
+      const tracing = loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'https://collector.example/otlp',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_HEADERS: 'api-key=s%3Dcret, x-team = ops',
+        OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-team=support',
+        OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod,service.name=from-resource',
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.25',
+        OTEL_BSP_SCHEDULE_DELAY: '200',
+      }).tracing!;
+      expect(tracing).toMatchObject({
+        endpoint: 'https://collector.example/otlp/v1/traces',
+        protocol: 'http/json',
+        headers: { 'api-key': 's=cret', 'x-team': 'support' },
+        serviceName: 'from-resource',
+        sampler: 'parentbased_traceidratio',
+        samplerRatio: 0.25,
+        batchDelayMs: 200,
+        exportTimeoutMs: 10_000,
+      });
+      expect(tracing.resourceAttributes).toMatchObject({ 'deployment.environment.name': 'prod', 'service.version': expect.any(String) });
+      expect(loadConfig({ ...endpoint, OTEL_SERVICE_NAME: 'helpdesk-api', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://other:4318/custom' }).tracing).toMatchObject({
+        serviceName: 'helpdesk-api',
+        endpoint: 'http://other:4318/custom',
+        protocol: 'http/protobuf',
+        sampler: 'parentbased_always_on',
+      });
+    });
+
+    it.each([
+      [{ OTEL_TRACES_EXPORTER: 'jaeger' }, /OTEL_TRACES_EXPORTER must be "otlp" or "none"/],
+      [{ ...endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, /OTEL_EXPORTER_OTLP_PROTOCOL must be http\/protobuf or http\/json \(gRPC is not supported\)/],
+      [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, /OTEL_EXPORTER_OTLP_ENDPOINT must be an http:\/\/ or https:\/\/ URL/],
+      [{ ...endpoint, OTEL_EXPORTER_OTLP_HEADERS: 'no-equals-sign' }, /OTEL_EXPORTER_OTLP_HEADERS must be a comma-separated list of key=value/],
+      [{ ...endpoint, OTEL_TRACES_SAMPLER_ARG: '1.5' }, /OTEL_TRACES_SAMPLER_ARG must be a ratio from 0 to 1/],
+      [{ ...endpoint, OTEL_SDK_DISABLED: 'maybe' }, /OTEL_SDK_DISABLED must be true or false/],
+    ])('rejects %o', (env, message) => {
+      expect(() => loadConfig(env)).toThrow(message);
+    });
   });
 });

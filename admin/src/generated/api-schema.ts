@@ -6822,6 +6822,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -6871,6 +6873,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -6920,6 +6924,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -6969,6 +6975,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -7018,6 +7026,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -7165,6 +7175,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;

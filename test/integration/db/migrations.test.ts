@@ -76,7 +76,7 @@ describeEachDialect('migrations', (dialect) => {
     ]);
     expect(await migrateToLatest(handle.db, handle.capabilities)).toEqual([]);
     // A new event comes after them: at insert on SQLite, from the sequencer on PostgreSQL.
-    await insertEvents(handle.db, handle.capabilities, [{ id: 'evt_new', type: 'ticket.updated', ticket_id: 'tkt_1', ticket_version: 4, payload: '{}', filter_context: null, created_at: '2026-12-01T10:00:03.000Z' }]);
+    await insertEvents(handle.db, handle.capabilities, [{ id: 'evt_new', type: 'ticket.updated', ticket_id: 'tkt_1', ticket_version: 4, payload: '{}', filter_context: null, traceparent: null, created_at: '2026-12-01T10:00:03.000Z' }]);
     await sequenceEvents(handle.db, handle.capabilities);
     expect(await positionOf(handle.db, 'evt_new')).toBe(6);
   });
@@ -101,11 +101,11 @@ describeEachDialect('migrations', (dialect) => {
       ticket_id: null,
       ticket_version: null,
       payload: '{}',
-      filter_context: null,
+      filter_context: null, traceparent: null,
       created_at: at,
     }));
     await insertEvents(handle.db, handle.capabilities, operational);
-    await insertEvents(handle.db, handle.capabilities, [{ id: 'evt_4', type: 'ticket.updated', ticket_id: 'tkt_1', ticket_version: 2, payload: '{}', filter_context: null, created_at: at }]);
+    await insertEvents(handle.db, handle.capabilities, [{ id: 'evt_4', type: 'ticket.updated', ticket_id: 'tkt_1', ticket_version: 2, payload: '{}', filter_context: null, traceparent: null, created_at: at }]);
     await sequenceEvents(handle.db, handle.capabilities);
     const after = await positions();
     expect(after.evt_4).toBe(2);
@@ -140,6 +140,21 @@ describeEachDialect('migrations', (dialect) => {
     expect(indexes.rows.map((row) => row.name)).toContain('deliveries_webhook_attempted_idx');
     const rows = await attemptActivity(handle.db, handle.capabilities, ['whk_1'], { from: '2026-12-01T10:00:00.000Z', to: '2026-12-01T11:00:00.000Z', intervalMinutes: 15 }, false);
     expect(rows.map((row) => ({ day: row.day, slot: Number(row.slot), total: Number(row.total), succeeded: Number(row.succeeded) }))).toEqual([{ day: '2026-12-01', slot: 40, total: 2, succeeded: 0 }]);
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toEqual([]);
+  });
+
+  it('0014 leaves the events made before it untraced, and keeps the trace of those made after', async () => {
+    await migrateUpTo(handle.db, handle.capabilities, '0011-event-feed');
+    await sql`insert into events (id, type, ticket_id, ticket_version, payload, created_at) values ('evt_before', 'ticket.created', 'tkt_1', 1, '{}', '2026-12-01T10:00:00.000Z')`.execute(handle.db);
+
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toContain('0014-event-trace-context');
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await insertEvents(handle.db, handle.capabilities, [{ id: 'evt_after', type: 'ticket.updated', ticket_id: 'tkt_1', ticket_version: 2, payload: '{}', filter_context: null, traceparent, created_at: '2026-12-01T10:00:01.000Z' }]);
+    const rows = await handle.db.selectFrom('events').select(['id', 'traceparent']).orderBy('id').execute();
+    expect(rows).toEqual([
+      { id: 'evt_after', traceparent },
+      { id: 'evt_before', traceparent: null },
+    ]);
     expect(await migrateToLatest(handle.db, handle.capabilities)).toEqual([]);
   });
 });

@@ -28,6 +28,7 @@ function claim(webhookId: string, options: { expedited?: boolean; claimedAt?: nu
     expedited: options.expedited ?? false,
     scheduleAttempts: 0,
     nextAttemptAt: '2026-01-01T00:00:00.000Z',
+    traceparent: null,
     createdAt: '2026-01-01T00:00:00.000Z',
     payload: '{}',
   };

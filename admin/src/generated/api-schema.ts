@@ -7077,6 +7077,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;
@@ -7126,6 +7128,8 @@ export interface operations {
                 "x-helpdesk-webhook-id": string;
                 /** @description `Helpdesk-Webhooks/<version>`. */
                 "user-agent": string;
+                /** @description W3C Trace Context of this attempt (`00-<trace id>-<span id>-<flags>`), in the trace of the request that made the event; sent only when the server exports traces (OpenTelemetry). */
+                traceparent?: string;
             };
             path?: never;
             cookie?: never;

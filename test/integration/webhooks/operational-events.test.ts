@@ -14,6 +14,7 @@ import { startReceiver, type Receiver, type ReceivedRequest, type Reply } from '
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { verifies } from '../../helpers/signatures.js';
 import { waitFor } from '../../helpers/wait.js';
+import { createTicket, deliveriesOf as deliveryLogOf, settled as settledLog } from '../../helpers/webhook-deliveries.js';
 
 interface Delivery {
   id: string;
@@ -235,25 +236,6 @@ async function removeWebhooks(server: TestServer): Promise<void> {
   for (const webhook of body.webhooks as { id: string }[]) await server.request('DELETE', `/webhooks/${webhook.id}`);
 }
 
-async function createTicket(server: TestServer, subject: string): Promise<{ id: string }> {
-  const response = await server.request('POST', '/tickets', { body: { ticket: { subject } } });
-  expect(response.status).toBe(201);
-  return response.body.ticket;
-}
-
-async function deliveriesOf(server: TestServer, webhookId: string): Promise<Delivery[]> {
-  const response = await server.request('GET', `/webhooks/${webhookId}/deliveries?limit=100`);
-  expect(response.status).toBe(200);
-  return response.body.deliveries;
-}
-
-async function settled(server: TestServer, webhookId: string, what: string, done: (deliveries: Delivery[]) => boolean): Promise<Delivery[]> {
-  return waitFor(what, async () => {
-    const deliveries = await deliveriesOf(server, webhookId);
-    return done(deliveries) && deliveries;
-  });
-}
-
 function expectSignedDelivery(request: ReceivedRequest, webhook: Subscribed, type: string): void {
   expect(verifies(webhook.signingSecret, request)).toBe(true);
   expect(request.headers['x-helpdesk-event']).toBe(type);
@@ -291,3 +273,6 @@ async function refuseWebhookDisabledEvents(server: TestServer, dialect: DialectN
     await sql`create trigger refuse_webhook_disabled before insert on events for each row when (new.type = 'webhook.disabled') execute function refuse_webhook_disabled()`.execute(db);
   }
 }
+
+const deliveriesOf = (server: TestServer, webhookId: string) => deliveryLogOf<Delivery>(server, webhookId);
+const settled = (server: TestServer, webhookId: string, what: string, done: (deliveries: Delivery[]) => boolean) => settledLog<Delivery>(server, webhookId, what, done);

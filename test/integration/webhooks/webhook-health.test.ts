@@ -8,6 +8,7 @@ import { describeEachDialect } from '../../helpers/dialects.js';
 import { startReceiver, type Receiver, type ReceivedRequest, type Reply } from '../../helpers/receiver.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { waitFor } from '../../helpers/wait.js';
+import { createTicket, deliveriesOf as deliveryLogOf, settled as settledLog } from '../../helpers/webhook-deliveries.js';
 
 const ISO_MS_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -33,25 +34,6 @@ async function subscribe(server: TestServer, target: Receiver, events = ['ticket
   const response = await server.request('POST', '/webhooks', { body: { webhook: { name: 'health', targetUrl: target.url(), events } } });
   expect(response.status, JSON.stringify(response.body)).toBe(201);
   return response.body.webhook.id;
-}
-
-async function createTicket(server: TestServer, subject: string): Promise<{ id: string }> {
-  const response = await server.request('POST', '/tickets', { body: { ticket: { subject } } });
-  expect(response.status).toBe(201);
-  return response.body.ticket;
-}
-
-async function deliveriesOf(server: TestServer, webhookId: string): Promise<Delivery[]> {
-  const response = await server.request('GET', `/webhooks/${webhookId}/deliveries?limit=100`);
-  expect(response.status).toBe(200);
-  return response.body.deliveries;
-}
-
-async function settled(server: TestServer, webhookId: string, what: string, done: (deliveries: Delivery[]) => boolean): Promise<Delivery[]> {
-  return waitFor(what, async () => {
-    const deliveries = await deliveriesOf(server, webhookId);
-    return done(deliveries) ? deliveries : null;
-  });
 }
 
 describeEachDialect('webhook health', (dialect) => {
@@ -329,3 +311,6 @@ describeEachDialect('circuit breaker and isolation', (dialect) => {
     }
   });
 });
+
+const deliveriesOf = (server: TestServer, webhookId: string) => deliveryLogOf<Delivery>(server, webhookId);
+const settled = (server: TestServer, webhookId: string, what: string, done: (deliveries: Delivery[]) => boolean) => settledLog<Delivery>(server, webhookId, what, done);

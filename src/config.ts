@@ -83,6 +83,8 @@ export interface Config {
   readonly metricsEnabled: boolean;
   /** `serve` also runs the delivery worker (false: API only, with `helpdesk worker` processes delivering). */
   readonly serveWorker: boolean;
+  /** Delivery attempts sent from a thread of their own (docs/configuration.md). */
+  readonly sendingThread: boolean;
   /** A request must arrive whole (headers and body) within this, or it is answered 408. */
   readonly requestTimeoutSeconds: number;
   /** Requests per API key (token bucket, per process); null when HELPDESK_RATE_LIMIT=off. */
@@ -371,6 +373,7 @@ export const SETTINGS = [
   'HELPDESK_WORKER_PORT',
   'HELPDESK_METRICS',
   'HELPDESK_SERVE_WORKER',
+  'HELPDESK_SENDING_THREAD',
   'HELPDESK_REQUEST_TIMEOUT_SECONDS',
   'HELPDESK_RATE_LIMIT',
   'HELPDESK_RATE_LIMIT_BURST',
@@ -462,6 +465,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTermina
     workerPort: parseWorkerPort(read('HELPDESK_WORKER_PORT') ?? '8081'),
     metricsEnabled: parseBoolean('HELPDESK_METRICS', read('HELPDESK_METRICS'), true),
     serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', read('HELPDESK_SERVE_WORKER'), true),
+    sendingThread: parseBoolean('HELPDESK_SENDING_THREAD', read('HELPDESK_SENDING_THREAD'), true),
     requestTimeoutSeconds: parseRequestTimeout(read('HELPDESK_REQUEST_TIMEOUT_SECONDS') ?? '30'),
     rateLimit: parseRateLimit(read('HELPDESK_RATE_LIMIT') ?? '100', read('HELPDESK_RATE_LIMIT_BURST')),
     maxEventStreams: parseEventStreams(read('HELPDESK_EVENT_STREAMS') ?? '100'),

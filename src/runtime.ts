@@ -22,7 +22,8 @@ import { RateLimiter } from './http/rate-limit.js';
 import { IdempotencyService } from './idempotency/idempotency.service.js';
 import { Metrics } from './metrics/metrics.js';
 import { TargetAddressPolicy } from './outbound/address-policy.js';
-import { OutboundHttp, type OutboundHttpOptions } from './outbound/http-client.js';
+import { OutboundHttp, type OutboundClient, type OutboundHttpOptions } from './outbound/http-client.js';
+import { SendingThread, sendingThreadAvailable } from './outbound/sending-thread.js';
 import { RetentionPruner } from './retention/retention.js';
 import { openSecretBox, type SecretBox } from './secrets/secret-box.js';
 import { systemClock, type Clock } from './shared/time.js';
@@ -137,7 +138,9 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   // The lanes bound the attempts to a host; the connection pool must never bind before them, or a
   // webhook that hangs would hold the connections its host's other webhooks are owed.
   const connectionsPerOrigin = maxAttemptsPerHost(options.worker?.perHostConcurrency ?? DEFAULT_PER_HOST_CONCURRENCY);
-  const http = new OutboundHttp({ allowPrivateTargets: config.allowPrivateTargets, allowedTargetCidrs: config.allowedTargetCidrs, connectionsPerOrigin, ...options.outbound });
+  const outboundOptions: OutboundHttpOptions = { allowPrivateTargets: config.allowPrivateTargets, allowedTargetCidrs: config.allowedTargetCidrs, connectionsPerOrigin, ...options.outbound };
+  // A test's own resolver is a function, which cannot cross to a thread: those tests send inline.
+  const http: OutboundClient = config.sendingThread && !outboundOptions.lookup && sendingThreadAvailable() ? new SendingThread(outboundOptions) : new OutboundHttp(outboundOptions);
   const worker: DeliveryWorker = new DeliveryWorker({
     db: database.db,
     capabilities: database.capabilities,

@@ -3,7 +3,7 @@
  * live secret of its webhook, one POST through the outbound module, and what the answer means
  * for the delivery: succeeded, a retry at a time, or failed.
  */
-import type { OutboundHttp, OutboundResponse } from '../outbound/http-client.js';
+import type { OutboundClient, OutboundResponse } from '../outbound/http-client.js';
 import { type Clock, toIso } from '../shared/time.js';
 import type { Tracing } from '../tracing/tracing.js';
 import type { AttemptOutcome } from './attempts.repository.js';
@@ -15,7 +15,7 @@ import { signatureHeader } from './signing.js';
 import type { AttemptVerdict } from './webhook-directory.js';
 
 export interface AttemptSenderOptions {
-  readonly http: OutboundHttp;
+  readonly http: OutboundClient;
   readonly clock: Clock;
   readonly userAgent: string;
   readonly retrySchedule: readonly number[];

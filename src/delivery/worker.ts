@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import type { Capabilities } from '../db/capabilities.js';
 import type { Db } from '../db/connection.js';
 import { TEST_EVENT_TYPE } from '../events/event-types.js';
-import type { OutboundHttp } from '../outbound/http-client.js';
+import type { OutboundClient } from '../outbound/http-client.js';
 import { type Clock, toIso } from '../shared/time.js';
 import { TRACING_OFF, type Tracing } from '../tracing/tracing.js';
 import { AttemptRecorder } from './attempt-recorder.js';
@@ -37,7 +37,7 @@ import type { DeliveryWakeup } from './wakeup.js';
 export interface DeliveryWorkerOptions {
   db: Db;
   capabilities: Capabilities;
-  http: OutboundHttp;
+  http: OutboundClient;
   /** Targets and secrets of the claimed deliveries' webhooks, and what results do to them. */
   webhooks: WebhookDirectory;
   wakeup: DeliveryWakeup;

@@ -157,7 +157,14 @@ export function classifyNetworkError(error: unknown): AttemptError | null {
   return null;
 }
 
-export class OutboundHttp {
+/** What the delivery engine sends through: this module's client, in this thread or in one of its own (sending-thread.ts). */
+export interface OutboundClient {
+  /** `cancel` aborts the request from outside (shutdown); the caller then ignores the result. */
+  post(url: string, headers: Record<string, string>, body: string, cancel?: AbortSignal): Promise<OutboundResponse>;
+  close(): Promise<void>;
+}
+
+export class OutboundHttp implements OutboundClient {
   readonly #agent: Agent;
   readonly #policy: TargetAddressPolicy;
   readonly #totalTimeoutMs: number;

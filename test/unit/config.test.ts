@@ -61,10 +61,10 @@ describe('configuration', () => {
     expect(loadConfig({ HELPDESK_RATE_LIMIT: 'off' }).rateLimit).toBeNull();
   });
 
-  it.each(['HELPDESK_ALLOW_PRIVATE_TARGETS', 'HELPDESK_METRICS', 'HELPDESK_SERVE_WORKER'])('reads %s as every switch: true/1/yes/on, false/0/no/off, any case', (variable) => {
+  it.each(['HELPDESK_ALLOW_PRIVATE_TARGETS', 'HELPDESK_METRICS', 'HELPDESK_SERVE_WORKER', 'HELPDESK_SENDING_THREAD'])('reads %s as every switch: true/1/yes/on, false/0/no/off, any case', (variable) => {
     const read = (value: string) => {
       const config = loadConfig({ [variable]: value });
-      return { HELPDESK_ALLOW_PRIVATE_TARGETS: config.allowPrivateTargets, HELPDESK_METRICS: config.metricsEnabled, HELPDESK_SERVE_WORKER: config.serveWorker }[variable];
+      return { HELPDESK_ALLOW_PRIVATE_TARGETS: config.allowPrivateTargets, HELPDESK_METRICS: config.metricsEnabled, HELPDESK_SERVE_WORKER: config.serveWorker, HELPDESK_SENDING_THREAD: config.sendingThread }[variable];
     };
     for (const value of ['true', 'TRUE', '1', 'yes', 'Yes', 'on', ' on ']) expect(read(value), value).toBe(true);
     for (const value of ['false', 'False', '0', 'no', 'off', 'OFF']) expect(read(value), value).toBe(false);

@@ -1,11 +1,15 @@
 /**
  * The outbound module against real sockets: every way a receiver can fail is told apart and
- * becomes a recorded kind of failure; the status line alone decides success.
+ * becomes a recorded kind of failure; the status line alone decides success. Each case runs on
+ * the client in this thread and on the sending thread (the built module: a thread cannot load
+ * TypeScript), which the server uses by default.
  */
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, inject, it } from 'vitest';
-import { OutboundHttp } from '../../../src/outbound/http-client.js';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { OutboundHttp, type OutboundClient, type OutboundHttpOptions } from '../../../src/outbound/http-client.js';
 import { startReceiver, type Receiver } from '../../helpers/receiver.js';
 
 /** A TLS server that answers with whatever raw bytes the test gives it. */
@@ -26,14 +30,22 @@ async function rawTlsServer(onSocket: (socket: TLSSocket) => void): Promise<{ ur
   };
 }
 
-describe('outbound HTTP', () => {
+type SendingThreadModule = typeof import('../../../src/outbound/sending-thread.js');
+const built = (await import(pathToFileURL(resolve('dist/outbound/sending-thread.js')).href)) as SendingThreadModule;
+
+const CLIENTS: [string, (options: OutboundHttpOptions) => OutboundClient][] = [
+  ['in this thread', (options) => new OutboundHttp(options)],
+  ['from the sending thread', (options) => new built.SendingThread(options)],
+];
+
+describe.each(CLIENTS)('outbound HTTP %s', (_name, makeClient) => {
   const cleanups: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0)) await cleanup();
   });
 
-  function client(options: Partial<ConstructorParameters<typeof OutboundHttp>[0]> = {}): OutboundHttp {
-    const http = new OutboundHttp({ allowPrivateTargets: true, extraCaCertificates: [inject('tls').ca], ...options });
+  function client(options: Partial<OutboundHttpOptions> = {}): OutboundClient {
+    const http = makeClient({ allowPrivateTargets: true, extraCaCertificates: [inject('tls').ca], ...options });
     cleanups.push(() => http.close());
     return http;
   }
@@ -90,5 +102,52 @@ describe('outbound HTTP', () => {
     expect((await client({ allowPrivateTargets: false }).post('https://127.0.0.1:9/hook', {}, '{}')).error).toBe('blocked_address');
     expect((await client({ allowPrivateTargets: false }).post('https://[::ffff:127.0.0.1]:9/hook', {}, '{}')).error).toBe('blocked_address');
     expect(ok.requests).toHaveLength(0);
+  });
+
+  it('refuses a target that is not https, as a thrown error with its message', async () => {
+    await expect(client().post('http://localhost:9/hook', {}, '{}')).rejects.toThrow('refusing a non-https target: http:');
+  });
+
+  it('stops waiting when the caller abandons the attempt', async () => {
+    const hanging = await receiver({ responder: () => ({ status: 200, hang: true }) });
+    const abandon = new AbortController();
+    const answer = client().post(hanging.url(), {}, '{}', abandon.signal);
+    await hanging.waitForRequests(1);
+    abandon.abort();
+    expect((await answer).error).toBe('timeout');
+  });
+
+  it('answers each of many requests made at once with its own response', async () => {
+    const target = await receiver({ responder: (request) => ({ status: 200, body: `echo ${request.body}` }) });
+    const http = client();
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => http.post(target.url(), { 'content-type': 'application/json' }, `{"n":${i}}`)));
+    expect(answers.map((a) => a.body)).toEqual(Array.from({ length: 200 }, (_, i) => `echo {"n":${i}}`));
+    expect(target.requests).toHaveLength(200);
+  });
+});
+
+describe('the sending thread', () => {
+  it('is available in the build, which serve and worker run, and not beside the sources', async () => {
+    expect(built.sendingThreadAvailable()).toBe(true);
+    const sources = await import('../../../src/outbound/sending-thread.js');
+    expect(sources.sendingThreadAvailable()).toBe(false);
+  });
+
+  it('fails what is still waiting when it is closed, and refuses new requests', async () => {
+    const hanging = await startReceiver({ responder: () => ({ status: 200, hang: true }) });
+    const http = new built.SendingThread({ allowPrivateTargets: true, extraCaCertificates: [inject('tls').ca] });
+    try {
+      const answer = http.post(hanging.url(), {}, '{}');
+      await hanging.waitForRequests(1);
+      await http.close();
+      await expect(answer).rejects.toThrow('the sending thread was closed before the answer came');
+      await expect(http.post(hanging.url(), {}, '{}')).rejects.toThrow('the sending thread is closed');
+    } finally {
+      await hanging.close();
+    }
+  });
+
+  it('refuses a custom resolver, which cannot cross to a thread', () => {
+    expect(() => new built.SendingThread({ allowPrivateTargets: false, lookup: () => undefined })).toThrow('a custom lookup cannot be used by the sending thread');
   });
 });

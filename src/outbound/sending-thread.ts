@@ -19,6 +19,15 @@ export type SendingThreadReply = { id: number; response: OutboundResponse } | { 
 const ENTRY = new URL('./sending-thread-entry.js', import.meta.url);
 
 /**
+ * The thread's heap, bounded by what it holds: the attempts on the wire (at most the worker's
+ * global concurrency, 256), each a payload and at most 20 KB of answer. Left to its defaults, V8
+ * gave the thread a 32 MB young generation and let its old one grow to 30 MB, about 30 MB of
+ * resident memory more than this (docs/benchmarks.md, "Issue 19"); a thread that outgrew the
+ * bound would end, failing its attempts into their retry schedule, and be started again.
+ */
+const THREAD_HEAP_LIMITS = { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: 64 };
+
+/**
  * Whether the thread's module is there to run: it is in the build (dist/), not beside the
  * TypeScript sources, which Node cannot load as a thread (in-process tests send inline).
  */
@@ -100,7 +109,7 @@ export class SendingThread implements OutboundClient {
 
   #thread(): Worker {
     if (this.#worker) return this.#worker;
-    const worker = new Worker(ENTRY, { workerData: this.#options });
+    const worker = new Worker(ENTRY, { workerData: this.#options, resourceLimits: THREAD_HEAP_LIMITS });
     worker.on('message', (replies: SendingThreadReply[] | 'closed') => {
       if (replies === 'closed') return;
       for (const reply of replies) this.#settle(reply);

@@ -9,6 +9,11 @@ import pg from 'pg';
 
 export const TOKEN = 'bench-admin-token-0123456789';
 /**
+ * Every process of a run (and the in-process queueing) seals and opens with this key, as
+ * production sets one (docs/deployment.md); without it each run warned and shared a key file.
+ */
+export const SECRET_KEY = Buffer.alloc(32, 7).toString('base64');
+/**
  * One key sends the whole load, far above the default 100 requests/s per key: the rate limiter
  * still runs on every request (its cost is measured), at a limit the load never reaches.
  */
@@ -94,6 +99,7 @@ export function helpdeskEnv(url, tls, extra = {}) {
     ...process.env,
     HELPDESK_DATABASE_URL: url,
     HELPDESK_ADMIN_TOKEN: TOKEN,
+    HELPDESK_SECRET_KEY: SECRET_KEY,
     HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
     HELPDESK_LOG_LEVEL: 'silent',
     HELPDESK_PORT: '0',

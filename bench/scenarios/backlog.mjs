@@ -8,7 +8,7 @@ import pg from 'pg';
 import { loadConfig } from '../../dist/config.js';
 import { claimDueDeliveries, releaseLeases } from '../../dist/delivery/deliveries.repository.js';
 import { openMigratedDatabase } from '../../dist/runtime.js';
-import { dropDatabase, freePort, helpdeskEnv, newDatabaseUrl, percentile, sleep, startHelpdesk, TOKEN } from '../lib.mjs';
+import { dropDatabase, freePort, helpdeskEnv, newDatabaseUrl, percentile, sleep, startHelpdesk, SECRET_KEY, TOKEN } from '../lib.mjs';
 import { queueBacklog } from './throughput.mjs';
 
 const SMALL = 10_000;
@@ -33,7 +33,7 @@ export async function run(ctx, dialect) {
 async function measure(ctx, dialect, pending) {
   const url = await newDatabaseUrl(dialect);
   try {
-    const config = loadConfig({ HELPDESK_DATABASE_URL: url, HELPDESK_ADMIN_TOKEN: TOKEN, HELPDESK_ALLOW_PRIVATE_TARGETS: 'true' });
+    const config = loadConfig({ HELPDESK_DATABASE_URL: url, HELPDESK_ADMIN_TOKEN: TOKEN, HELPDESK_SECRET_KEY: SECRET_KEY, HELPDESK_ALLOW_PRIVATE_TARGETS: 'true' });
     // Migrates, and makes the webhook and one real event (with its payload) through the service.
     await queueBacklog(url, ctx.receiver, { events: 1 });
     const started = performance.now();

@@ -9,7 +9,7 @@
 import { loadConfig } from '../../dist/config.js';
 import { createLogger } from '../../dist/logger.js';
 import { createRuntime } from '../../dist/runtime.js';
-import { dropDatabase, freePort, helpdeskEnv, measureDrain, newDatabaseUrl, RATE_LIMIT, startHelpdesk, TOKEN } from '../lib.mjs';
+import { dropDatabase, freePort, helpdeskEnv, measureDrain, newDatabaseUrl, RATE_LIMIT, startHelpdesk, SECRET_KEY, TOKEN } from '../lib.mjs';
 
 /** Deliveries per drain, and changes per ticket in the ordered one. */
 const DELIVERIES = 20_000;
@@ -18,7 +18,7 @@ const ROUNDS = Number(process.env.BENCH_ORDERED_ROUNDS ?? 3);
 
 /** Creates `tickets` tickets, subscribes one webhook to ticket.updated, then makes `changesPerTicket` changes to each, interleaved. */
 export async function queueChanges(url, receiver, { tickets, changesPerTicket }) {
-  const config = loadConfig({ HELPDESK_DATABASE_URL: url, HELPDESK_ADMIN_TOKEN: TOKEN, HELPDESK_ALLOW_PRIVATE_TARGETS: 'true', HELPDESK_RATE_LIMIT: RATE_LIMIT });
+  const config = loadConfig({ HELPDESK_DATABASE_URL: url, HELPDESK_ADMIN_TOKEN: TOKEN, HELPDESK_SECRET_KEY: SECRET_KEY, HELPDESK_ALLOW_PRIVATE_TARGETS: 'true', HELPDESK_RATE_LIMIT: RATE_LIMIT });
   const runtime = await createRuntime(config, { logger: createLogger('silent') });
   await runtime.auth.bootstrap();
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };

@@ -4,14 +4,14 @@
 import { loadConfig } from '../../dist/config.js';
 import { createLogger } from '../../dist/logger.js';
 import { createRuntime } from '../../dist/runtime.js';
-import { dropDatabase, freePort, helpdeskEnv, measureDrain, newDatabaseUrl, RATE_LIMIT, startHelpdesk, TOKEN } from '../lib.mjs';
+import { dropDatabase, freePort, helpdeskEnv, measureDrain, newDatabaseUrl, RATE_LIMIT, startHelpdesk, SECRET_KEY, TOKEN } from '../lib.mjs';
 
 /**
  * Queues `events` ticket.created events for `webhooks` webhooks through the API and service
  * layer, in process and with the worker off. Returns how many deliveries were queued.
  */
 export async function queueBacklog(url, receiver, { events, webhooks = 1 }) {
-  const config = loadConfig({ HELPDESK_DATABASE_URL: url, HELPDESK_ADMIN_TOKEN: TOKEN, HELPDESK_ALLOW_PRIVATE_TARGETS: 'true', HELPDESK_RATE_LIMIT: RATE_LIMIT });
+  const config = loadConfig({ HELPDESK_DATABASE_URL: url, HELPDESK_ADMIN_TOKEN: TOKEN, HELPDESK_SECRET_KEY: SECRET_KEY, HELPDESK_ALLOW_PRIVATE_TARGETS: 'true', HELPDESK_RATE_LIMIT: RATE_LIMIT });
   const runtime = await createRuntime(config, { logger: createLogger('silent') });
   await runtime.auth.bootstrap();
   const headers = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };

@@ -113,9 +113,19 @@ export function helpdeskEnv(url, tls, extra = {}) {
  * Starts `helpdesk <command>` and samples its RSS every 100 ms from /proc. With `port`, waits
  * until the API answers. `stop()` sends SIGTERM and resolves with the peak RSS in MB.
  */
+/**
+ * The node flags on a build's bin/helpdesk.js first line (`#!/usr/bin/env -S node <flags>`):
+ * the server is measured as `npx helpdesk` starts it.
+ */
+function shebangFlags(bin) {
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0];
+  const match = /^#!\S*env -S node(.*)$/.exec(first);
+  return match ? match[1].split(' ').filter(Boolean) : [];
+}
+
 /** `bin`: another build's bin/helpdesk.js (a baseline checkout), this one's by default. */
 export async function startHelpdesk(command, env, { port, bin = 'bin/helpdesk.js' } = {}) {
-  const child = spawn(process.execPath, [...NODE_FLAGS, bin, command], {
+  const child = spawn(process.execPath, [...shebangFlags(bin), ...NODE_FLAGS, bin, command], {
     env: { ...env, ...(port ? { HELPDESK_PORT: String(port) } : {}) },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

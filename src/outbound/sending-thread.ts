@@ -27,6 +27,9 @@ const ENTRY = new URL('./sending-thread-entry.js', import.meta.url);
  */
 const THREAD_HEAP_LIMITS: ResourceLimits = { maxYoungGenerationSizeMb: 8 };
 
+/** How long close() lets the thread close its connections before it ends the thread. */
+const CLOSE_WAIT_MS = 2_000;
+
 /**
  * Whether the thread's module is there to run: it is in the build (dist/), not beside the
  * TypeScript sources, which Node cannot load as a thread (in-process tests send inline).
@@ -80,13 +83,17 @@ export class SendingThread implements OutboundClient {
     const worker = this.#worker;
     this.#worker = null;
     if (!worker) return;
-    // The thread closes its connections first, as the inline client does, then ends.
+    // The thread closes its connections first, as the inline client does, then ends; a thread
+    // that does not answer (stuck in a bug) is ended anyway, so that a stop never hangs on it.
+    let timer: NodeJS.Timeout | undefined;
     const closed = new Promise<void>((resolve) => {
       worker.on('message', (message) => message === 'closed' && resolve());
       worker.once('exit', () => resolve());
+      timer = setTimeout(resolve, CLOSE_WAIT_MS);
     });
     worker.postMessage({ kind: 'close' } satisfies SendingThreadRequest);
     await closed;
+    clearTimeout(timer);
     await worker.terminate();
     this.#failAll(new Error('the sending thread was closed before the answer came'));
   }

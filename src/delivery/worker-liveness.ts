@@ -103,6 +103,8 @@ export class WorkerLiveness {
     this.#running = false;
     if (this.#timer) clearTimeout(this.#timer);
     await this.#beat;
+    // Started again, it claims after its first heartbeat, as at the first start.
+    this.#confirmedAt = Number.NEGATIVE_INFINITY;
     if (!this.#registered) return;
     this.#registered = false;
     await removeWorker(this.#options.db, this.#options.workerId).catch((error: unknown) =>

@@ -2,15 +2,20 @@
  * Workers' liveness rows (worker-liveness.repository.ts, docs/delivery.md "Leases") on both
  * databases: registered, renewed, removed; a stale worker's row removed and every lease it held
  * (claimed or handed over) released in one transaction, a live worker's and an unregistered
- * one's left alone; the release found through deliveries_leased_idx on a long queue.
+ * one's left alone; the release found through deliveries_leased_idx on a long queue. And the
+ * heartbeat itself (worker-liveness.ts): what it lets its worker send, when it was stalled or
+ * found stale by another.
  */
 import { sql } from 'kysely';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../../src/db/connection.js';
 import { migrateToLatest } from '../../../src/db/migrate.js';
 import { countLiveWorkers, reclaimStaleWorkers, registerWorker, removeWorker, renewHeartbeat } from '../../../src/delivery/worker-liveness.repository.js';
-import { toIso } from '../../../src/shared/time.js';
+import { WorkerLiveness, type LivenessObserver } from '../../../src/delivery/worker-liveness.js';
+import { createLogger } from '../../../src/logger.js';
+import { systemClock, toIso } from '../../../src/shared/time.js';
+import { waitFor } from '../../helpers/wait.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/databases.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
 
@@ -103,5 +108,74 @@ describeEachDialect('worker liveness rows', (dialect) => {
     await registerWorker(db, row('wrk_dead', at(0)));
     expect(await reclaimStaleWorkers(db, at(6))).toEqual({ workers: ['wrk_dead'], deliveries: 300 });
     expect(await leasesBy()).toEqual({ wrk_live: 200 });
+  });
+
+  describe('the heartbeat', () => {
+    const started: WorkerLiveness[] = [];
+    afterEach(async () => {
+      for (const liveness of started.splice(0)) await liveness.stop();
+    });
+
+    function heartbeat(workerId: string, hooks: { observer?: LivenessObserver; onClaimable?: () => void } = {}): WorkerLiveness {
+      const liveness = new WorkerLiveness({
+        db: handle.db,
+        clock: systemClock,
+        logger: createLogger('silent'),
+        workerId,
+        version: '9.9.9',
+        timings: { heartbeatMs: 100, staleMs: 2_000 },
+        observer: hooks.observer ?? null,
+        onClaimable: hooks.onClaimable ?? (() => undefined),
+      });
+      started.push(liveness);
+      return liveness;
+    }
+
+    it('lets its worker send once registered, not while its last renewal is too old, and again once renewed', async () => {
+      let claimable = 0;
+      const liveness = heartbeat('wrk_me', { onClaimable: () => (claimable += 1) });
+      expect(liveness.maySend(0)).toBe(false);
+      await liveness.start();
+      expect(liveness.maySend(0)).toBe(true);
+      expect(claimable).toBe(1);
+      const [row] = await handle.db.selectFrom('worker_heartbeats').selectAll().execute();
+      expect(row).toMatchObject({ worker_id: 'wrk_me', pid: process.pid, version: '9.9.9' });
+      // Its event loop blocked past the guard (60 % of the 2 s): no renewal could run, and it
+      // must not send, since another worker may be about to find it stale.
+      const blockedFrom = performance.now();
+      while (performance.now() - blockedFrom < 1_500) {
+        // blocked
+      }
+      expect(liveness.maySend(0)).toBe(false);
+      await waitFor('a renewal', () => liveness.maySend(0));
+      // Its worker is told to claim again (once more if a renewal was slow under load).
+      expect(claimable).toBeGreaterThanOrEqual(2);
+      await liveness.stop();
+      expect(await handle.db.selectFrom('worker_heartbeats').selectAll().execute()).toEqual([]);
+    });
+
+    it('found stale by another, starts a new epoch, sends nothing of the old one, and registers again', async () => {
+      const liveness = heartbeat('wrk_me');
+      await liveness.start();
+      expect(liveness.epoch).toBe(0);
+      // Another worker found its row stale: removed, and its leases released.
+      await removeWorker(handle.db, 'wrk_me');
+      await waitFor('the next renewal to find the row gone', () => liveness.epoch === 1);
+      expect(liveness.maySend(0)).toBe(false);
+      await waitFor('it to register again', async () => liveness.maySend(1) && (await handle.db.selectFrom('worker_heartbeats').select('worker_id').execute()).length === 1);
+    });
+
+    it('releases the leases of a worker whose row went stale, tells the observer and wakes its worker', async () => {
+      await queue(50, { wrk_dead: 7, wrk_me: 4 });
+      await registerWorker(handle.db, row('wrk_dead', toIso(Date.now() - 10_000)));
+      const reclaimed: [number, number][] = [];
+      let claimable = 0;
+      const liveness = heartbeat('wrk_me', { observer: { leasesReclaimed: (workers, deliveries) => reclaimed.push([workers, deliveries]) }, onClaimable: () => (claimable += 1) });
+      await liveness.start();
+      expect(reclaimed).toEqual([[1, 7]]);
+      expect(claimable).toBe(1);
+      expect(await leasesBy()).toEqual({ wrk_me: 4 });
+      expect((await handle.db.selectFrom('worker_heartbeats').select('worker_id').execute()).map((r) => r.worker_id)).toEqual(['wrk_me']);
+    });
   });
 });

@@ -78,7 +78,7 @@ for (const dialect of selectedDialects()) {
 
     async function startServe(env: Record<string, string>, port: number, extra: Record<string, string> = {}): Promise<HelpdeskProcess> {
       const serve = spawnHelpdesk('serve', { ...env, HELPDESK_PORT: String(port), ...extra });
-      cleanups.push(async () => serve.child.exitCode === null && serve.child.kill('SIGKILL'));
+      cleanups.push(() => stopped(serve));
       await waitFor(`serve to answer (output: ${serve.output()})`, () => fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false), 30_000);
       return serve;
     }
@@ -157,7 +157,7 @@ for (const dialect of selectedDialects()) {
       expect((await first.exited).signal).toBe('SIGKILL');
       const killedAt = Date.now();
       receiver.respondWith(() => ({ status: 200 }));
-      await startServe(env, port);
+      const second = await startServe(env, port);
       await allDelivered(handle);
 
       expectRedeliveredWithinLease(receiver, leases, killedAt);
@@ -170,6 +170,10 @@ for (const dialect of selectedDialects()) {
       expect(metrics).toMatch(new RegExp(`^helpdesk_worker_leases_reclaimed_total ${leases.length}$`, 'm'));
       expect(metrics).toMatch(/^helpdesk_workers_found_dead_total 1$/m);
       expect(metrics).toMatch(/^helpdesk_delivery_workers 1$/m);
+      // A clean stop deletes its row.
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toEqual({ code: 0, signal: null });
+      expect(await handle.db.selectFrom('worker_heartbeats').select('worker_id').execute()).toEqual([]);
     });
 
     it('a stalled worker (SIGSTOP) is found stale and its deliveries go out from another; continued, it sends nothing it held, and order holds', { timeout: 240_000 }, async () => {
@@ -177,7 +181,7 @@ for (const dialect of selectedDialects()) {
       const port = await freePort();
       await startServe(env, port, { HELPDESK_SERVE_WORKER: 'false' });
       const stalled = await spawnWorker({ ...env, HELPDESK_WORKER_PORT: 'off' });
-      cleanups.push(async () => stalled.child.exitCode === null && stalled.child.kill('SIGKILL'));
+      cleanups.push(() => stopped(stalled));
       await queueWork(port, receiver, queued);
       const leases = await leasesHeld(handle, receiver);
       expect(leases[0]!.leasedBy).toBe(stalled.id);
@@ -186,7 +190,7 @@ for (const dialect of selectedDialects()) {
       const stoppedAt = Date.now();
       receiver.respondWith(() => ({ status: 200 }));
       const other = await spawnWorker({ ...env, HELPDESK_WORKER_PORT: 'off' });
-      cleanups.push(async () => other.child.exitCode === null && other.child.kill('SIGKILL'));
+      cleanups.push(() => stopped(other));
       await allDelivered(handle);
       expectRedeliveredWithinLease(receiver, leases, stoppedAt);
       const deliveredBeforeContinue = receiver.requests.length;
@@ -217,6 +221,13 @@ for (const dialect of selectedDialects()) {
       expect(await handle.db.selectFrom('worker_heartbeats').select('worker_id').execute()).toEqual([]);
     });
   });
+}
+
+/** Kills what a failed test left running, and waits for it to be gone. */
+async function stopped(helpdesk: HelpdeskProcess): Promise<void> {
+  if (helpdesk.child.exitCode !== null || helpdesk.child.signalCode !== null) return;
+  helpdesk.child.kill('SIGKILL');
+  await helpdesk.exited;
 }
 
 /** Deliveries still leased: attempts whose answer is still awaited, or records not yet written. */

@@ -15,7 +15,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/connection.js';
 import { createTestDatabase, selectedDialects, type TestDatabase } from '../helpers/databases.js';
-import { freePort, spawnHelpdesk, spawnWorker, type HelpdeskProcess } from '../helpers/processes.js';
+import { freePort, processEnv, spawnHelpdesk, spawnWorker, type HelpdeskProcess } from '../helpers/processes.js';
 import { startReceiver, type ReceivedRequest, type Receiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -60,14 +60,7 @@ for (const dialect of selectedDialects()) {
       );
       const handle = openDatabase(loadConfig({ HELPDESK_DATABASE_URL: database.url }).database);
       cleanups.push(() => handle.close());
-      const env = {
-        HELPDESK_DATABASE_URL: database.url,
-        HELPDESK_ADMIN_TOKEN: TOKEN,
-        HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
-        HELPDESK_RATE_LIMIT: '1000000',
-        HELPDESK_LOG_LEVEL: 'warn',
-        NODE_EXTRA_CA_CERTS: inject('tls').caPath,
-      };
+      const env = processEnv(database.url, TOKEN);
       return { database, receiver, handle, env, queued };
     }
 

@@ -118,8 +118,12 @@ for (const dialect of selectedDialects()) {
       );
     }
 
-    /** Each delivery held at the kill arrived again after it, before its lease would have run out. */
-    function expectRedeliveredWithinLease(receiver: Receiver, leases: readonly Lease[], since: number): void {
+    /** Each delivery held at the kill arrived again after it, before its lease would have run out; says when the last did. */
+    function expectRedeliveredWithinLease(receiver: Receiver, leases: readonly Lease[], since: number, what: string): void {
+      const again = (id: string) => receiver.requests.filter((r) => r.headers['webhook-id'] === id && r.receivedAt >= since).map((r) => r.receivedAt);
+      const last = Math.max(...leases.map((lease) => Math.min(...again(lease.id))));
+      const firstExpiry = Math.min(...leases.map((lease) => lease.expiresAt));
+      process.stdout.write(`worker liveness [${dialect}]: ${what}: ${leases.length} leases held, the last sent again ${((last - since) / 1000).toFixed(1)} s after, the first lease due to expire ${((firstExpiry - since) / 1000).toFixed(1)} s after\n`);
       const late = leases.flatMap((lease) => {
         const again = receiver.requests.filter((r) => r.headers['webhook-id'] === lease.id && r.receivedAt >= since);
         if (again.length === 0) return [{ id: lease.id, problem: 'not sent again' }];
@@ -153,7 +157,7 @@ for (const dialect of selectedDialects()) {
       const second = await startServe(env, port);
       await allDelivered(handle);
 
-      expectRedeliveredWithinLease(receiver, leases, killedAt);
+      expectRedeliveredWithinLease(receiver, leases, killedAt, 'serve SIGKILLed and restarted');
       expectTicketOrder(receiver);
       // The dead worker's row is gone; the new one's is there.
       const rows = await handle.db.selectFrom('worker_heartbeats').select('worker_id').execute();
@@ -185,7 +189,7 @@ for (const dialect of selectedDialects()) {
       const other = await spawnWorker({ ...env, HELPDESK_WORKER_PORT: 'off' });
       cleanups.push(() => stopped(other));
       await allDelivered(handle);
-      expectRedeliveredWithinLease(receiver, leases, stoppedAt);
+      expectRedeliveredWithinLease(receiver, leases, stoppedAt, 'worker SIGSTOPped, another running');
       const deliveredBeforeContinue = receiver.requests.length;
 
       // Back: its requests on the wire end (the receiver still holds them, so they time out or are

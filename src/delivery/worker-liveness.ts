@@ -151,12 +151,14 @@ export class WorkerLiveness {
     this.#confirmedAt = began;
     if (this.#failing) logger.info('worker heartbeat renewed again');
     this.#failing = false;
+    // It may send again: it claims at once rather than at its next poll.
+    if (!wasCurrent) onClaimable();
     // Only once this worker's own row is fresh: it never finds itself stale.
     const reclaimed = await reclaimStaleWorkers(db, toIso(now - timings.staleMs));
     if (reclaimed.workers.length > 0) {
       logger.warn({ deadWorkers: reclaimed.workers, deliveries: reclaimed.deliveries }, 'released the delivery leases of workers whose heartbeat stopped');
       observer?.leasesReclaimed(reclaimed.workers.length, reclaimed.deliveries);
+      if (reclaimed.deliveries > 0) onClaimable();
     }
-    if (reclaimed.deliveries > 0 || !wasCurrent) onClaimable();
   }
 }

@@ -6,13 +6,16 @@
 // BENCH_EVENTS     events queued for the throughput scenarios (default 50000)
 // BENCH_SECONDS    length of each timed scenario (default 10)
 // BENCH_BACKLOG    pending rows of the large backlog scenario (default 1000000)
-// BENCH_ONLY       comma list of scenarios: raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed,tracing
+// BENCH_ONLY       comma list of scenarios: raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed,tracing,crash
 // BENCH_FILTER_ROUNDS  unfiltered/filtered pairs of the filters scenario (default 2)
 // BENCH_FEED_BASELINE  a checkout built before the event feed, for the feed scenario's before/after
 // BENCH_FEED_ROUNDS    before/after pairs of the feed scenario (default 2)
 // BENCH_TRACING_BASELINE  a checkout built before tracing (83c36df), for the tracing scenario's off/baseline
 // BENCH_TRACING_ROUNDS    rounds of the tracing scenario (default 2)
 // BENCH_TRACING_EVENTS    tickets drained per run of the tracing scenario (default 10000)
+// BENCH_CRASH_BASELINE  a checkout built before the workers' heartbeats, for the crash scenario's before/after
+// BENCH_CRASH_ROUNDS    runs of each build in the crash scenario (default 2)
+// BENCH_CRASH_EVENTS    tickets created per run of the crash scenario (default 20000)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificates, postgresReachable, startReceiver } from './lib.mjs';
@@ -23,7 +26,7 @@ const ctx = {
   seconds: Number(process.env.BENCH_SECONDS ?? 10),
   backlog: Number(process.env.BENCH_BACKLOG ?? 1_000_000),
 };
-const only = new Set((process.env.BENCH_ONLY ?? 'raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed,tracing').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed,tracing,crash').split(','));
 const results = { date: new Date().toISOString(), settings: { ...ctx }, scenarios: {}, targets: [] };
 const log = (line) => process.stdout.write(`${line}\n`);
 
@@ -93,6 +96,10 @@ try {
     const tracing = await import('./scenarios/tracing.mjs');
     for (const d of dialects) await scenario(`tracing_${d}`, () => tracing.run(ctx, d));
   }
+  if (only.has('crash')) {
+    const crash = await import('./scenarios/crash.mjs');
+    for (const d of dialects) await scenario(`crash_${d}`, () => crash.run(ctx, d));
+  }
   if (only.has('backlog')) {
     const backlog = await import('./scenarios/backlog.mjs');
     for (const d of dialects) await scenario(`backlog_${d}`, () => backlog.run(ctx, d));
@@ -157,6 +164,10 @@ for (const [d, limit] of [['sqlite', 50], ['postgres', 100]]) {
     target(`${d} tracing off, POST /tickets >= 0.95 x before tracing`, tracing.offTicketsRatio >= 0.95, `${fmt(tracing.offTicketsRatio, 3)} x`);
     target(`${d} tracing off, delivery throughput >= 0.95 x before tracing`, tracing.offDeliveryRatio >= 0.95, `${fmt(tracing.offDeliveryRatio, 3)} x`);
   }
+  const crash = s[`crash_${d}`];
+  // Issue 19: a SIGKILLed process's deliveries go out again within 10 s of a restart.
+  if (crash?.restartToLastRedeliveryMs !== undefined)
+    target(`${d} crash: held deliveries redelivered within 10 s of a restart`, crash.restartToLastRedeliveryMs <= 10_000, `${fmt(crash.restartToLastRedeliveryMs / 1000, 1)} s (worst run)`);
   const b = s[`backlog_${d}`];
   // Within 20% or faster: the target guards against a cost that grows with the queue.
   if (b?.ratio !== undefined) target(`${d} 1M pending within 20% of 10k (or faster)`, b.ratio >= 0.8, `${fmt(b.ratio)} x`);

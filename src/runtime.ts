@@ -42,7 +42,7 @@ export interface RuntimeOptions {
   clock?: Clock;
   /** Test seams: extra CA certificates for HTTPS receivers, shorter timeouts. */
   outbound?: Partial<OutboundHttpOptions>;
-  worker?: Partial<Pick<DeliveryWorkerOptions, 'globalConcurrency' | 'perHostConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'random' | 'breakerPolicy'>>;
+  worker?: Partial<Pick<DeliveryWorkerOptions, 'globalConcurrency' | 'perHostConcurrency' | 'leaseMs' | 'pollIntervalMs' | 'random' | 'breakerPolicy' | 'liveness'>>;
   /** Test seams: a shorter heartbeat, poll or stall time for event streams. */
   eventStreams?: Partial<Pick<EventStreamOptions, 'heartbeatMs' | 'pollMs' | 'stallMs'>>;
 }
@@ -152,7 +152,8 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     retrySchedule: config.retrySchedule,
     userAgent: deliveryUserAgent(config.version),
     leaseMs: config.deliveryLeaseSeconds * 1000,
-    ...(metrics ? { observer: metrics } : {}),
+    version: config.version,
+    ...(metrics ? { observer: metrics, livenessObserver: metrics } : {}),
     tracing,
     ...options.worker,
   });

@@ -15,6 +15,7 @@ import { feedPositionsForTicketEvents } from './migrations/0012-feed-positions-f
 import { jobLeases } from './migrations/0013-job-leases.js';
 import { eventTraceContext } from './migrations/0014-event-trace-context.js';
 import { webhookAttemptedIndex } from './migrations/0015-webhook-attempted-index.js';
+import { workerHeartbeats } from './migrations/0016-worker-heartbeats.js';
 
 /** Numbered, forward-only migrations; names sort in the order they run. */
 function migrations(capabilities: Capabilities): Record<string, Migration> {
@@ -34,6 +35,7 @@ function migrations(capabilities: Capabilities): Record<string, Migration> {
     '0013-job-leases': jobLeases,
     '0014-event-trace-context': eventTraceContext,
     '0015-webhook-attempted-index': webhookAttemptedIndex,
+    '0016-worker-heartbeats': workerHeartbeats,
   };
 }
 

@@ -187,6 +187,19 @@ export interface JobLeasesTable {
   expires_at: string;
 }
 
+/** A running delivery worker (migration 0016): who and where it is, and when it last said it lives. */
+export interface WorkerHeartbeatsTable {
+  /** The id its leases carry in `deliveries.leased_by` (`wrk_…`). */
+  worker_id: string;
+  host: string;
+  pid: number;
+  /** The Helpdesk version it runs. */
+  version: string;
+  started_at: string;
+  /** ISO time, from the worker's clock; older than the staleness limit, the worker counts as dead. */
+  heartbeat_at: string;
+}
+
 export interface Database {
   users: UsersTable;
   api_keys: ApiKeysTable;
@@ -200,4 +213,5 @@ export interface Database {
   settings: SettingsTable;
   idempotency_keys: IdempotencyKeysTable;
   job_leases: JobLeasesTable;
+  worker_heartbeats: WorkerHeartbeatsTable;
 }

@@ -12,7 +12,9 @@
  * - sending one attempt (attempt-sender.ts): headers, signature, POST, outcome;
  * - recording outcomes (attempt-recorder.ts): results group-committed with their webhooks'
  *   health; then the webhook's breaker counts the attempt and the observer and the log hear of
- *   it (attempt-report.ts).
+ *   it (attempt-report.ts);
+ * - the heartbeat (worker-liveness.ts): this worker's liveness row, the release of dead workers'
+ *   leases, and whether what it holds may still be sent.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -33,6 +35,7 @@ import { NO_OBSERVER, type DeliveryObserver } from './observer.js';
 import { RatePacer, type PacedClaims } from './rate-pacer.js';
 import type { DeactivationReason, DeliveryTarget, WebhookDirectory } from './webhook-directory.js';
 import type { DeliveryWakeup } from './wakeup.js';
+import { DEFAULT_LIVENESS, WorkerLiveness, type LivenessObserver, type LivenessTimings } from './worker-liveness.js';
 
 export interface DeliveryWorkerOptions {
   db: Db;
@@ -56,6 +59,11 @@ export interface DeliveryWorkerOptions {
   breakerPolicy?: BreakerPolicy;
   /** A span per attempt (docs/deployment.md, "Tracing"); off when absent. */
   tracing?: Tracing;
+  /** The Helpdesk version, shown in this worker's liveness row. */
+  version?: string;
+  /** Test seam: the heartbeat's timings. */
+  liveness?: LivenessTimings;
+  livenessObserver?: LivenessObserver | null;
 }
 
 /** An attempt started and not yet recorded. */
@@ -78,6 +86,7 @@ const MAX_LANE_WAIT_MS = 1_000;
 export class DeliveryWorker {
   readonly id = `wrk_${randomBytes(6).toString('hex')}`;
   readonly #options: Required<Omit<DeliveryWorkerOptions, 'breakerPolicy'>>;
+  readonly #liveness: WorkerLiveness;
   /** One per webhook: a webhook whose attempts mostly fail is paused, and no other with it. */
   readonly breakers: CircuitBreakers;
   readonly #claimer: DeliveryClaimer;
@@ -89,13 +98,16 @@ export class DeliveryWorker {
   readonly #slotWaits = new Map<string, NodeJS.Timeout>();
   /** Attempts started and not yet recorded, by delivery id. */
   readonly #inFlight = new Map<string, InFlight>();
-  /** Deliveries this worker holds a lease on: waiting in a lane, on the wire or being recorded. */
-  readonly #leased = new Set<string>();
+  /**
+   * Deliveries this worker holds a lease on (waiting in a lane, on the wire or being recorded),
+   * with the liveness epoch the lease was taken in.
+   */
+  readonly #leased = new Map<string, number>();
   /**
    * Deliveries that this worker's records released and leased to it (the next of a ticket),
    * gathered for one admission: a record batch hands over many at once.
    */
-  readonly #handedOver: { delivery: ClaimedDelivery; leasedAt: number }[] = [];
+  readonly #handedOver: { delivery: ClaimedDelivery; leasedAt: number; epoch: number }[] = [];
   /** Admissions of handed-over deliveries under way, so that stop() can wait for them. */
   readonly #handOverAdmissions = new Set<Promise<void>>();
   /** Lease releases under way, so that stop() can wait for them. */
@@ -123,6 +135,9 @@ export class DeliveryWorker {
       random: Math.random,
       observer: NO_OBSERVER,
       tracing: TRACING_OFF,
+      version: '',
+      liveness: DEFAULT_LIVENESS,
+      livenessObserver: null,
       ...options,
     };
     const { db, capabilities, webhooks, logger, clock, http, userAgent, retrySchedule, random, globalConcurrency, perHostConcurrency, leaseMs, pollIntervalMs, tracing } = this.#options;
@@ -132,6 +147,8 @@ export class DeliveryWorker {
     this.#sender = new AttemptSender({ http, clock, userAgent, retrySchedule, random, tracing });
     this.#recorder = new AttemptRecorder(db, capabilities, webhooks, logger, leaseMs, { observer: this.#options.observer, wakeup: this.#options.wakeup });
     this.#pacer = new RatePacer(db, capabilities, () => clock.now());
+    const { version, liveness, livenessObserver } = this.#options;
+    this.#liveness = new WorkerLiveness({ db, clock, logger, workerId: this.id, version, timings: liveness, observer: livenessObserver, onClaimable: () => this.#runClaimLoop() });
   }
 
   start(): void {
@@ -142,7 +159,8 @@ export class DeliveryWorker {
       this.#claimer.woken();
       this.#runClaimLoop();
     });
-    this.#runClaimLoop();
+    // The first claim follows the first heartbeat (onClaimable): what it takes may then be sent.
+    void this.#liveness.start();
   }
 
   /**
@@ -180,6 +198,7 @@ export class DeliveryWorker {
     await this.#recorder.settled();
     this.#release(this.#handedOver.splice(0).map((h) => h.delivery.id));
     await Promise.allSettled([...this.#leaseReleases]);
+    await this.#liveness.stop();
   }
 
   /** Whether this worker is running (started and not stopped). */
@@ -226,17 +245,21 @@ export class DeliveryWorker {
     for (;;) {
       this.#wokenWhileClaiming = false;
       if (!this.#running) return;
+      // What it would claim could not be sent: looked at again after a poll interval (or
+      // at once when a heartbeat commits again).
+      if (!this.#liveness.current) return this.#wakeAfter(this.#options.pollIntervalMs);
       // Up to one global round of claims waits in the lanes beside the one on the wire.
       const limit = Math.min(CLAIM_BATCH, 2 * globalConcurrency - this.#leased.size);
       if (limit <= 0) return; // a finishing attempt claims again
       const now = clock.now();
+      const epoch = this.#liveness.epoch;
       const claim = await this.#claimer.claim(limit, now, (webhookId, host) => this.#lanes.isSaturated(webhookId, host) || this.#pacer.isFull(webhookId, now));
       if (claim.kind === 'nothing-new') {
         this.#wakeAfter(claim.retryAt - now);
         return;
       }
       if (claim.deliveries.length > 0) this.#lastClaimAt = now;
-      await this.#admit(claim.deliveries, now);
+      await this.#admit(claim.deliveries, now, epoch);
       if (claim.deliveries.length < limit) break;
     }
     // Woken while claiming (an event committed): claim again rather than spend a query on when
@@ -247,7 +270,7 @@ export class DeliveryWorker {
   }
 
   /** Puts claimed deliveries in their hosts' lanes and starts what the lanes have room for. */
-  async #admit(claimed: readonly ClaimedDelivery[], claimedAt: number): Promise<void> {
+  async #admit(claimed: readonly ClaimedDelivery[], claimedAt: number, epoch: number): Promise<void> {
     if (claimed.length === 0) return;
     const now = toIso(claimedAt);
     let targets: Map<string, DeliveryTarget>;
@@ -279,7 +302,7 @@ export class DeliveryWorker {
         continue;
       }
       admitted.push({ delivery, target, host: this.#claimer.hostOf(delivery.webhookId), claimedAt });
-      this.#leased.add(delivery.id);
+      this.#leased.set(delivery.id, epoch);
     }
     try {
       await this.#paceAndStart(admitted);
@@ -344,14 +367,18 @@ export class DeliveryWorker {
   }
 
   /** Takes a delivery its record released and leased to this worker; admitted with the others of its batch. */
-  #handOver(delivery: ClaimedDelivery, leasedAt: number): void {
+  #handOver(delivery: ClaimedDelivery, leasedAt: number, epoch: number): void {
     if (!this.#running) return this.#release([delivery.id]);
-    this.#handedOver.push({ delivery, leasedAt });
+    this.#handedOver.push({ delivery, leasedAt, epoch });
     if (this.#handedOver.length === 1) setImmediate(() => this.#admitHandedOver());
   }
 
   #admitHandedOver(): void {
-    const handedOver = this.#handedOver.splice(0);
+    const all = this.#handedOver.splice(0);
+    // Leased before this worker was found stale: released since, maybe sent by another.
+    const epoch = this.#liveness.epoch;
+    const handedOver = all.filter((h) => h.epoch === epoch);
+    this.#release(all.filter((h) => h.epoch !== epoch).map((h) => h.delivery.id));
     if (handedOver.length === 0) return;
     if (!this.#running) return this.#release(handedOver.map((h) => h.delivery.id));
     // Their lane wait counts from when their leases began, as a claim's does.
@@ -360,6 +387,7 @@ export class DeliveryWorker {
     const admission: Promise<void> = this.#admit(
       handedOver.map((h) => h.delivery),
       leasedAt,
+      epoch,
     )
       .catch((error: unknown) => this.#options.logger.error({ err: error }, 'deliveries handed over by their records could not be admitted; given back to the queue'))
       .finally(() => this.#handOverAdmissions.delete(admission));
@@ -457,6 +485,13 @@ export class DeliveryWorker {
       this.#release(this.#lanes.resume(delivery.webhookId, disabled !== null));
       this.#dispatch(host);
     };
+    if (!this.#liveness.maySend(this.#leased.get(delivery.id))) {
+      // Its heartbeat is too old, or this worker was found stale since the lease was taken:
+      // another worker may hold the delivery now. Given back rather than sent (a no-op if the
+      // lease is no longer this worker's); nothing was attempted.
+      this.#release([delivery.id]);
+      return;
+    }
     try {
       const sent = await this.#sender.send(claim, startedAt, abandoned);
       // A 410 Gone: nothing more starts for this webhook while its deactivation is recorded (a
@@ -473,6 +508,7 @@ export class DeliveryWorker {
       const { response, outcome, verdict } = sent;
       // Also when the lease of a delivery this record hands over begins.
       const recordedAt = clock.now();
+      const epoch = this.#liveness.epoch;
       const { deactivated: disabled, next } = await this.#recorder.record({
         webhookId: delivery.webhookId,
         eventType: delivery.eventType,
@@ -495,7 +531,7 @@ export class DeliveryWorker {
         },
       });
       resume(disabled);
-      if (next) this.#handOver(next, recordedAt);
+      if (next) this.#handOver(next, recordedAt, epoch);
       // After the record: the breaker counts only attempts the delivery log shows.
       this.breakers.record(delivery.webhookId, sent.response.error !== null, startedAt, delivery.expedited);
       breakerRecorded = true;

@@ -10,11 +10,13 @@ import type { Db } from '../db/connection.js';
 import { BREAKER_STATES, type BreakerState } from '../delivery/circuit-breaker.js';
 import { countHeld, countQueued } from '../delivery/deliveries.repository.js';
 import type { AttemptReport, DeliveryObserver } from '../delivery/observer.js';
+import { DEFAULT_LIVENESS, type LivenessObserver } from '../delivery/worker-liveness.js';
+import { countLiveWorkers } from '../delivery/worker-liveness.repository.js';
 import type { EventStreamObserver, StreamCloseReason } from '../events/event-stream.js';
 import { OPERATIONAL_EVENT_TYPES, type OperationalEventType } from '../events/event-types.js';
 
 
-export class Metrics implements DeliveryObserver, EventStreamObserver {
+export class Metrics implements DeliveryObserver, EventStreamObserver, LivenessObserver {
   readonly registry = new Registry();
   readonly #attempts: Counter<'event' | 'outcome' | 'error'>;
   readonly #deliveries: Counter<'event' | 'outcome'>;
@@ -31,6 +33,8 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
   readonly #streamedEvents: Counter;
   readonly #retentionLeaseHeld: Gauge;
   readonly #retentionPruned: Counter;
+  readonly #deadWorkers: Counter;
+  readonly #leasesReclaimed: Counter;
   readonly #requestsByRouteAndStatus = new Map<string, { inc(): void }>();
   readonly #requestDurationByRoute = new Map<string, { observe(value: number): void }>();
 
@@ -118,6 +122,24 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
       registers,
     });
     this.#retentionPruned = new Counter({ name: 'helpdesk_retention_pruned_rows_total', help: 'Rows (deliveries, events, idempotency keys) this process pruned past their retention.', registers });
+    this.#deadWorkers = new Counter({
+      name: 'helpdesk_workers_found_dead_total',
+      help: 'Delivery workers whose heartbeat stopped, found by this process, which released their leases.',
+      registers,
+    });
+    this.#leasesReclaimed = new Counter({
+      name: 'helpdesk_worker_leases_reclaimed_total',
+      help: 'Deliveries whose leases this process released because the worker holding them stopped its heartbeat (made claimable at once instead of at the lease expiry).',
+      registers,
+    });
+    new Gauge({
+      name: 'helpdesk_delivery_workers',
+      help: 'Delivery workers (serve with its worker, helpdesk worker) whose heartbeat is fresh, across every process sharing the database.',
+      registers,
+      async collect() {
+        this.set(await countLiveWorkers(db, new Date(Date.now() - DEFAULT_LIVENESS.staleMs).toISOString()));
+      },
+    });
     new Gauge({
       name: 'helpdesk_worker_last_claim_timestamp_seconds',
       help: "When this process's delivery worker last took a delivery (or started), in seconds since the epoch; absent when it runs no worker.",
@@ -222,6 +244,11 @@ export class Metrics implements DeliveryObserver, EventStreamObserver {
 
   retentionPruned(rows: number): void {
     this.#retentionPruned.inc(rows);
+  }
+
+  leasesReclaimed(workers: number, deliveries: number): void {
+    this.#deadWorkers.inc(workers);
+    this.#leasesReclaimed.inc(deliveries);
   }
 
   attempted(report: AttemptReport): void {

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { busiestWindow } from '../helpers/arrivals.js';
 import { createTestDatabase } from '../helpers/databases.js';
-import { freePort, spawnHelpdesk, spawnWorker, type HelpdeskProcess } from '../helpers/processes.js';
+import { freePort, processEnv, spawnHelpdesk, spawnWorker, type HelpdeskProcess } from '../helpers/processes.js';
 import { startReceiver } from '../helpers/receiver.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -30,14 +30,7 @@ describe.skipIf(postgresMissing)(`a rate limit across two worker processes [post
     cleanups.push(() => database.drop());
     const receiver = await startReceiver();
     cleanups.push(() => receiver.close());
-    const env = {
-      HELPDESK_DATABASE_URL: database.url,
-      HELPDESK_ADMIN_TOKEN: TOKEN,
-      HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
-      HELPDESK_RATE_LIMIT: '1000000',
-      HELPDESK_LOG_LEVEL: 'warn',
-      NODE_EXTRA_CA_CERTS: inject('tls').caPath,
-    };
+    const env = processEnv(database.url, TOKEN);
     const port = await freePort();
     const api: HelpdeskProcess = spawnHelpdesk('serve', { ...env, HELPDESK_PORT: String(port), HELPDESK_SERVE_WORKER: 'false' });
     cleanups.push(async () => api.child.exitCode === null && api.child.kill('SIGKILL'));

@@ -1,6 +1,7 @@
 /** The real program in a child process, as an operator runs it, for the end-to-end tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { inject } from 'vitest';
 import { trackOpen } from './leaks.js';
 import { waitFor } from './wait.js';
 
@@ -26,6 +27,21 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/**
+ * What a test's `serve` and `worker` processes share: the database, the admin token, receivers
+ * on loopback trusted through the test CA, no rate limit the test reaches, warnings only.
+ */
+export function processEnv(databaseUrl: string, adminToken: string): Record<string, string> {
+  return {
+    HELPDESK_DATABASE_URL: databaseUrl,
+    HELPDESK_ADMIN_TOKEN: adminToken,
+    HELPDESK_ALLOW_PRIVATE_TARGETS: 'true',
+    HELPDESK_RATE_LIMIT: '1000000',
+    HELPDESK_LOG_LEVEL: 'warn',
+    NODE_EXTRA_CA_CERTS: inject('tls').caPath,
+  };
 }
 
 /**

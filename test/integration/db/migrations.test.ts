@@ -9,6 +9,7 @@ import { openDatabase, type DatabaseHandle } from '../../../src/db/connection.js
 import { migrateToLatest, migrateUpTo } from '../../../src/db/migrate.js';
 import { attemptActivity } from '../../../src/delivery/delivery-log.repository.js';
 import { insertEvents, latestPosition, positionOf, sequenceEvents } from '../../../src/events/events.repository.js';
+import { reclaimStaleWorkers, registerWorker } from '../../../src/delivery/worker-liveness.repository.js';
 import { takeJobLease } from '../../../src/retention/job-leases.repository.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/databases.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
@@ -140,6 +141,26 @@ describeEachDialect('migrations', (dialect) => {
     expect(indexes.rows.map((row) => row.name)).toContain('deliveries_webhook_attempted_idx');
     const rows = await attemptActivity(handle.db, handle.capabilities, ['whk_1'], { from: '2026-12-01T10:00:00.000Z', to: '2026-12-01T11:00:00.000Z', intervalMinutes: 15 }, false);
     expect(rows.map((row) => ({ day: row.day, slot: Number(row.slot), total: Number(row.total), succeeded: Number(row.succeeded) }))).toEqual([{ day: '2026-12-01', slot: 40, total: 2, succeeded: 0 }]);
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toEqual([]);
+  });
+
+  it('0016 adds the workers’ liveness rows and indexes the leased deliveries, the leases taken before it kept', async () => {
+    await migrateUpTo(handle.db, handle.capabilities, '0015-webhook-attempted-index');
+    const at = '2026-12-01T10:07:00.000Z';
+    await sql`insert into webhooks (id, name, target_url, events, active, signing_secret, created_at, updated_at) values ('whk_1', 'w', 'https://example.com/hook', '["ticket.created"]', 1, 'sealed', ${at}, ${at})`.execute(handle.db);
+    await sql`insert into events (id, type, ticket_id, payload, created_at) values ('evt_1', 'ticket.created', 'tkt_1', '{}', ${at})`.execute(handle.db);
+    await sql`insert into deliveries (id, webhook_id, event_id, event_type, ticket_id, status, attempt_count, schedule_attempts, next_attempt_at, leased_by, lease_expires_at, created_at, updated_at)
+      values ('msg_1', 'whk_1', 'evt_1', 'ticket.created', 'tkt_1', 'pending', 0, 0, ${at}, 'wrk_old', '2026-12-01T10:08:00.000Z', ${at}, ${at})`.execute(handle.db);
+
+    expect(await migrateToLatest(handle.db, handle.capabilities)).toContain('0016-worker-heartbeats');
+    const indexes = dialect === 'sqlite'
+      ? await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'deliveries'`.execute(handle.db)
+      : await sql<{ name: string }>`select indexname as name from pg_indexes where tablename = 'deliveries'`.execute(handle.db);
+    expect(indexes.rows.map((row) => row.name)).toContain('deliveries_leased_idx');
+    // A worker of the previous release has no row: its lease is not released, it expires as before.
+    await registerWorker(handle.db, { worker_id: 'wrk_new', host: 'h', pid: 1, version: '0.1.0', started_at: at, heartbeat_at: at });
+    expect(await reclaimStaleWorkers(handle.db, '2026-12-01T10:09:00.000Z')).toEqual({ workers: ['wrk_new'], deliveries: 0 });
+    expect(await handle.db.selectFrom('deliveries').select(['leased_by', 'lease_expires_at']).execute()).toEqual([{ leased_by: 'wrk_old', lease_expires_at: '2026-12-01T10:08:00.000Z' }]);
     expect(await migrateToLatest(handle.db, handle.capabilities)).toEqual([]);
   });
 

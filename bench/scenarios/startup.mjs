@@ -94,8 +94,8 @@ function median(values) {
 }
 
 function envOf(ctx, url, extra) {
-  // As deployed: the key set (no key file to read), and no extra CA file, since no receiver is called.
-  const env = helpdeskEnv(url, ctx.tls ?? { ca: '' }, { HELPDESK_SECRET_KEY: Buffer.alloc(32, 9).toString('base64'), ...extra });
+  // No extra CA file to read: no receiver is called.
+  const env = helpdeskEnv(url, ctx.tls ?? { ca: '' }, extra);
   delete env.NODE_EXTRA_CA_CERTS;
   return env;
 }

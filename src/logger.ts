@@ -1,5 +1,11 @@
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type pretty from 'pino-pretty';
+
+// pino-pretty (a dozen modules) is loaded only for the pretty format, which a server in
+// production, logging JSON, never asks for (docs/deployment.md, "Start-up"); synchronously, so
+// that createLogger stays synchronous.
+const require = createRequire(import.meta.url);
 
 /** How log lines are written: JSON lines, or readable lines for a person at a terminal. */
 export type LogFormat = 'json' | 'pretty';
@@ -31,7 +37,7 @@ export function createLogger(level: string, destination?: DestinationStream, for
   if (destination) return pino(options, destination);
   if (format === 'pretty') {
     // The request line's fields are all in its message; the request id goes in front of it.
-    const lines = pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,reqId,request', messageFormat: '{if reqId}{reqId} {end}{msg}' });
+    const lines = (require('pino-pretty') as typeof pretty)({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,reqId,request', messageFormat: '{if reqId}{reqId} {end}{msg}' });
     return pino(options, lines);
   }
   return pino(options);

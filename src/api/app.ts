@@ -27,6 +27,7 @@ import type { WebhooksService } from '../webhooks/webhooks.service.js';
 import { sendError, toAppError } from '../http/errors.js';
 import { registerIdempotency } from '../idempotency/idempotency.hook.js';
 import { CONSOLE_PREFIX, registerAdminConsole } from './admin-console.js';
+import { compileOnFirstUse } from './lazy-validation.js';
 import { registerOpenApi } from './openapi.js';
 import { registerHealthRoute, registerMetricsRoute } from './operations-routes.js';
 import type { RateLimiter } from '../http/rate-limit.js';
@@ -163,7 +164,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     // The API must reject wrong types and unknown fields, never coerce or drop them.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true, allowUnionTypes: true } },
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true, allowUnionTypes: true }, onCreate: compileOnFirstUse },
     routerOptions: { ignoreTrailingSlash: true },
     // Slowloris: the whole request, headers included, within the timeout; Node looks for
     // requests over it every connectionsCheckingInterval (30 s by default, too coarse for a
@@ -291,7 +292,7 @@ export async function buildApp(services: Services, logger: Logger, options: AppO
   app.addHook('preClose', async () => services.eventStreams.close());
 
   await registerOpenApi(app, { apiBase: API_BASE, version: options.version });
-  await registerAdminConsole(app);
+  registerAdminConsole(app);
 
   registerHealthRoute(app, services.health);
 

@@ -6,14 +6,15 @@
  * the headers every answer carries, and the webhook payloads as OpenAPI 3.1 `webhooks`.
  *
  * Served at `GET /helpdesk/api/v1/openapi.json`, and shown by Swagger UI at `/docs`, both
- * without an API key (they describe the API; they hold no data) and from local files.
+ * without an API key (they describe the API; they hold no data) and from local files. Swagger UI
+ * loads on its first request, not at start.
  */
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
+import swagger, { type StaticDocumentSpec } from '@fastify/swagger';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { Role } from '../shared/principal.js';
 import { ERROR_CATALOGUE, type ErrorCode } from '../errors.js';
 import { MAX_KEY_LENGTH } from '../idempotency/idempotency.service.js';
+import { mountOnFirstRequest } from './lazy-site.js';
 import { eventPayloadSchemas, webhookOperations } from './openapi-webhooks.js';
 
 export const OPENAPI_PATH = '/openapi.json';
@@ -216,20 +217,31 @@ export async function registerOpenApi(app: FastifyInstance, options: { apiBase: 
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     transform: ({ route }) => transformRoute(route as RouteOptions & { schema?: Record<string, unknown> }, options.apiBase),
   });
-  await app.register(swaggerUi, {
-    routePrefix: DOCS_PREFIX,
-    // Swagger UI would otherwise send the document to validator.swagger.io for a badge: the page
-    // must work offline and tell nobody what the API looks like.
-    uiConfig: { validatorUrl: null, tryItOutEnabled: false, persistAuthorization: false },
-    staticCSP: true,
-    // Its default policy upgrades every request to https and allows fonts, styles and images
-    // from anywhere on https: the server may well be plain http on 127.0.0.1, and the page
-    // needs nothing from elsewhere.
-    transformStaticCSP: (header) =>
-      header
-        .replace(/\s*upgrade-insecure-requests;?/, '')
-        .replaceAll(' https:', '')
-        .replace(' validator.swagger.io', ''),
+  // Swagger UI (and @fastify/static under it) is loaded by the first request for it, and shows
+  // the document this server's @fastify/swagger made (lazy-site.ts).
+  mountOnFirstRequest(app, {
+    urls: [DOCS_PREFIX, `${DOCS_PREFIX}/*`],
+    async build(site) {
+      const { default: swaggerUi } = await import('@fastify/swagger-ui');
+      // @fastify/swagger's types know static documents up to OpenAPI 3.0; this one is 3.1.
+      const document = app.swagger() as unknown as StaticDocumentSpec['document'];
+      await site.register(swagger, { mode: 'static', specification: { document } });
+      await site.register(swaggerUi, {
+        routePrefix: DOCS_PREFIX,
+        // Swagger UI would otherwise send the document to validator.swagger.io for a badge: the page
+        // must work offline and tell nobody what the API looks like.
+        uiConfig: { validatorUrl: null, tryItOutEnabled: false, persistAuthorization: false },
+        staticCSP: true,
+        // Its default policy upgrades every request to https and allows fonts, styles and images
+        // from anywhere on https: the server may well be plain http on 127.0.0.1, and the page
+        // needs nothing from elsewhere.
+        transformStaticCSP: (header) =>
+          header
+            .replace(/\s*upgrade-insecure-requests;?/, '')
+            .replaceAll(' https:', '')
+            .replace(' validator.swagger.io', ''),
+      });
+    },
   });
   const documentSchema = {
     summary: 'This document (OpenAPI 3.1)',

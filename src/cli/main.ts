@@ -15,10 +15,9 @@ import { createLogger, type Logger } from '../logger.js';
 import { createRuntime, migrateDatabase, openMigratedDatabase, type Runtime } from '../runtime.js';
 import { openSecretBox } from '../secrets/secret-box.js';
 import { ClientFailure, EXIT_FAILED, EXIT_USAGE, UsageError, type ServerFlags } from './api-client-settings.js';
-import { listen, listenOptions, type ListenFlags } from './listen.js';
+import type { ListenFlags } from './listen.js';
 import { DEFAULT_RESEAL_BATCH_SIZE, describeResealed, progressPrinter, resealDatabase } from './reseal.js';
 import { describeStartupFailure } from './startup-failure.js';
-import { trigger, triggerOptions } from './trigger.js';
 
 const CONFIGURATION_HELP = `
 Configuration comes from HELPDESK_* environment variables, read once at start;
@@ -161,7 +160,10 @@ function exitOnUsageError(error: CommanderError): never {
   process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
 }
 
+// listen and trigger are loaded by their own commands: with them, serve would load an HTTP
+// client (undici) that only these API clients use (docs/deployment.md, "Start-up").
 async function runListen(flags: ListenFlags, env: NodeJS.ProcessEnv | undefined): Promise<void> {
+  const { listen, listenOptions } = await import('./listen.js');
   let options;
   try {
     options = listenOptions(flags, env);
@@ -180,6 +182,7 @@ async function runListen(flags: ListenFlags, env: NodeJS.ProcessEnv | undefined)
 }
 
 async function runTrigger(type: string | undefined, flags: ServerFlags, env: NodeJS.ProcessEnv | undefined): Promise<void> {
+  const { trigger, triggerOptions } = await import('./trigger.js');
   try {
     const options = triggerOptions(type, flags, env);
     const { ticketId, events } = await trigger(options);

@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import SQLite from 'better-sqlite3';
+import type SQLite from 'better-sqlite3';
 import { CompiledQuery, Kysely, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, type DatabaseConnection, type DialectAdapter, type Driver, type SqliteDatabase } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { CAPABILITIES, type Capabilities } from './capabilities.js';
 import type { Database } from './schema.js';
@@ -14,6 +15,15 @@ export interface DatabaseHandle {
 }
 
 export type Db = Kysely<Database>;
+
+// A process uses one of the two drivers: the other is not loaded (pg and its modules were tens
+// of milliseconds of a SQLite server's start; docs/deployment.md, "Start-up").
+const require = createRequire(import.meta.url);
+
+/** The pg module, loaded by the first PostgreSQL connection of the process. */
+export function pgDriver(): typeof pg {
+  return require('pg') as typeof pg;
+}
 
 /**
  * SQLite's default deferred BEGIN takes the write lock only at the first write; when two
@@ -115,7 +125,7 @@ function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
 export function openDatabase(config: DatabaseConfig, onConnectionError?: (error: Error) => void): DatabaseHandle {
   if (config.kind === 'sqlite') {
     if (config.path !== ':memory:') mkdirSync(dirname(config.path), { recursive: true });
-    const sqlite = new SQLite(config.path);
+    const sqlite = new (require('better-sqlite3') as typeof SQLite)(config.path);
     // WAL lets readers run beside the writer; busy_timeout makes a second process (worker)
     // wait for the write lock instead of failing; NORMAL sync is durable under WAL across
     // process crashes (only an OS crash may lose the last transactions).
@@ -126,7 +136,7 @@ export function openDatabase(config: DatabaseConfig, onConnectionError?: (error:
     const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: withStatementCache(sqlite) }) });
     return { db, capabilities: CAPABILITIES.sqlite, close: () => db.destroy() };
   }
-  const pool = new pg.Pool({ connectionString: config.connectionString, max: 10 });
+  const pool = new (pgDriver().Pool)({ connectionString: config.connectionString, max: 10 });
   // An idle client whose connection drops (PostgreSQL restarted, connection killed) emits
   // 'error' on the pool; unhandled, that would crash the process. The pool discards the client
   // and the next query opens a new connection.

@@ -5,10 +5,10 @@
  * reconnecting, a publisher crashing after its commit) only delays delivery to the poll.
  */
 import { sql } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { DatabaseConfig } from '../config.js';
-import type { DatabaseHandle, Db } from './connection.js';
+import { pgDriver, type DatabaseHandle, type Db } from './connection.js';
 
 const CHANNEL = 'helpdesk_deliveries';
 const RECONNECT_DELAY_MS = 1_000;
@@ -77,7 +77,7 @@ class PostgresNotificationChannel implements NotificationChannel {
     // A connection of its own, outside the pool: LISTEN belongs to a session.
     // Keepalive: a connection that vanishes without a reset (a network cut) is noticed and
     // replaced instead of leaving this worker on polling alone.
-    const client = new pg.Client({ connectionString: this.#connectionString, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    const client = new (pgDriver().Client)({ connectionString: this.#connectionString, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     client.on('notification', () => this.#listener?.());
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, null));

@@ -6,8 +6,9 @@
  * refused just like the literal), so DNS tricks cannot bypass it.
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions, type LookupOptions } from 'node:dns';
+import { createRequire } from 'node:module';
 import { createSecureContext, rootCertificates } from 'node:tls';
-import { Agent, request } from 'undici';
+import type * as Undici from 'undici';
 import { literalAddress, TargetAddressPolicy } from './address-policy.js';
 
 /** The kinds of failed attempt (docs/delivery.md), as recorded and as the OpenAPI document lists them. */
@@ -164,8 +165,14 @@ export interface OutboundClient {
   close(): Promise<void>;
 }
 
+// undici is loaded by the first request sent, not at start: it is some sixty modules, and a
+// process starting up has nothing to send yet (docs/deployment.md, "Start-up"). With the sending
+// thread, the main thread never loads it.
+const require = createRequire(import.meta.url);
+
 export class OutboundHttp implements OutboundClient {
-  readonly #agent: Agent;
+  readonly #agentOptions: Undici.Agent.Options;
+  #client: { agent: Undici.Agent; request: typeof Undici.request } | null = null;
   readonly #policy: TargetAddressPolicy;
   readonly #totalTimeoutMs: number;
   readonly #maxResponseBytes: number;
@@ -176,7 +183,7 @@ export class OutboundHttp implements OutboundClient {
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     // Private targets allowed and the system's resolver: the socket resolves as it would anyway.
     const lookup = options.allowPrivateTargets && !options.lookup ? null : guardedLookup(this.#policy, options.lookup ?? dnsLookup);
-    this.#agent = new Agent({
+    this.#agentOptions = {
       connections: options.connectionsPerOrigin ?? 64,
       keepAliveTimeout: 30_000,
       headersTimeout: this.#totalTimeoutMs,
@@ -188,7 +195,15 @@ export class OutboundHttp implements OutboundClient {
         // every new connection, at a cost in CPU and memory each (docs/reliability.md).
         ...(options.extraCaCertificates ? { secureContext: createSecureContext({ ca: [...rootCertificates, ...options.extraCaCertificates] }) } : {}),
       },
-    });
+    };
+  }
+
+  #undici(): { agent: Undici.Agent; request: typeof Undici.request } {
+    if (this.#client === null) {
+      const { Agent, request } = require('undici') as typeof Undici;
+      this.#client = { agent: new Agent(this.#agentOptions), request };
+    }
+    return this.#client;
   }
 
   /** `cancel` aborts the request from outside (shutdown); the caller then ignores the result. */
@@ -208,7 +223,8 @@ export class OutboundHttp implements OutboundClient {
     const onCancel = () => abort.abort(cancel?.reason);
     cancel?.addEventListener('abort', onCancel, { once: true });
     try {
-      const response = await request(parsed, { dispatcher: this.#agent, method: 'POST', headers, body, signal: abort.signal });
+      const { agent, request } = this.#undici();
+      const response = await request(parsed, { dispatcher: agent, method: 'POST', headers, body, signal: abort.signal });
       const statusCode = response.statusCode;
       // The status line decides; a body that stalls or breaks off only shortens what is kept.
       const responseBody = await this.#readBounded(response.body);
@@ -254,7 +270,7 @@ export class OutboundHttp implements OutboundClient {
   }
 
   async close(): Promise<void> {
-    await this.#agent.destroy();
+    await this.#client?.agent.destroy();
   }
 }
 

@@ -465,7 +465,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, stdoutIsTermina
     workerPort: parseWorkerPort(read('HELPDESK_WORKER_PORT') ?? '8081'),
     metricsEnabled: parseBoolean('HELPDESK_METRICS', read('HELPDESK_METRICS'), true),
     serveWorker: parseBoolean('HELPDESK_SERVE_WORKER', read('HELPDESK_SERVE_WORKER'), true),
-    sendingThread: parseBoolean('HELPDESK_SENDING_THREAD', read('HELPDESK_SENDING_THREAD'), true),
+    sendingThread: parseBoolean('HELPDESK_SENDING_THREAD', read('HELPDESK_SENDING_THREAD'), false),
     requestTimeoutSeconds: parseRequestTimeout(read('HELPDESK_REQUEST_TIMEOUT_SECONDS') ?? '30'),
     rateLimit: parseRateLimit(read('HELPDESK_RATE_LIMIT') ?? '100', read('HELPDESK_RATE_LIMIT_BURST')),
     maxEventStreams: parseEventStreams(read('HELPDESK_EVENT_STREAMS') ?? '100'),

@@ -51,6 +51,8 @@ export interface Runtime {
   readonly database: DatabaseHandle;
   readonly app: FastifyInstance;
   readonly worker: DeliveryWorker;
+  /** Whether attempts are sent from a thread of their own (HELPDESK_SENDING_THREAD). */
+  readonly sendingThread: boolean;
   /** Starts the worker, listening for other processes' new deliveries (PostgreSQL) first. */
   startWorker(): Promise<void>;
   readonly retention: RetentionPruner;
@@ -141,6 +143,9 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const outboundOptions: OutboundHttpOptions = { allowPrivateTargets: config.allowPrivateTargets, allowedTargetCidrs: config.allowedTargetCidrs, connectionsPerOrigin, ...options.outbound };
   // A test's own resolver is a function, which cannot cross to a thread: those tests send inline.
   const http: OutboundClient = config.sendingThread && !outboundOptions.lookup && sendingThreadAvailable() ? new SendingThread(outboundOptions) : new OutboundHttp(outboundOptions);
+  // A process that delivers starts its sending thread now, to boot on the other core while this
+  // one builds the app; an API-only serve never starts one (its worker is not started).
+  const sendingReady = config.serveWorker && http instanceof SendingThread ? http.prepare() : null;
   const worker: DeliveryWorker = new DeliveryWorker({
     db: database.db,
     capabilities: database.capabilities,
@@ -187,6 +192,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     database,
     app,
     worker,
+    sendingThread: http instanceof SendingThread,
     retention,
     auth,
     async listenWorkerEndpoints(port, host) {
@@ -196,6 +202,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
     tracing,
     async startWorker() {
       await notifications.listen(() => wakeup.wakeLocal());
+      await (sendingReady ?? http.prepare());
       worker.start();
     },
     async close(graceMs = 10_000) {

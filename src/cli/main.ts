@@ -68,7 +68,7 @@ async function serve(config: Config, logger: Logger): Promise<void> {
   await runtime.app.listen({ port: config.port, host: config.host });
   if (config.serveWorker) {
     await runtime.startWorker();
-    logger.info({ workerId: runtime.worker.id }, 'delivery worker started');
+    logger.info({ workerId: runtime.worker.id, sendingThread: runtime.sendingThread }, 'delivery worker started');
   }
   runtime.retention.start();
   const base = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
@@ -82,7 +82,7 @@ async function worker(config: Config, logger: Logger): Promise<void> {
   const base = config.workerPort === null ? null : await runtime.listenWorkerEndpoints(config.workerPort, config.host);
   await runtime.startWorker();
   runtime.retention.start();
-  logger.info({ workerId: runtime.worker.id }, base === null ? 'delivery worker started (HELPDESK_WORKER_PORT=off: no /healthz or /metrics)' : `delivery worker started: health ${base}/healthz, metrics ${base}/metrics`);
+  logger.info({ workerId: runtime.worker.id, sendingThread: runtime.sendingThread }, base === null ? 'delivery worker started (HELPDESK_WORKER_PORT=off: no /healthz or /metrics)' : `delivery worker started: health ${base}/healthz, metrics ${base}/metrics`);
   onTermination(logger, () => runtime.close());
 }
 

@@ -162,11 +162,17 @@ export function classifyNetworkError(error: unknown): AttemptError | null {
 export interface OutboundClient {
   /** `cancel` aborts the request from outside (shutdown); the caller then ignores the result. */
   post(url: string, headers: Record<string, string>, body: string, cancel?: AbortSignal): Promise<OutboundResponse>;
+  /**
+   * Loads what the first request needs, so that the first attempts do not wait for it; resolves
+   * once it is loaded. A delivery worker waits for it before it claims.
+   */
+  prepare(): Promise<void>;
   close(): Promise<void>;
 }
 
-// undici is loaded by the first request sent, not at start: it is some sixty modules, and a
-// process starting up has nothing to send yet (docs/deployment.md, "Start-up"). With the sending
+// undici is loaded when a worker starts or by the first request sent, not when the server
+// starts: it is some sixty modules, and a process that is not yet healthy, or never delivers
+// (an API-only serve), has nothing to send (docs/deployment.md, "Start-up"). With the sending
 // thread, the main thread never loads it.
 const require = createRequire(import.meta.url);
 
@@ -196,6 +202,10 @@ export class OutboundHttp implements OutboundClient {
         ...(options.extraCaCertificates ? { secureContext: createSecureContext({ ca: [...rootCertificates, ...options.extraCaCertificates] }) } : {}),
       },
     };
+  }
+
+  async prepare(): Promise<void> {
+    this.#undici();
   }
 
   #undici(): { agent: Undici.Agent; request: typeof Undici.request } {

@@ -10,6 +10,9 @@ import type { SendingThreadReply, SendingThreadRequest } from './sending-thread.
 const port = parentPort;
 if (!port) throw new Error('sending-thread-entry.js runs as a worker thread only');
 const http = new OutboundHttp(workerData as OutboundHttpOptions);
+// Loaded before it says it is ready: the main thread's worker claims nothing until then.
+await http.prepare();
+port.postMessage('ready');
 const cancels = new Map<number, AbortController>();
 let replies: SendingThreadReply[] = [];
 

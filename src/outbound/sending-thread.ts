@@ -54,6 +54,8 @@ export class SendingThread implements OutboundClient {
   #cancels: number[] = [];
   #flushScheduled = false;
   #closed = false;
+  /** Resolves when the current thread has loaded its client (or has ended). */
+  #ready: Promise<void> = Promise.resolve();
 
   /** `options` must be plain data (it is copied to the thread): a `lookup` function cannot cross. */
   constructor(options: OutboundHttpOptions) {
@@ -75,6 +77,20 @@ export class SendingThread implements OutboundClient {
       this.#thread().ref();
       this.#queue(() => this.#posts.push({ id, url, headers, body }));
     });
+  }
+
+  /**
+   * Starts the thread, which loads the HTTP client in its own thread, beside the main one, and
+   * resolves once it is ready. Called as the runtime is built, so that the thread boots while
+   * the main thread opens the database and builds the app: left to the first attempt, a new
+   * thread's start (an isolate, its modules, cold code) delayed the first half second of
+   * deliveries after a restart (docs/benchmarks.md, "Issue 19").
+   */
+  prepare(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    const worker = this.#thread();
+    if (this.#pending.size === 0) worker.unref();
+    return this.#ready;
   }
 
   async close(): Promise<void> {
@@ -117,7 +133,11 @@ export class SendingThread implements OutboundClient {
   #thread(): Worker {
     if (this.#worker) return this.#worker;
     const worker = new Worker(ENTRY, { workerData: this.#options, resourceLimits: THREAD_HEAP_LIMITS });
-    worker.on('message', (replies: SendingThreadReply[] | 'closed') => {
+    let ready!: () => void;
+    this.#ready = new Promise<void>((resolve) => (ready = resolve));
+    worker.once('exit', () => ready());
+    worker.on('message', (replies: SendingThreadReply[] | 'closed' | 'ready') => {
+      if (replies === 'ready') return ready();
       if (replies === 'closed') return;
       for (const reply of replies) this.#settle(reply);
       if (this.#pending.size === 0) worker.unref();

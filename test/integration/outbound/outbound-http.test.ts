@@ -2,7 +2,7 @@
  * The outbound module against real sockets: every way a receiver can fail is told apart and
  * becomes a recorded kind of failure; the status line alone decides success. Each case runs on
  * the client in this thread and on the sending thread (the built module: a thread cannot load
- * TypeScript), which the server uses by default.
+ * TypeScript), which the server uses with HELPDESK_SENDING_THREAD=true.
  */
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';

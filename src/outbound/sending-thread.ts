@@ -4,7 +4,8 @@
  * bookkeeping of each attempt. One Node thread doing all of it was the ceiling of a process on
  * more than one core (docs/benchmarks.md, "Issue 19"). The thread runs this module's OutboundHttp
  * unchanged; requests and answers cross in batches, one message per turn of either loop. Off
- * by default (HELPDESK_SENDING_THREAD): it lengthened the latency tail at a steady rate.
+ * by default (HELPDESK_SENDING_THREAD): its first seconds after a start, while its code is cold,
+ * are slower than the main thread's.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -8,7 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { parseDatabaseUrl } from '../../src/config.js';
 import type { DialectName } from '../../src/db/capabilities.js';
+import { openDatabase, type DatabaseHandle } from '../../src/db/connection.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
 import { waitFor } from './wait.js';
 
 export const POSTGRES_ADMIN_URL = process.env.HELPDESK_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -75,6 +78,24 @@ export async function createTestDatabase(dialect: DialectName): Promise<TestData
       } finally {
         await client.end();
       }
+    },
+  };
+}
+
+/**
+ * A fresh database at the latest migration, opened, for suites that call repositories directly;
+ * `close()` closes the handle and drops the database.
+ */
+export async function openMigratedTestDatabase(dialect: DialectName): Promise<{ database: TestDatabase; handle: DatabaseHandle; close(): Promise<void> }> {
+  const database = await createTestDatabase(dialect);
+  const handle = openDatabase(parseDatabaseUrl(database.url));
+  await migrateToLatest(handle.db, handle.capabilities);
+  return {
+    database,
+    handle,
+    close: async () => {
+      await handle.close();
+      await database.drop();
     },
   };
 }

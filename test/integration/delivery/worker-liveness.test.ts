@@ -7,16 +7,14 @@
  * found stale by another.
  */
 import { sql } from 'kysely';
+import type { DatabaseHandle } from '../../../src/db/connection.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseDatabaseUrl } from '../../../src/config.js';
-import { openDatabase, type DatabaseHandle } from '../../../src/db/connection.js';
-import { migrateToLatest } from '../../../src/db/migrate.js';
 import { countLiveWorkers, reclaimStaleWorkers, registerWorker, removeWorker, renewHeartbeat } from '../../../src/delivery/worker-liveness.repository.js';
 import { WorkerLiveness, type LivenessObserver } from '../../../src/delivery/worker-liveness.js';
 import { createLogger } from '../../../src/logger.js';
 import { systemClock, toIso } from '../../../src/shared/time.js';
 import { waitFor } from '../../helpers/wait.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/databases.js';
+import { openMigratedTestDatabase } from '../../helpers/databases.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
 
 const T0 = Date.parse('2026-12-01T10:00:00.000Z');
@@ -24,18 +22,16 @@ const at = (seconds: number) => toIso(T0 + seconds * 1000);
 const row = (workerId: string, heartbeatAt: string) => ({ worker_id: workerId, host: 'host-a', pid: 42, version: '0.1.0', started_at: at(0), heartbeat_at: heartbeatAt });
 
 describeEachDialect('worker liveness rows', (dialect) => {
-  let database: TestDatabase;
   let handle: DatabaseHandle;
+  let opened: Awaited<ReturnType<typeof openMigratedTestDatabase>>;
   beforeEach(async () => {
-    database = await createTestDatabase(dialect);
-    handle = openDatabase(parseDatabaseUrl(database.url));
-    await migrateToLatest(handle.db, handle.capabilities);
+    opened = await openMigratedTestDatabase(dialect);
+    ({ handle } = opened);
     await sql`insert into webhooks (id, name, target_url, events, active, signing_secret, created_at, updated_at) values ('whk_1', 'w', 'https://example.com/hook', '["ticket.created"]', 1, 'sealed', ${at(0)}, ${at(0)})`.execute(handle.db);
     await sql`insert into events (id, type, ticket_id, payload, created_at) values ('evt_1', 'ticket.created', 'tkt_1', '{}', ${at(0)})`.execute(handle.db);
   });
   afterEach(async () => {
-    await handle.close();
-    await database.drop();
+    await opened.close();
   });
 
   /** `count` pending deliveries due at 0, numbered from 1; the first `leased` of each holder leased to it. */

@@ -6,12 +6,11 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { parseDatabaseUrl } from '../../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../../src/db/connection.js';
-import { migrateToLatest } from '../../../src/db/migrate.js';
 import { createLogger } from '../../../src/logger.js';
 import { releaseJobLease, takeJobLease } from '../../../src/retention/job-leases.repository.js';
 import { RETENTION_LEASE, RetentionPruner } from '../../../src/retention/retention.js';
 import { toIso } from '../../../src/shared/time.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/databases.js';
+import { openMigratedTestDatabase, type TestDatabase } from '../../helpers/databases.js';
 import { describeEachDialect } from '../../helpers/dialects.js';
 
 const T0 = Date.parse('2026-12-01T10:00:00.000Z');
@@ -20,14 +19,13 @@ const at = (seconds: number) => toIso(T0 + seconds * 1000);
 describeEachDialect('the retention lease', (dialect) => {
   let database: TestDatabase;
   let handle: DatabaseHandle;
+  let opened: Awaited<ReturnType<typeof openMigratedTestDatabase>>;
   beforeEach(async () => {
-    database = await createTestDatabase(dialect);
-    handle = openDatabase(parseDatabaseUrl(database.url));
-    await migrateToLatest(handle.db, handle.capabilities);
+    opened = await openMigratedTestDatabase(dialect);
+    ({ database, handle } = opened);
   });
   afterEach(async () => {
-    await handle.close();
-    await database.drop();
+    await opened.close();
   });
 
   it('is taken when free, renewed by its holder, refused to others until it expires, then taken over', async () => {

@@ -2,8 +2,8 @@
 // The young generation's semi-spaces at 4 MB instead of V8's 16: a server allocates fast and
 // V8 grew them to their maximum within seconds of load, about 30 MB of resident memory that a
 // delivery drain does not need (docs/deployment.md, "Sizing"; docs/benchmarks.md, "Issue 19").
-// Node takes this flag only on its command line, so it rides on this line (npx helpdesk,
-// npm start and the benchmarks all start the server through it).
+// Node takes this flag only on its command line, so it rides on this line (npx helpdesk starts
+// the server through it, the benchmarks read it from here, and npm start passes the same flag).
 import { existsSync } from 'node:fs';
 
 // dist/ is built by `npm install` (the prepare script); an install with --ignore-scripts or a

@@ -1,9 +1,10 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
-// The young generation's semi-spaces at 4 MB instead of V8's 16: a server allocates fast and
-// V8 grew them to their maximum within seconds of load, about 30 MB of resident memory that a
-// delivery drain does not need (docs/deployment.md, "Sizing"; docs/benchmarks.md, "Issue 19").
-// Node takes this flag only on its command line, so it rides on this line (npx helpdesk starts
-// the server through it, the benchmarks read it from here, and npm start passes the same flag).
+#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=100
+// Two V8 settings that size the heap to what a server keeps alive (docs/deployment.md, "Memory"):
+// semi-spaces of 4 MB instead of 16, which a busy server grew to within seconds; and an old
+// generation that grows to twice what survived the last full collection, where V8 let it grow
+// to about four times. Both are soft: the heap still grows as far as the live set needs. Node
+// takes them only on its command line, so they ride on this line (npx helpdesk starts the
+// server through it, the benchmarks read them from here, and npm start passes the same flags).
 import { existsSync } from 'node:fs';
 
 // dist/ is built by `npm install` (the prepare script); an install with --ignore-scripts or a

@@ -110,10 +110,6 @@ export function helpdeskEnv(url, tls, extra = {}) {
 }
 
 /**
- * Starts `helpdesk <command>` and samples its RSS every 100 ms from /proc. With `port`, waits
- * until the API answers. `stop()` sends SIGTERM and resolves with the peak RSS in MB.
- */
-/**
  * The node flags on a build's bin/helpdesk.js first line (`#!/usr/bin/env -S node <flags>`):
  * the server is measured as `npx helpdesk` starts it.
  */
@@ -123,7 +119,11 @@ function shebangFlags(bin) {
   return match ? match[1].split(' ').filter(Boolean) : [];
 }
 
-/** `bin`: another build's bin/helpdesk.js (a baseline checkout), this one's by default. */
+/**
+ * Starts `helpdesk <command>` and samples its RSS every 100 ms from /proc. With `port`, waits
+ * until the API answers. `stop()` sends SIGTERM and resolves with the peak RSS in MB.
+ * `bin`: another build's bin/helpdesk.js (a baseline checkout), this one's by default.
+ */
 export async function startHelpdesk(command, env, { port, bin = 'bin/helpdesk.js' } = {}) {
   const child = spawn(process.execPath, [...shebangFlags(bin), ...NODE_FLAGS, bin, command], {
     env: { ...env, ...(port ? { HELPDESK_PORT: String(port) } : {}) },

@@ -4,6 +4,7 @@
 // same run, as a ratio, and the issue's targets as PASS/FAIL. Results go to bench/results/.
 //
 // BENCH_EVENTS     events queued for the throughput scenarios (default 50000)
+// BENCH_DIALECTS   comma list of databases to run: sqlite,postgres (default both)
 // BENCH_SECONDS    length of each timed scenario (default 10)
 // BENCH_BACKLOG    pending rows of the large backlog scenario (default 1000000)
 // BENCH_ONLY       comma list of scenarios: raw,throughput,workers,e2e,api,peer,backlog,ordered,filters,feed,tracing,crash,startup
@@ -34,7 +35,8 @@ const log = (line) => process.stdout.write(`${line}\n`);
 
 ctx.tls = certificates();
 ctx.receiver = await startReceiver(ctx.tls);
-const dialects = ['sqlite', ...((await postgresReachable()) ? ['postgres'] : [])];
+const wanted = new Set((process.env.BENCH_DIALECTS ?? 'sqlite,postgres').split(','));
+const dialects = ['sqlite', ...((await postgresReachable()) ? ['postgres'] : [])].filter((d) => wanted.has(d));
 if (!dialects.includes('postgres')) log('PostgreSQL is not reachable: its scenarios are skipped');
 
 async function scenario(name, run) {
@@ -128,11 +130,21 @@ if (s.peer_graphile_worker?.deliveriesPerSecond && s.throughput_postgres?.delive
   const ratio = s.throughput_postgres.deliveriesPerSecond / s.peer_graphile_worker.deliveriesPerSecond;
   s.peer_graphile_worker.helpdeskRatio = ratio;
   target('PostgreSQL throughput >= 2 x graphile-worker', ratio >= 2, `${fmt(ratio)} x`);
+  // Issue 19 restated the drain target as at least the peer.
+  target('PostgreSQL throughput >= 1 x graphile-worker', ratio >= 1, `${fmt(ratio)} x`);
 }
 for (const [d, limit] of [['sqlite', 50], ['postgres', 100]]) {
   const e = s[`e2e_${d}_500_1wh`];
   if (e?.p99Ms !== undefined)
     target(`${d} p99 event-to-receiver at 500/s < ${limit} ms`, e.p99Ms < limit && e.createdPerSecond >= 0.95 * e.offeredPerSecond, `${fmt(e.p99Ms, 1)} ms, accepted ${fmt(e.createdPerSecond, 0)}/s`);
+  const tenAt500 = s[`e2e_${d}_500_10wh`];
+  // Issue 19: 500 tickets/s with 10 webhooks (5,000 deliveries/s) without a growing backlog.
+  if (tenAt500?.backlogGrowing !== undefined)
+    target(
+      `${d} at 500/s, 10 webhooks: no growing backlog`,
+      !tenAt500.backlogGrowing && tenAt500.createdPerSecond >= 0.95 * tenAt500.offeredPerSecond,
+      `${fmt(tenAt500.deliveriesPerSecond, 0)} deliveries/s, backlog ${tenAt500.backlogStart} -> ${tenAt500.backlogEnd}`,
+    );
   for (const webhooks of [1, 10]) {
     const f = s[`e2e_${d}_2000_${webhooks}wh`];
     // The load must also have gone in: a backlog cannot grow from requests the API never took.
@@ -144,7 +156,9 @@ for (const [d, limit] of [['sqlite', 50], ['postgres', 100]]) {
       );
   }
   const a = s[`api_${d}`];
-  if (a?.ratio !== undefined) target(`${d} POST /tickets >= 0.4 x bare Fastify`, a.ratio >= 0.4, `${fmt(a.ratio, 3)} x`);
+  // Issue 19: 0.4 on SQLite, 0.3 on PostgreSQL (a round trip per statement).
+  const apiTarget = d === 'sqlite' ? 0.4 : 0.3;
+  if (a?.ratio !== undefined) target(`${d} POST /tickets >= ${apiTarget} x bare Fastify`, a.ratio >= apiTarget, `${fmt(a.ratio, 3)} x`);
   const o = s[`ordered_${d}`];
   // Issue 14: holding each ticket's later deliveries may cost at most 10% of throughput.
   if (o?.ratio !== undefined) target(`${d} ordered drain >= 0.9 x unordered`, o.ratio >= 0.9, `${fmt(o.ratio, 3)} x`);

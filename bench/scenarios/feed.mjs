@@ -36,13 +36,14 @@ export async function run(ctx, dialect) {
   const before = rpsOf('before');
   return {
     baseline: baseline ?? null,
-    runs: measured.map(({ config, rps, p99Ms, non2xx, streamed }) => ({ config, rps: Math.round(rps), p99Ms, non2xx, ...(streamed === undefined ? {} : { streamed }) })),
+    runs: measured.map(({ config, rps, p99Ms, non2xx, streamed, peakRssMb }) => ({ config, rps: Math.round(rps), p99Ms, non2xx, ...(streamed === undefined ? {} : { streamed }), peakRssMb: Math.round(peakRssMb) })),
     beforeRps: mean(before),
     afterRps: mean(rpsOf('after')),
     streamingRps: mean(rpsOf('streaming')),
     ...(before.length > 0 ? { beforeSpread: (Math.max(...before) - Math.min(...before)) / mean(before), feedCostRatio: mean(rpsOf('after')) / mean(before) } : {}),
     streamingRatio: mean(rpsOf('streaming')) / mean(rpsOf('after')),
-    peakRssMb: Math.max(...measured.map((r) => r.peakRssMb)),
+    // This build's peak: the baseline is another build, started with its own flags.
+    peakRssMb: Math.max(...measured.filter((r) => r.config !== 'before').map((r) => r.peakRssMb)),
   };
 }
 

@@ -55,7 +55,7 @@ export async function run(ctx, dialect) {
     };
     return {
       baseline: baseline ?? null,
-      runs: measured.map(({ config, rps, p99Ms, deliveriesPerSecond }) => ({ config, rps: Math.round(rps), p99Ms, deliveriesPerSecond: Math.round(deliveriesPerSecond) })),
+      runs: measured.map(({ config, rps, p99Ms, deliveriesPerSecond, peakRssMb }) => ({ config, rps: Math.round(rps), p99Ms, deliveriesPerSecond: Math.round(deliveriesPerSecond), peakRssMb: Math.round(peakRssMb) })),
       offRps: mean('off', 'rps'),
       onRps: mean('on', 'rps'),
       offDeliveriesPerSecond: mean('off', 'deliveriesPerSecond'),
@@ -72,7 +72,8 @@ export async function run(ctx, dialect) {
           }
         : {}),
       collector: await collector.received(),
-      peakRssMb: Math.max(...measured.map((r) => r.peakRssMb)),
+      // This build's peak: the baseline is another build, started with its own flags.
+      peakRssMb: Math.max(...measured.filter((r) => r.config !== 'baseline').map((r) => r.peakRssMb)),
     };
   } finally {
     await collector.stop();

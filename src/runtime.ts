@@ -16,6 +16,7 @@ import { DEFAULT_PER_HOST_CONCURRENCY, maxAttemptsPerHost } from './delivery/hos
 import { Outbox } from './delivery/outbox.js';
 import { DeliveryWakeup } from './delivery/wakeup.js';
 import { DeliveryWorker, type DeliveryWorkerOptions } from './delivery/worker.js';
+import { DEFAULT_LIVENESS } from './delivery/worker-liveness.js';
 import { WorkerHealth } from './delivery/worker-health.js';
 import { buildWorkerEndpoints } from './api/worker-endpoints.js';
 import { RateLimiter } from './http/rate-limit.js';
@@ -116,6 +117,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
   const notifications = openNotificationChannel(config.database, database, options.logger.child({ component: 'notifications' }));
   const wakeup = new DeliveryWakeup(notifications);
   const auth = new AuthService(database.db, clock, config.adminToken);
+  const liveness = options.worker?.liveness ?? DEFAULT_LIVENESS;
   // The worker reports to the metrics; the metrics read the worker's breakers when scraped.
   const metrics: Metrics | null = config.metricsEnabled
     ? new Metrics(
@@ -123,6 +125,7 @@ export async function createRuntime(config: Config, options: RuntimeOptions): Pr
         (): Map<string, BreakerState> => worker.breakers.states(),
         () => (worker.running ? worker.lastClaimAt : null),
         () => tracing.spanExports(),
+        { now: () => clock.now(), staleMs: liveness.staleMs },
       )
     : null;
   const idempotency = new IdempotencyService(database.db, database.capabilities, clock, secrets);

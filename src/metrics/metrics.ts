@@ -12,6 +12,7 @@ import { countHeld, countQueued } from '../delivery/deliveries.repository.js';
 import type { AttemptReport, DeliveryObserver } from '../delivery/observer.js';
 import { DEFAULT_LIVENESS, type LivenessObserver } from '../delivery/worker-liveness.js';
 import { countLiveWorkers } from '../delivery/worker-liveness.repository.js';
+import { toIso } from '../shared/time.js';
 import type { EventStreamObserver, StreamCloseReason } from '../events/event-stream.js';
 import { OPERATIONAL_EVENT_TYPES, type OperationalEventType } from '../events/event-types.js';
 
@@ -41,12 +42,15 @@ export class Metrics implements DeliveryObserver, EventStreamObserver, LivenessO
   /**
    * `lastClaimAt`: when this process's worker last took a delivery; null when it runs none.
    * `spanExports`: what the tracing exporter sent, failed or dropped (zeros when tracing is off).
+   * `liveness`: the clock the heartbeats are written by and the age past which one is stale, the
+   * workers' own, so that the count of live workers agrees with what the workers find.
    */
   constructor(
     db: Db,
     breakerStates: () => Map<string, BreakerState>,
     lastClaimAt: () => number | null = () => null,
     spanExports: () => SpanExportCounts = () => ({ exported: 0, failed: 0, dropped: 0 }),
+    liveness: { now: () => number; staleMs: number } = { now: Date.now, staleMs: DEFAULT_LIVENESS.staleMs },
   ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'helpdesk_' });
     const registers = [this.registry];
@@ -137,7 +141,7 @@ export class Metrics implements DeliveryObserver, EventStreamObserver, LivenessO
       help: 'Delivery workers (serve with its worker, helpdesk worker) whose heartbeat is fresh, across every process sharing the database.',
       registers,
       async collect() {
-        this.set(await countLiveWorkers(db, new Date(Date.now() - DEFAULT_LIVENESS.staleMs).toISOString()));
+        this.set(await countLiveWorkers(db, toIso(liveness.now() - liveness.staleMs)));
       },
     });
     new Gauge({

@@ -474,6 +474,13 @@ export class DeliveryWorker {
   async #deliver(claim: Claim, abandoned: AbortSignal, answered: () => void): Promise<void> {
     const { clock, logger, observer } = this.#options;
     const { delivery, host } = claim;
+    if (!this.#liveness.maySend(this.#leased.get(delivery.id))) {
+      // Its heartbeat is too old, or this worker was found stale since the lease was taken:
+      // another worker may hold the delivery now. Given back rather than sent (a no-op if the
+      // lease is no longer this worker's); nothing was attempted.
+      this.#release([delivery.id]);
+      return;
+    }
     const claimedState = { status: delivery.status, dueAt: delivery.nextAttemptAt };
     const startedAt = clock.now();
     let breakerRecorded = false;
@@ -485,13 +492,6 @@ export class DeliveryWorker {
       this.#release(this.#lanes.resume(delivery.webhookId, disabled !== null));
       this.#dispatch(host);
     };
-    if (!this.#liveness.maySend(this.#leased.get(delivery.id))) {
-      // Its heartbeat is too old, or this worker was found stale since the lease was taken:
-      // another worker may hold the delivery now. Given back rather than sent (a no-op if the
-      // lease is no longer this worker's); nothing was attempted.
-      this.#release([delivery.id]);
-      return;
-    }
     try {
       const sent = await this.#sender.send(claim, startedAt, abandoned);
       // A 410 Gone: nothing more starts for this webhook while its deactivation is recorded (a
